@@ -1,0 +1,134 @@
+// Backend: the table of operations a device offers. Layers are written once against it; the CPU
+// backend (fast), the CUDA backend and the reference backend (slow, obviously correct, tests
+// only) implement it. Every pointer is device memory of that backend. Tensors are row-major,
+// images N x C x H x W.
+//
+// To add an op: declare it here, implement it in every backend, and add a row to
+// tests/backend_ops_test.cpp, which compares each backend with the reference.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace convoy {
+
+enum class Device { kCpu, kCuda };
+
+// A convolution of an N x C x H x W input with K filters of C x KH x KW (groups = 1).
+struct ConvShape {
+  int n = 0, c = 0, h = 0, w = 0;  // input
+  int k = 0;                       // output channels
+  int kh = 0, kw = 0;
+  int stride = 1, pad = 0;
+  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
+  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+};
+
+// Pooling windows over an N x C x H x W input. Windows that hang over the padded edge are
+// clipped to the input, as in Caffe; average pooling divides by the clipped window's size.
+struct PoolShape {
+  int n = 0, c = 0, h = 0, w = 0;
+  int kernel = 0, stride = 1, pad = 0;
+  int oh() const { return Out(h); }
+  int ow() const { return Out(w); }
+  // Caffe's rounding up, less a last window that would start in the bottom/right padding.
+  int Out(int size) const {
+    int out = (size + 2 * pad - kernel + stride - 1) / stride + 1;
+    if (pad > 0 && (out - 1) * stride >= size + pad) --out;
+    return out;
+  }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual Device device() const = 0;
+
+  // ---- memory ----
+  virtual float* Allocate(int64_t count) = 0;
+  virtual void Free(float* ptr) = 0;
+  virtual void CopyFromHost(const float* host, int64_t count, float* dst) = 0;
+  virtual void CopyToHost(const float* src, int64_t count, float* host) = 0;
+  virtual void Copy(const float* src, int64_t count, float* dst) = 0;
+  // Waits until every op issued so far has finished (a no-op on synchronous backends).
+  virtual void Synchronize() {}
+
+  // ---- element-wise and linear algebra ----
+  virtual void Fill(int64_t count, float value, float* y) = 0;
+  // y = alpha * x + y
+  virtual void Axpy(int64_t count, float alpha, const float* x, float* y) = 0;
+  virtual void Scale(int64_t count, float alpha, float* y) = 0;
+  // C (m x n) = alpha * op(A) op(B) + beta * C, with op(A) m x k and op(B) k x n, row-major.
+  virtual void Gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                    const float* b, float beta, float* c) = 0;
+  // y (rows x cols) += bias (cols), broadcast over rows; with relu, then y = max(y, 0).
+  virtual void AddBias(int rows, int cols, const float* bias, bool relu, float* y) = 0;
+  // sums (cols) = column sums of x (rows x cols)
+  virtual void ColumnSums(int rows, int cols, const float* x, float* sums) = 0;
+
+  // ---- convolution (groups = 1) ----
+  // Floats of scratch the conv ops below need for this shape; the caller owns the workspace.
+  virtual int64_t ConvWorkspaceSize(const ConvShape& s) const = 0;
+  // y (N x K x OH x OW) = conv(x, w) + b, then max(y, 0) if relu; b may be null.
+  virtual void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b,
+                           bool relu, float* y, float* workspace) = 0;
+  // dx (N x C x H x W) = the gradient through the convolution; overwrites dx.
+  virtual void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
+                                float* workspace) = 0;
+  // dw (K x C x KH x KW) and db (K; may be null) from x and dy; overwrites both.
+  virtual void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                  float* db, float* workspace) = 0;
+
+  // ---- pooling ----
+  // argmax holds, per output, the index of the chosen input within its H x W plane.
+  virtual void MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax) = 0;
+  virtual void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax,
+                               float* dx) = 0;
+  virtual void AvgPoolForward(const PoolShape& s, const float* x, float* y) = 0;
+  virtual void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) = 0;
+
+  // ---- activations ----
+  // y = x > 0 ? x : slope * x
+  virtual void ReluForward(int64_t count, float slope, const float* x, float* y) = 0;
+  // dx = dy where y > 0, slope * dy elsewhere. Uses the output y, so it works in place.
+  virtual void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
+                            float* dx) = 0;
+  // Inverted dropout: mask[i] = 0 with probability ratio, else 1 / (1 - ratio), drawn from
+  // RandomUniform(seed, stream, i); y = x * mask.
+  virtual void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream,
+                              const float* x, float* mask, float* y) = 0;
+  // y = a * b element-wise (dropout backward: dx = dy * mask).
+  virtual void Multiply(int64_t count, const float* a, const float* b, float* y) = 0;
+
+  // ---- loss and metrics ----
+  // probs (n x classes) = softmax(logits); loss[0] = mean over rows of -log probs[label].
+  virtual void SoftmaxCrossEntropyForward(int n, int classes, const float* logits,
+                                          const float* labels, float* probs, float* loss) = 0;
+  // dlogits = scale * (probs - onehot(labels))
+  virtual void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs,
+                                           const float* labels, float scale, float* dlogits) = 0;
+  // correct[0] = how many rows have their label among the top_k scores (ties count against).
+  virtual void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
+                           float* correct) = 0;
+
+  // ---- optimizer ----
+  // SGD with momentum and weight decay, PyTorch's form:
+  //   v = momentum * v + (g + decay * w);  w = w - lr * v
+  virtual void SgdUpdate(int64_t count, float lr, float momentum, float decay, const float* g,
+                         float* v, float* w) = 0;
+};
+
+// The process-wide backend of each kind. cuda fails with kUnavailable, naming the CUDA error,
+// where convoy was built without CUDA or no usable GPU is present.
+StatusOr<Backend*> GetBackend(const std::string& name);
+Backend* CpuBackend();
+Backend* ReferenceBackend();
+
+// Threads the CPU backend's matrix products and loops may use.
+void SetCpuThreads(int threads);
+
+}  // namespace convoy

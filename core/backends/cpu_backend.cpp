@@ -1,0 +1,360 @@
+// The CPU backend: convolutions as one im2col over the whole batch and one large OpenBLAS GEMM,
+// so the matrix product (where nearly all the FLOPs are) runs on shapes OpenBLAS is fast at;
+// everything else is a single pass over memory that the compiler vectorises.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/backends/host_memory.h"
+#include "core/backends/thread_pool.h"
+#include "core/kernel_math.h"
+
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace convoy {
+namespace {
+
+ThreadPool& Pool() {
+  static ThreadPool pool;
+  return pool;
+}
+
+// Runs body(begin, end) over [0, n) on the pool, in blocks of at least min_block.
+template <typename Body>
+void Parallel(int64_t n, int64_t min_block, Body body) {
+  Pool().ParallelFor(n, min_block, body);
+}
+
+// One image's part of the column matrix: rows C*KH*KW, each holding OH*OW entries at stride
+// `cols` (the whole batch's column count).
+void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
+  const int oh = s.oh(), ow = s.ow();
+  for (int c = 0; c < s.c; ++c)
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
+        const float* plane = image + static_cast<int64_t>(c) * s.h * s.w;
+        // Output columns x whose input column x * stride - pad + j lies inside the image.
+        const int x_begin = std::min(ow, std::max(0, (s.pad - j + s.stride - 1) / s.stride));
+        const int x_end = std::max(x_begin, std::min(ow, (s.w + s.pad - j + s.stride - 1) / s.stride));
+        for (int y = 0; y < oh; ++y, out += ow) {
+          const int iy = y * s.stride - s.pad + i;
+          if (iy < 0 || iy >= s.h) {
+            std::fill(out, out + ow, 0.f);
+            continue;
+          }
+          const float* row = plane + static_cast<int64_t>(iy) * s.w - s.pad + j;
+          std::fill(out, out + x_begin, 0.f);
+          if (s.stride == 1) {
+            std::memcpy(out + x_begin, row + x_begin, (x_end - x_begin) * sizeof(float));
+          } else {
+            for (int x = x_begin; x < x_end; ++x) out[x] = row[x * s.stride];
+          }
+          std::fill(out + x_end, out + ow, 0.f);
+        }
+      }
+}
+
+// The adjoint of Im2colImage: adds every column entry back onto its input pixel.
+void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  const int oh = s.oh(), ow = s.ow();
+  std::fill(image, image + static_cast<int64_t>(s.c) * s.h * s.w, 0.f);
+  for (int c = 0; c < s.c; ++c)
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        const float* in = col + ((c * s.kh + i) * s.kw + j) * cols;
+        float* plane = image + static_cast<int64_t>(c) * s.h * s.w;
+        const int x_begin = std::min(ow, std::max(0, (s.pad - j + s.stride - 1) / s.stride));
+        const int x_end = std::max(x_begin, std::min(ow, (s.w + s.pad - j + s.stride - 1) / s.stride));
+        for (int y = 0; y < oh; ++y, in += ow) {
+          const int iy = y * s.stride - s.pad + i;
+          if (iy < 0 || iy >= s.h) continue;
+          float* row = plane + static_cast<int64_t>(iy) * s.w - s.pad + j;
+          for (int x = x_begin; x < x_end; ++x) row[x * s.stride] += in[x];
+        }
+      }
+}
+
+void Im2col(const ConvShape& s, const float* x, float* col) {
+  const int64_t plane = static_cast<int64_t>(s.oh()) * s.ow(), cols = plane * s.n;
+  const int64_t image = static_cast<int64_t>(s.c) * s.h * s.w;
+  Parallel(s.n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) Im2colImage(s, x + n * image, cols, col + n * plane);
+  });
+}
+
+void Col2im(const ConvShape& s, const float* col, float* dx) {
+  const int64_t plane = static_cast<int64_t>(s.oh()) * s.ow(), cols = plane * s.n;
+  const int64_t image = static_cast<int64_t>(s.c) * s.h * s.w;
+  Parallel(s.n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) Col2imImage(s, col + n * plane, cols, dx + n * image);
+  });
+}
+
+// Element-wise loops are split only when each thread gets enough work to repay the hand-off.
+constexpr int64_t kMinElementwise = 1 << 15;
+
+class Cpu final : public HostMemoryBackend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  void Fill(int64_t count, float value, float* y) override { std::fill(y, y + count, value); }
+  void Axpy(int64_t count, float alpha, const float* x, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] += alpha * x[i];
+  }
+  void Scale(int64_t count, float alpha, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] *= alpha;
+  }
+  // Splits C into one block of columns (or rows, when C is tall and narrow) per thread, each a
+  // single-threaded OpenBLAS call with the full leading dimensions.
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
+            float beta, float* c) override {
+    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+    const int lda = ta ? m : k, ldb = tb ? k : n;
+    const int64_t flops = int64_t{m} * n * k;
+    const int64_t min_block = flops < (1 << 18) ? INT64_MAX : 16;
+    if (n >= m) {
+      Parallel(n, min_block, [&](int64_t j0, int64_t j1) {
+        cblas_sgemm(CblasRowMajor, opa, opb, m, static_cast<int>(j1 - j0), k, alpha, a, lda,
+                    tb ? b + j0 * k : b + j0, ldb, beta, c + j0, n);
+      });
+    } else {
+      Parallel(m, min_block, [&](int64_t i0, int64_t i1) {
+        cblas_sgemm(CblasRowMajor, opa, opb, static_cast<int>(i1 - i0), n, k, alpha,
+                    ta ? a + i0 : a + i0 * k, lda, b, ldb, beta, c + i0 * n, n);
+      });
+    }
+  }
+  void AddBias(int rows, int cols, const float* bias, bool relu, float* y) override {
+    for (int r = 0; r < rows; ++r) {
+      float* row = y + static_cast<int64_t>(r) * cols;
+      if (relu) {
+        for (int c = 0; c < cols; ++c) row[c] = std::max(row[c] + bias[c], 0.f);
+      } else {
+        for (int c = 0; c < cols; ++c) row[c] += bias[c];
+      }
+    }
+  }
+  void ColumnSums(int rows, int cols, const float* x, float* sums) override {
+    std::fill(sums, sums + cols, 0.f);
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) sums[c] += x[static_cast<int64_t>(r) * cols + c];
+  }
+
+  // Workspace: the column matrix, then the GEMM result in K x (N*P) order.
+  int64_t ConvWorkspaceSize(const ConvShape& s) const override {
+    const int64_t cols = static_cast<int64_t>(s.n) * s.oh() * s.ow();
+    return static_cast<int64_t>(s.c) * s.kh * s.kw * cols + static_cast<int64_t>(s.k) * cols;
+  }
+  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu,
+                   float* y, float* ws) override {
+    const int64_t plane = static_cast<int64_t>(s.oh()) * s.ow(), cols = plane * s.n;
+    const int rows = s.c * s.kh * s.kw;
+    float* col = ws;
+    float* out = ws + rows * cols;
+    Im2col(s, x, col);
+    Gemm(false, false, s.k, static_cast<int>(cols), rows, 1.f, w, col, 0.f, out);
+    // K x (N*P) -> N x K x P, adding the bias on the way.
+    Parallel(s.n, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int k = 0; k < s.k; ++k) {
+        const float* src = out + k * cols + n * plane;
+        float* dst = y + (static_cast<int64_t>(n) * s.k + k) * plane;
+        const float bias = b ? b[k] : 0.f;
+        if (relu) {
+          for (int64_t p = 0; p < plane; ++p) dst[p] = std::max(src[p] + bias, 0.f);
+        } else {
+          for (int64_t p = 0; p < plane; ++p) dst[p] = src[p] + bias;
+        }
+      }
+    });
+  }
+  // dy (N x K x P) -> K x (N*P), the layout the GEMMs of both backward passes want.
+  static void TransposeGrad(const ConvShape& s, const float* dy, float* dyt) {
+    const int64_t plane = static_cast<int64_t>(s.oh()) * s.ow(), cols = plane * s.n;
+    Parallel(s.n, 1, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n)
+        for (int k = 0; k < s.k; ++k)
+          std::memcpy(dyt + k * cols + n * plane, dy + (n * s.k + k) * plane, plane * sizeof(float));
+    });
+  }
+  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
+                        float* ws) override {
+    const int64_t cols = static_cast<int64_t>(s.n) * s.oh() * s.ow();
+    const int rows = s.c * s.kh * s.kw;
+    float* col = ws;
+    float* dyt = ws + rows * cols;
+    TransposeGrad(s, dy, dyt);
+    Gemm(true, false, rows, static_cast<int>(cols), s.k, 1.f, w, dyt, 0.f, col);
+    Col2im(s, col, dx);
+  }
+  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
+                          float* ws) override {
+    const int64_t cols = static_cast<int64_t>(s.n) * s.oh() * s.ow();
+    const int rows = s.c * s.kh * s.kw;
+    float* col = ws;
+    float* dyt = ws + rows * cols;
+    Im2col(s, x, col);
+    TransposeGrad(s, dy, dyt);
+    Gemm(false, true, s.k, rows, static_cast<int>(cols), 1.f, dyt, col, 0.f, dw);
+    if (db)
+      Parallel(s.k, 1, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) {
+          const float* row = dyt + k * cols;
+          float sum = 0.f;
+          for (int64_t i = 0; i < cols; ++i) sum += row[i];
+          db[k] = sum;
+        }
+      });
+  }
+
+  // Pooling runs one block of N*C planes per thread; windows are clipped as kmath::PoolWindow says.
+  template <typename PerPlane>
+  static void ForPlanes(const PoolShape& s, PerPlane per_plane) {
+    Parallel(int64_t{s.n} * s.c, 8, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) per_plane(plane);
+    });
+  }
+  void MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax) override {
+    const int oh = s.oh(), ow = s.ow();
+    ForPlanes(s, [&](int64_t plane) {
+      const float* in = x + plane * s.h * s.w;
+      for (int oy = 0; oy < oh; ++oy) {
+        const kmath::Window wy = kmath::PoolWindow(oy, s.stride, s.pad, s.kernel, s.h);
+        for (int ox = 0; ox < ow; ++ox) {
+          const kmath::Window wx = kmath::PoolWindow(ox, s.stride, s.pad, s.kernel, s.w);
+          float best = -INFINITY;
+          int where = -1;
+          for (int yy = wy.begin; yy < wy.end; ++yy)
+            for (int xx = wx.begin; xx < wx.end; ++xx)
+              if (in[yy * s.w + xx] > best) best = in[yy * s.w + xx], where = yy * s.w + xx;
+          const int64_t o = (plane * oh + oy) * ow + ox;
+          y[o] = best;
+          argmax[o] = static_cast<float>(where);
+        }
+      }
+    });
+  }
+  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax,
+                       float* dx) override {
+    const int64_t plane_out = static_cast<int64_t>(s.oh()) * s.ow(), plane_in = s.h * s.w;
+    ForPlanes(s, [&](int64_t plane) {
+      float* out = dx + plane * plane_in;
+      std::fill(out, out + plane_in, 0.f);
+      for (int64_t o = plane * plane_out; o < (plane + 1) * plane_out; ++o)
+        out[static_cast<int64_t>(argmax[o])] += dy[o];
+    });
+  }
+  void AvgPoolForward(const PoolShape& s, const float* x, float* y) override {
+    const int oh = s.oh(), ow = s.ow();
+    ForPlanes(s, [&](int64_t plane) {
+      const float* in = x + plane * s.h * s.w;
+      for (int oy = 0; oy < oh; ++oy) {
+        const kmath::Window wy = kmath::PoolWindow(oy, s.stride, s.pad, s.kernel, s.h);
+        for (int ox = 0; ox < ow; ++ox) {
+          const kmath::Window wx = kmath::PoolWindow(ox, s.stride, s.pad, s.kernel, s.w);
+          float sum = 0.f;
+          for (int yy = wy.begin; yy < wy.end; ++yy)
+            for (int xx = wx.begin; xx < wx.end; ++xx) sum += in[yy * s.w + xx];
+          y[(plane * oh + oy) * ow + ox] =
+              sum / kmath::PoolDivisor(oy, ox, s.stride, s.pad, s.kernel, s.h, s.w);
+        }
+      }
+    });
+  }
+  void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) override {
+    const int oh = s.oh(), ow = s.ow();
+    ForPlanes(s, [&](int64_t plane) {
+      float* out = dx + plane * s.h * s.w;
+      std::fill(out, out + s.h * s.w, 0.f);
+      for (int oy = 0; oy < oh; ++oy) {
+        const kmath::Window wy = kmath::PoolWindow(oy, s.stride, s.pad, s.kernel, s.h);
+        for (int ox = 0; ox < ow; ++ox) {
+          const kmath::Window wx = kmath::PoolWindow(ox, s.stride, s.pad, s.kernel, s.w);
+          const float g = dy[(plane * oh + oy) * ow + ox] /
+                          kmath::PoolDivisor(oy, ox, s.stride, s.pad, s.kernel, s.h, s.w);
+          for (int yy = wy.begin; yy < wy.end; ++yy)
+            for (int xx = wx.begin; xx < wx.end; ++xx) out[yy * s.w + xx] += g;
+        }
+      }
+    });
+  }
+
+  // Element-wise ops: one block of elements per thread when there are enough of them.
+  template <typename PerElement>
+  static void ForElements(int64_t count, PerElement per_element) {
+    Parallel(count, kMinElementwise, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) per_element(i);
+    });
+  }
+  void ReluForward(int64_t count, float slope, const float* x, float* y) override {
+    ForElements(count, [&](int64_t i) { y[i] = kmath::Relu(x[i], slope); });
+  }
+  void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
+                    float* dx) override {
+    ForElements(count, [&](int64_t i) { dx[i] = kmath::ReluGrad(y[i], dy[i], slope); });
+  }
+  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, const float* x,
+                      float* mask, float* y) override {
+    ForElements(count, [&](int64_t i) {
+      mask[i] = kmath::DropoutScale(ratio, seed, stream, i);
+      y[i] = x[i] * mask[i];
+    });
+  }
+  void Multiply(int64_t count, const float* a, const float* b, float* y) override {
+    ForElements(count, [&](int64_t i) { y[i] = a[i] * b[i]; });
+  }
+
+  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels,
+                                  float* probs, float* loss) override {
+    double total = 0;
+    for (int r = 0; r < n; ++r) {
+      const float* row = logits + static_cast<int64_t>(r) * classes;
+      float* p = probs + static_cast<int64_t>(r) * classes;
+      const float peak = *std::max_element(row, row + classes);
+      float denom = 0.f;
+      for (int c = 0; c < classes; ++c) denom += (p[c] = std::exp(row[c] - peak));
+      for (int c = 0; c < classes; ++c) p[c] /= denom;
+      total += std::log(denom) + peak - row[static_cast<int>(labels[r])];
+    }
+    loss[0] = static_cast<float>(total / n);
+  }
+  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels,
+                                   float scale, float* dlogits) override {
+    for (int64_t i = 0; i < static_cast<int64_t>(n) * classes; ++i) dlogits[i] = scale * probs[i];
+    for (int r = 0; r < n; ++r) dlogits[r * classes + static_cast<int>(labels[r])] -= scale;
+  }
+  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
+                   float* correct) override {
+    int hits = 0;
+    for (int r = 0; r < n; ++r) {
+      const float* row = scores + static_cast<int64_t>(r) * classes;
+      const int label = static_cast<int>(labels[r]);
+      int above = 0;
+      for (int c = 0; c < classes; ++c) above += (c != label && row[c] >= row[label]);
+      hits += above < top_k;
+    }
+    correct[0] = static_cast<float>(hits);
+  }
+
+  void SgdUpdate(int64_t count, float lr, float momentum, float decay, const float* g, float* v,
+                 float* w) override {
+    ForElements(count, [&](int64_t i) { kmath::SgdStep(lr, momentum, decay, g[i], v[i], w[i]); });
+  }
+};
+
+}  // namespace
+
+Backend* CpuBackend() {
+  static Cpu backend;
+  return &backend;
+}
+
+void SetCpuThreads(int threads) {
+  openblas_set_num_threads(1);  // our pool splits the GEMMs; see thread_pool.h
+  Pool().Resize(threads);
+}
+
+}  // namespace convoy

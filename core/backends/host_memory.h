@@ -1,0 +1,34 @@
+// Memory operations shared by the backends whose device is host memory (cpu and reference).
+#pragma once
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/backend.h"
+
+namespace convoy {
+
+class HostMemoryBackend : public Backend {
+ public:
+  Device device() const override { return Device::kCpu; }
+  float* Allocate(int64_t count) override {
+    // 64-byte alignment for AVX-512 loads; rounded up as aligned_alloc requires.
+    const size_t bytes = ((static_cast<size_t>(count) * sizeof(float) + 63) / 64) * 64;
+    void* ptr = std::aligned_alloc(64, bytes);
+    if (!ptr) throw std::bad_alloc();
+    return static_cast<float*>(ptr);
+  }
+  void Free(float* ptr) override { std::free(ptr); }
+  void CopyFromHost(const float* host, int64_t count, float* dst) override {
+    std::memcpy(dst, host, count * sizeof(float));
+  }
+  void CopyToHost(const float* src, int64_t count, float* host) override {
+    std::memcpy(host, src, count * sizeof(float));
+  }
+  void Copy(const float* src, int64_t count, float* dst) override {
+    if (src != dst) std::memmove(dst, src, count * sizeof(float));
+  }
+};
+
+}  // namespace convoy

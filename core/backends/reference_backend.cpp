@@ -1,0 +1,243 @@
+// The reference backend: the plainest loops that compute each op's definition, accumulating in
+// double. It is slow on purpose and used only by tests, as the ground truth for every other
+// backend. Do not optimise it.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/backends/host_memory.h"
+#include "core/random.h"
+
+namespace convoy {
+namespace {
+
+class Reference final : public HostMemoryBackend {
+ public:
+  std::string name() const override { return "reference"; }
+
+  void Fill(int64_t count, float value, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] = value;
+  }
+  void Axpy(int64_t count, float alpha, const float* x, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] = alpha * x[i] + y[i];
+  }
+  void Scale(int64_t count, float alpha, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] *= alpha;
+  }
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
+            float beta, float* c) override {
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int p = 0; p < k; ++p) {
+          const float av = ta ? a[p * m + i] : a[i * k + p];
+          const float bv = tb ? b[j * k + p] : b[p * n + j];
+          sum += static_cast<double>(av) * bv;
+        }
+        c[i * n + j] = static_cast<float>(alpha * sum + (beta == 0 ? 0.0 : beta * c[i * n + j]));
+      }
+  }
+  void AddBias(int rows, int cols, const float* bias, bool relu, float* y) override {
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) {
+        float v = y[r * cols + c] + bias[c];
+        y[r * cols + c] = relu ? std::max(v, 0.f) : v;
+      }
+  }
+  void ColumnSums(int rows, int cols, const float* x, float* sums) override {
+    for (int c = 0; c < cols; ++c) {
+      double s = 0;
+      for (int r = 0; r < rows; ++r) s += x[r * cols + c];
+      sums[c] = static_cast<float>(s);
+    }
+  }
+
+  // Direct convolution straight from the definition: no workspace.
+  int64_t ConvWorkspaceSize(const ConvShape&) const override { return 0; }
+  static float Input(const ConvShape& s, const float* x, int n, int c, int y, int xx) {
+    if (y < 0 || y >= s.h || xx < 0 || xx >= s.w) return 0.f;
+    return x[((static_cast<int64_t>(n) * s.c + c) * s.h + y) * s.w + xx];
+  }
+  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu,
+                   float* y, float*) override {
+    const int oh = s.oh(), ow = s.ow();
+    for (int n = 0; n < s.n; ++n)
+      for (int k = 0; k < s.k; ++k)
+        for (int oy = 0; oy < oh; ++oy)
+          for (int ox = 0; ox < ow; ++ox) {
+            double sum = b ? b[k] : 0.0;
+            for (int c = 0; c < s.c; ++c)
+              for (int i = 0; i < s.kh; ++i)
+                for (int j = 0; j < s.kw; ++j)
+                  sum += static_cast<double>(w[((k * s.c + c) * s.kh + i) * s.kw + j]) *
+                         Input(s, x, n, c, oy * s.stride - s.pad + i, ox * s.stride - s.pad + j);
+            y[((static_cast<int64_t>(n) * s.k + k) * oh + oy) * ow + ox] =
+                static_cast<float>(relu && sum < 0 ? 0.0 : sum);
+          }
+  }
+  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
+                        float*) override {
+    std::vector<double> acc(static_cast<size_t>(s.n) * s.c * s.h * s.w, 0.0);
+    const int oh = s.oh(), ow = s.ow();
+    for (int n = 0; n < s.n; ++n)
+      for (int k = 0; k < s.k; ++k)
+        for (int oy = 0; oy < oh; ++oy)
+          for (int ox = 0; ox < ow; ++ox) {
+            const double g = dy[((static_cast<int64_t>(n) * s.k + k) * oh + oy) * ow + ox];
+            for (int c = 0; c < s.c; ++c)
+              for (int i = 0; i < s.kh; ++i)
+                for (int j = 0; j < s.kw; ++j) {
+                  const int iy = oy * s.stride - s.pad + i, ix = ox * s.stride - s.pad + j;
+                  if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                  acc[((static_cast<size_t>(n) * s.c + c) * s.h + iy) * s.w + ix] +=
+                      g * w[((k * s.c + c) * s.kh + i) * s.kw + j];
+                }
+          }
+    for (size_t i = 0; i < acc.size(); ++i) dx[i] = static_cast<float>(acc[i]);
+  }
+  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
+                          float*) override {
+    const int oh = s.oh(), ow = s.ow();
+    for (int k = 0; k < s.k; ++k) {
+      for (int c = 0; c < s.c; ++c)
+        for (int i = 0; i < s.kh; ++i)
+          for (int j = 0; j < s.kw; ++j) {
+            double sum = 0;
+            for (int n = 0; n < s.n; ++n)
+              for (int oy = 0; oy < oh; ++oy)
+                for (int ox = 0; ox < ow; ++ox)
+                  sum += static_cast<double>(
+                             dy[((static_cast<int64_t>(n) * s.k + k) * oh + oy) * ow + ox]) *
+                         Input(s, x, n, c, oy * s.stride - s.pad + i, ox * s.stride - s.pad + j);
+            dw[((k * s.c + c) * s.kh + i) * s.kw + j] = static_cast<float>(sum);
+          }
+      if (db) {
+        double sum = 0;
+        for (int n = 0; n < s.n; ++n)
+          for (int p = 0; p < oh * ow; ++p) sum += dy[(static_cast<int64_t>(n) * s.k + k) * oh * ow + p];
+        db[k] = static_cast<float>(sum);
+      }
+    }
+  }
+
+  // Pooling: windows clipped to the input; out-of-range rows/columns are simply skipped.
+  template <typename Visit>
+  static void ForEachWindow(const PoolShape& s, Visit visit) {
+    const int oh = s.oh(), ow = s.ow();
+    for (int plane = 0; plane < s.n * s.c; ++plane)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          const int y0 = oy * s.stride - s.pad, x0 = ox * s.stride - s.pad;
+          const int ycap = std::min(y0 + s.kernel, s.h + s.pad);
+          const int xcap = std::min(x0 + s.kernel, s.w + s.pad);
+          visit(plane, (static_cast<int64_t>(plane) * oh + oy) * ow + ox, y0, x0, ycap, xcap);
+        }
+  }
+  void MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax) override {
+    ForEachWindow(s, [&](int plane, int64_t o, int y0, int x0, int ycap, int xcap) {
+      float best = -INFINITY;
+      int where = -1;
+      for (int yy = std::max(y0, 0); yy < std::min(ycap, s.h); ++yy)
+        for (int xx = std::max(x0, 0); xx < std::min(xcap, s.w); ++xx) {
+          const float v = x[static_cast<int64_t>(plane) * s.h * s.w + yy * s.w + xx];
+          if (v > best) best = v, where = yy * s.w + xx;
+        }
+      y[o] = best;
+      argmax[o] = static_cast<float>(where);
+    });
+  }
+  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax,
+                       float* dx) override {
+    std::fill(dx, dx + static_cast<int64_t>(s.n) * s.c * s.h * s.w, 0.f);
+    ForEachWindow(s, [&](int plane, int64_t o, int, int, int, int) {
+      dx[static_cast<int64_t>(plane) * s.h * s.w + static_cast<int64_t>(argmax[o])] += dy[o];
+    });
+  }
+  void AvgPoolForward(const PoolShape& s, const float* x, float* y) override {
+    ForEachWindow(s, [&](int plane, int64_t o, int y0, int x0, int ycap, int xcap) {
+      double sum = 0;
+      for (int yy = std::max(y0, 0); yy < std::min(ycap, s.h); ++yy)
+        for (int xx = std::max(x0, 0); xx < std::min(xcap, s.w); ++xx)
+          sum += x[static_cast<int64_t>(plane) * s.h * s.w + yy * s.w + xx];
+      y[o] = static_cast<float>(sum / ((ycap - y0) * (xcap - x0)));
+    });
+  }
+  void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) override {
+    std::fill(dx, dx + static_cast<int64_t>(s.n) * s.c * s.h * s.w, 0.f);
+    ForEachWindow(s, [&](int plane, int64_t o, int y0, int x0, int ycap, int xcap) {
+      const float g = dy[o] / ((ycap - y0) * (xcap - x0));
+      for (int yy = std::max(y0, 0); yy < std::min(ycap, s.h); ++yy)
+        for (int xx = std::max(x0, 0); xx < std::min(xcap, s.w); ++xx)
+          dx[static_cast<int64_t>(plane) * s.h * s.w + yy * s.w + xx] += g;
+    });
+  }
+
+  void ReluForward(int64_t count, float slope, const float* x, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+  }
+  void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
+                    float* dx) override {
+    for (int64_t i = 0; i < count; ++i) dx[i] = y[i] > 0 ? dy[i] : slope * dy[i];
+  }
+  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, const float* x,
+                      float* mask, float* y) override {
+    for (int64_t i = 0; i < count; ++i) {
+      mask[i] = RandomUniform(seed, stream, i) < ratio ? 0.f : 1.f / (1.f - ratio);
+      y[i] = x[i] * mask[i];
+    }
+  }
+  void Multiply(int64_t count, const float* a, const float* b, float* y) override {
+    for (int64_t i = 0; i < count; ++i) y[i] = a[i] * b[i];
+  }
+
+  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels,
+                                  float* probs, float* loss) override {
+    double total = 0;
+    for (int r = 0; r < n; ++r) {
+      const float* row = logits + static_cast<int64_t>(r) * classes;
+      double denom = 0;
+      for (int c = 0; c < classes; ++c) denom += std::exp(static_cast<double>(row[c]));
+      for (int c = 0; c < classes; ++c)
+        probs[r * classes + c] = static_cast<float>(std::exp(static_cast<double>(row[c])) / denom);
+      total += std::log(denom) - row[static_cast<int>(labels[r])];
+    }
+    loss[0] = static_cast<float>(total / n);
+  }
+  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels,
+                                   float scale, float* dlogits) override {
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < classes; ++c)
+        dlogits[r * classes + c] =
+            scale * (probs[r * classes + c] - (c == static_cast<int>(labels[r]) ? 1.f : 0.f));
+  }
+  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
+                   float* correct) override {
+    int hits = 0;
+    for (int r = 0; r < n; ++r) {
+      const float* row = scores + static_cast<int64_t>(r) * classes;
+      const float truth = row[static_cast<int>(labels[r])];
+      int rank = 0;  // classes scoring at least as high as the truth, ties counted against
+      for (int c = 0; c < classes; ++c)
+        if (c != static_cast<int>(labels[r]) && row[c] >= truth) ++rank;
+      hits += rank < top_k;
+    }
+    correct[0] = static_cast<float>(hits);
+  }
+
+  void SgdUpdate(int64_t count, float lr, float momentum, float decay, const float* g, float* v,
+                 float* w) override {
+    for (int64_t i = 0; i < count; ++i) {
+      v[i] = momentum * v[i] + (g[i] + decay * w[i]);
+      w[i] = w[i] - lr * v[i];
+    }
+  }
+};
+
+}  // namespace
+
+Backend* ReferenceBackend() {
+  static Reference backend;
+  return &backend;
+}
+
+}  // namespace convoy

@@ -1,0 +1,92 @@
+// Layer: one step of a network. The base class owns the sequence, a layer fills in the hooks:
+//   Setup    — checks its spec and bottom shapes, declares its parameters (once);
+//   Reshape  — shapes its tops from its bottoms (again whenever the batch size changes);
+//   Forward  — tops from bottoms;
+//   Backward — bottom gradients (where asked) and parameter gradients from top gradients.
+// Layers are registered by type name (layer_registry.h), so a NetSpec names them by string.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/proto/convoy.pb.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace convoy {
+
+// A named blob of a net: its values and the loss's gradient with respect to them.
+struct Blob {
+  std::string name;
+  Tensor data;
+  Tensor diff;
+};
+
+// A parameter a layer asks for; the net allocates it inside its ParamStore.
+struct ParamDecl {
+  Shape shape;
+  proto::FillerSpec filler;
+  int fan_in = 1;  // for xavier and msra
+};
+
+// What every op of a step needs to know.
+struct StepContext {
+  Backend* backend = nullptr;
+  bool train = true;
+  uint64_t seed = 0;  // the run's seed
+  uint64_t step = 0;  // the training iteration: with seed, it picks the random stream
+  float* workspace = nullptr;  // scratch shared by all layers, sized by Net
+};
+
+class Layer {
+ public:
+  explicit Layer(const proto::LayerSpec& spec) : spec_(spec) {}
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const proto::LayerSpec& spec() const { return spec_; }
+  const std::string& name() const { return spec_.name(); }
+
+  // How many bottoms and tops the layer takes: exact counts, or -1 for "any".
+  virtual int NumBottoms() const { return 1; }
+  virtual int NumTops() const { return 1; }
+  // Whether the layer may write its top into its bottom's storage (bottom == top).
+  virtual bool AllowsInPlace() const { return false; }
+  // Whether the layer's output feeds the loss through gradients (false for metrics).
+  virtual bool HasBackward() const { return true; }
+
+  virtual Status Setup(Backend* backend, const std::vector<Blob*>& bottom) {
+    (void)backend, (void)bottom;
+    return Status::Ok();
+  }
+  virtual Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) = 0;
+  // Floats of StepContext::workspace the layer needs at its current shape.
+  virtual int64_t WorkspaceSize() const { return 0; }
+  // Asks the layer to apply ReLU to its own output (for a following in-place ReLU); false if
+  // it cannot, and then the ReLU runs on its own.
+  virtual bool FuseRelu() { return false; }
+  virtual void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
+                       const std::vector<Blob*>& top) = 0;
+  // propagate[i] says whether bottom[i]'s diff is wanted; the layer overwrites it.
+  virtual void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
+                        const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) = 0;
+
+  const std::vector<ParamDecl>& param_decls() const { return param_decls_; }
+  // Called by the net once its ParamStore is allocated: views into the flat buffers.
+  void BindParams(std::vector<Tensor> values, std::vector<Tensor> grads) {
+    params_ = std::move(values);
+    param_grads_ = std::move(grads);
+  }
+
+ protected:
+  // "layer 'conv1' (Convolution): " — the start of every error message a layer gives.
+  std::string Where() const { return "layer '" + spec_.name() + "' (" + spec_.type() + "): "; }
+
+  proto::LayerSpec spec_;
+  std::vector<ParamDecl> param_decls_;
+  std::vector<Tensor> params_;
+  std::vector<Tensor> param_grads_;
+};
+
+}  // namespace convoy

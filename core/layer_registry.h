@@ -1,0 +1,37 @@
+// The layer registry: type name -> factory. A layer's .cpp registers itself with
+// CONVOY_REGISTER_LAYER(TypeName, Class); an unknown name's error lists every known type.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/layer.h"
+
+namespace convoy {
+
+using LayerFactory = std::function<std::unique_ptr<Layer>(const proto::LayerSpec&)>;
+
+class LayerRegistry {
+ public:
+  static LayerRegistry& Global();
+  bool Add(const std::string& type, LayerFactory factory);
+  StatusOr<std::unique_ptr<Layer>> Create(const proto::LayerSpec& spec) const;
+  std::string KnownTypes() const;  // "Accuracy, Convolution, ..."
+
+ private:
+  std::map<std::string, LayerFactory> factories_;
+};
+
+// Static libraries drop object files nothing refers to; this keeps every layer linked in.
+void LinkAllLayers();
+
+}  // namespace convoy
+
+#define CONVOY_REGISTER_LAYER(type, cls)                                                      \
+  namespace convoy {                                                                          \
+  void Link##cls() {}                                                                         \
+  static const bool kRegistered##cls = LayerRegistry::Global().Add(                           \
+      #type, [](const proto::LayerSpec& spec) { return std::make_unique<cls>(spec); });       \
+  }

@@ -1,0 +1,224 @@
+#include "core/net.h"
+
+#include <algorithm>
+
+#include "core/layer_registry.h"
+#include "core/layers/elementwise_layers.h"
+
+namespace convoy {
+
+StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* backend, int batch,
+                                          uint64_t seed) {
+  LinkAllLayers();
+  std::unique_ptr<Net> net(new Net());
+  net->backend_ = backend;
+  net->batch_ = batch;
+  std::map<std::string, int> consumers;  // gradient consumers of each blob's current value
+  for (int i = 0; i < spec.layer_size(); ++i)
+    RETURN_IF_ERROR(net->AddLayer(spec.layer(i), i, &consumers));
+  if (!net->data_layer_)
+    return InvalidInput("net '" + spec.name() + "' has no layer of type Data: add one whose tops "
+                        "are the images and labels blobs");
+
+  // Scalar outputs: one-element blobs that no layer reads (losses, accuracies).
+  std::map<std::string, bool> read;
+  for (const auto& bottoms : net->bottoms_)
+    for (const Blob* b : bottoms) read[b->name] = true;
+  for (size_t i = 0; i < net->layers_.size(); ++i)
+    for (const Blob* t : net->tops_[i])
+      if (t->data.count() == 1 && !read[t->name] &&
+          std::find(net->scalar_outputs_.begin(), net->scalar_outputs_.end(), t->name) ==
+              net->scalar_outputs_.end())
+        net->scalar_outputs_.push_back(t->name);
+  if (net->loss_blob_.empty())
+    return InvalidInput("net '" + spec.name() + "' has no SoftmaxWithLoss layer: nothing to train");
+
+  for (size_t i = 0; i < net->layers_.size(); ++i) {
+    const Layer& layer = *net->layers_[i];
+    const auto& mults = layer.spec().param();
+    for (size_t p = 0; p < layer.param_decls().size(); ++p) {
+      ParamEntry entry;
+      entry.name = layer.name() + "/" + std::to_string(p);
+      entry.layer = static_cast<int>(i);
+      entry.decl = layer.param_decls()[p];
+      if (static_cast<int>(p) < mults.size()) {
+        entry.lr_mult = mults[p].lr_mult();
+        entry.decay_mult = mults[p].decay_mult();
+      }
+      net->params_.Add(std::move(entry));
+    }
+  }
+  net->params_.Allocate(backend, seed);
+  for (size_t i = 0; i < net->layers_.size(); ++i) {
+    std::vector<Tensor> values, grads;
+    for (size_t p = 0; p < net->params_.entries().size(); ++p)
+      if (net->params_.entries()[p].layer == static_cast<int>(i)) {
+        values.push_back(net->params_.value(p));
+        grads.push_back(net->params_.grad(p));
+      }
+    net->layers_[i]->BindParams(std::move(values), std::move(grads));
+  }
+  net->FuseRelus();
+  RETURN_IF_ERROR(net->ReshapeAll());
+  return net;
+}
+
+Status Net::AddLayer(const proto::LayerSpec& spec, int index,
+                     std::map<std::string, int>* consumers) {
+  const std::string where = "layer " + std::to_string(index) + " '" + spec.name() + "' (" +
+                            spec.type() + "): ";
+  if (spec.name().empty())
+    return InvalidInput("layer " + std::to_string(index) + " (" + spec.type() +
+                        "): every layer needs a name");
+  for (const auto& layer : layers_)
+    if (layer->name() == spec.name())
+      return InvalidInput(where + "the name is used by an earlier layer too; names must be unique");
+  ASSIGN_OR_RETURN(std::unique_ptr<Layer> layer, LayerRegistry::Global().Create(spec));
+
+  auto check_count = [&](const char* what, int expected, int found) -> Status {
+    if (expected < 0 || expected == found) return Status::Ok();
+    return InvalidInput(where + "takes " + std::to_string(expected) + " " + what + ", found " +
+                        std::to_string(found));
+  };
+  RETURN_IF_ERROR(check_count("bottom blobs", layer->NumBottoms(), spec.bottom_size()));
+  RETURN_IF_ERROR(check_count("top blobs", layer->NumTops(), spec.top_size()));
+
+  std::vector<Blob*> bottoms, tops;
+  std::vector<bool> propagate;
+  for (const std::string& name : spec.bottom()) {
+    auto it = blobs_.find(name);
+    if (it == blobs_.end()) {
+      std::string known;
+      for (const auto& [blob_name, blob] : blobs_) known += (known.empty() ? "" : ", ") + blob_name;
+      return InvalidInput(where + "bottom '" + name + "' is not the top of any earlier layer; "
+                          "blobs defined so far: " + (known.empty() ? "none" : known));
+    }
+    bottoms.push_back(it->second.get());
+    propagate.push_back(std::find(blob_needs_grad_names_.begin(), blob_needs_grad_names_.end(),
+                                  name) != blob_needs_grad_names_.end());
+  }
+  for (const std::string& name : spec.top()) {
+    auto it = blobs_.find(name);
+    if (it != blobs_.end()) {
+      const bool in_place = layer->AllowsInPlace() && spec.bottom_size() == 1 && spec.bottom(0) == name;
+      if (!in_place)
+        return InvalidInput(where + "top '" + name + "' is already the top of an earlier layer; "
+                            "only element-wise layers (ReLU, Dropout) may write in place");
+      tops.push_back(it->second.get());
+      continue;
+    }
+    auto blob = std::make_unique<Blob>();
+    blob->name = name;
+    blob->data = Tensor(backend_, {0});
+    blob->diff = Tensor(backend_, {0});
+    tops.push_back(blob.get());
+    blobs_[name] = std::move(blob);
+  }
+
+  if (auto* data = dynamic_cast<DataLayer*>(layer.get())) {
+    if (data_layer_) return InvalidInput(where + "a net takes one Data layer, this is the second");
+    data->set_batch(batch_);
+    data_layer_ = data;
+  }
+  RETURN_IF_ERROR(layer->Setup(backend_, bottoms).Prefixed("layer " + std::to_string(index)));
+  RETURN_IF_ERROR(layer->Reshape(bottoms, tops).Prefixed("layer " + std::to_string(index)));
+  if (spec.type() == "SoftmaxWithLoss" && loss_blob_.empty()) loss_blob_ = spec.top(0);
+
+  const bool has_params = !layer->param_decls().empty();
+  const bool any_propagate = std::find(propagate.begin(), propagate.end(), true) != propagate.end();
+  const bool backward = layer->HasBackward() && (has_params || any_propagate);
+  if (!backward) std::fill(propagate.begin(), propagate.end(), false);
+  for (size_t b = 0; b < bottoms.size(); ++b)
+    if (propagate[b] && ++(*consumers)[bottoms[b]->name] > 1)
+      return InvalidInput(where + "blob '" + bottoms[b]->name + "' already feeds gradients to "
+                          "another layer; a blob read by two trainable paths is not supported yet");
+  for (Blob* top : tops) {
+    (*consumers)[top->name] = 0;  // a new value of the blob (in place or fresh)
+    auto& names = blob_needs_grad_names_;
+    const bool listed = std::find(names.begin(), names.end(), top->name) != names.end();
+    if (backward && !listed) names.push_back(top->name);
+    if (!backward && listed) names.erase(std::find(names.begin(), names.end(), top->name));
+  }
+  layers_.push_back(std::move(layer));
+  bottoms_.push_back(std::move(bottoms));
+  tops_.push_back(std::move(tops));
+  propagate_.push_back(std::move(propagate));
+  needs_backward_.push_back(backward);
+  return Status::Ok();
+}
+
+// A ReLU that works in place on the output of the layer just before it is applied by that
+// layer inside its bias pass: one pass over the activations instead of two.
+void Net::FuseRelus() {
+  for (size_t i = 1; i < layers_.size(); ++i) {
+    auto* relu = dynamic_cast<ReluLayer*>(layers_[i].get());
+    if (!relu || relu->slope() != 0.f || bottoms_[i][0] != tops_[i][0]) continue;
+    if (tops_[i - 1].size() == 1 && tops_[i - 1][0] == bottoms_[i][0] && layers_[i - 1]->FuseRelu())
+      relu->set_forward_fused(true);
+  }
+}
+
+Status Net::ReshapeAll() {
+  int64_t workspace = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    RETURN_IF_ERROR(layers_[i]->Reshape(bottoms_[i], tops_[i]));
+    for (Blob* top : tops_[i]) top->diff.Reshape(top->data.shape());
+    workspace = std::max(workspace, layers_[i]->WorkspaceSize());
+  }
+  if (workspace_.backend() == nullptr) workspace_ = Tensor(backend_, {0});
+  workspace_.Reshape({workspace});
+  // Diffs no layer writes (a trainable blob read only by metrics) must read as zero.
+  for (auto& [name, blob] : blobs_)
+    if (blob->diff.count() > 0) backend_->Fill(blob->diff.count(), 0.f, blob->diff.mutable_data());
+  return Status::Ok();
+}
+
+Status Net::SetBatch(int batch) {
+  if (batch == batch_) return Status::Ok();
+  batch_ = batch;
+  data_layer_->set_batch(batch);
+  return ReshapeAll();
+}
+
+StepContext Net::Context(bool train, uint64_t seed, uint64_t step) {
+  StepContext ctx;
+  ctx.backend = backend_;
+  ctx.train = train;
+  ctx.seed = seed;
+  ctx.step = step;
+  ctx.workspace = workspace_.mutable_data();
+  return ctx;
+}
+
+void Net::ForwardLayer(size_t i, const StepContext& ctx) { layers_[i]->Forward(ctx, bottoms_[i], tops_[i]); }
+
+void Net::BackwardLayer(size_t i, const StepContext& ctx) {
+  if (needs_backward_[i]) layers_[i]->Backward(ctx, tops_[i], propagate_[i], bottoms_[i]);
+}
+
+void Net::Forward(const StepContext& ctx) {
+  for (size_t i = 0; i < layers_.size(); ++i) ForwardLayer(i, ctx);
+}
+
+void Net::Backward(const StepContext& ctx) {
+  for (size_t i = layers_.size(); i-- > 0;) {
+    BackwardLayer(i, ctx);
+    if (grads_ready_ && needs_backward_[i] && !layers_[i]->param_decls().empty())
+      grads_ready_(static_cast<int>(i));
+  }
+}
+
+float Net::ReadScalar(const std::string& blob) const {
+  float value = 0.f;
+  backend_->CopyToHost(blobs_.at(blob)->data.data(), 1, &value);
+  return value;
+}
+
+int64_t Net::num_outputs() const {
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (!tops_[i].empty() && tops_[i][0]->name == loss_blob_)
+      return bottoms_[i][0]->data.count() / bottoms_[i][0]->data.dim(0);
+  return 0;
+}
+
+}  // namespace convoy

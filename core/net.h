@@ -1,0 +1,77 @@
+// Net: the layers of a NetSpec wired by their named blobs, run in order.
+//
+// Build checks everything a user can get wrong — unknown types, missing blobs, wrong counts,
+// shapes that do not fit — and names the layer in each error. During Backward the net reports
+// "the gradients of layer L are ready", so communication can start before backward ends.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/layer.h"
+#include "core/layers/data_layer.h"
+#include "core/param_store.h"
+
+namespace convoy {
+
+class Net {
+ public:
+  // batch: the number of samples per Forward; seed: initial parameters are a function of it.
+  static StatusOr<std::unique_ptr<Net>> Build(const proto::NetSpec& spec, Backend* backend,
+                                              int batch, uint64_t seed);
+
+  // Reshapes every blob for a new batch size; allocation only grows.
+  Status SetBatch(int batch);
+  int batch() const { return batch_; }
+
+  void Forward(const StepContext& ctx);
+  void Backward(const StepContext& ctx);
+  // Runs one layer (for `convoy time`).
+  void ForwardLayer(size_t i, const StepContext& ctx);
+  void BackwardLayer(size_t i, const StepContext& ctx);
+
+  // Called during Backward with a layer's index as soon as its parameter gradients are final.
+  void set_grads_ready_callback(std::function<void(int)> callback) { grads_ready_ = std::move(callback); }
+
+  Blob* images() { return blobs_.at(data_layer_->spec().top(0)).get(); }
+  Blob* labels() { return blobs_.at(data_layer_->spec().top(1)).get(); }
+  const DataLayer& data_layer() const { return *data_layer_; }
+  // Scalar outputs nothing consumes (the loss, accuracies), in layer order.
+  const std::vector<std::string>& scalar_outputs() const { return scalar_outputs_; }
+  const std::string& loss_blob() const { return loss_blob_; }
+  float ReadScalar(const std::string& blob) const;
+  // The number of scores per sample the loss sees (the net's class count).
+  int64_t num_outputs() const;
+  StepContext Context(bool train, uint64_t seed, uint64_t step);
+
+  ParamStore& params() { return params_; }
+  const ParamStore& params() const { return params_; }
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  Backend* backend() const { return backend_; }
+
+ private:
+  Net() = default;
+  Status AddLayer(const proto::LayerSpec& spec, int index, std::map<std::string, int>* consumers);
+  void FuseRelus();
+  Status ReshapeAll();
+
+  Backend* backend_ = nullptr;
+  int batch_ = 0;
+  std::map<std::string, std::unique_ptr<Blob>> blobs_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::vector<Blob*>> bottoms_, tops_;
+  std::vector<std::vector<bool>> propagate_;
+  std::vector<bool> needs_backward_;
+  std::vector<std::string> blob_needs_grad_names_;  // blobs whose current value carries gradients
+  DataLayer* data_layer_ = nullptr;
+  std::vector<std::string> scalar_outputs_;
+  std::string loss_blob_;
+  ParamStore params_;
+  Tensor workspace_;
+  std::function<void(int)> grads_ready_;
+};
+
+}  // namespace convoy

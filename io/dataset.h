@@ -1,0 +1,39 @@
+// Dataset: a converted dataset folder (manifest.prototxt + HDF5 shards), checked and held in
+// memory as uint8. Every shard is compared with the manifest — sample count, image shape,
+// checksum, label range — and any difference is an error naming the file and what differs.
+//
+// Why in memory: the datasets convoy converts (Fashion-MNIST, CIFAR, photo folders resized to
+// small images) fit in RAM as bytes, and random access for per-epoch shuffles is then free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/proto/convoy.pb.h"
+#include "core/status.h"
+
+namespace convoy {
+
+class Dataset {
+ public:
+  static StatusOr<Dataset> Open(const std::string& dir);
+
+  const proto::DatasetManifest& manifest() const { return manifest_; }
+  const std::string& dir() const { return dir_; }
+  int64_t size() const { return static_cast<int64_t>(labels_.size()); }
+  int64_t image_bytes() const { return int64_t{manifest_.channels()} * manifest_.height() * manifest_.width(); }
+  const uint8_t* image(int64_t i) const { return images_.data() + i * image_bytes(); }
+  int32_t label(int64_t i) const { return labels_[i]; }
+
+ private:
+  std::string dir_;
+  proto::DatasetManifest manifest_;
+  std::vector<uint8_t> images_;
+  std::vector<int32_t> labels_;
+};
+
+// FNV-1a 64 over a shard's image bytes, then its labels as little-endian int32.
+uint64_t ShardChecksum(const std::vector<uint8_t>& images, const std::vector<int32_t>& labels);
+
+}  // namespace convoy

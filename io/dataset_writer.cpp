@@ -1,0 +1,89 @@
+#include "io/dataset_writer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/text_format.h"
+#include "io/dataset.h"
+#include "io/hdf5_shard.h"
+#include "io/idx_reader.h"
+
+namespace convoy {
+
+StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data, int shards,
+                                                    const std::string& out_dir) {
+  const int64_t n = static_cast<int64_t>(data.labels.size());
+  const int64_t bytes = int64_t{data.c} * data.h * data.w;
+  if (shards < 1 || shards > std::max<int64_t>(n, 1))
+    return InvalidInput("--shards must be between 1 and the number of samples (" +
+                        std::to_string(n) + "), found " + std::to_string(shards));
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return InvalidInput(out_dir + ": cannot create folder: " + ec.message());
+  const std::string manifest_path = (std::filesystem::path(out_dir) / "manifest.prototxt").string();
+  std::filesystem::remove(manifest_path, ec);  // the folder is unfinished until the new one lands
+
+  proto::DatasetManifest m;
+  m.set_name(data.name);
+  m.set_channels(data.c);
+  m.set_height(data.h);
+  m.set_width(data.w);
+  m.set_num_classes(data.num_classes);
+  for (const auto& cls : data.class_names) m.add_class_name(cls);
+  const int64_t plane = int64_t{data.h} * data.w;
+  for (int c = 0; c < data.c; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t* p = data.images.data() + i * bytes + c * plane;
+      for (int64_t k = 0; k < plane; ++k) sum += p[k], sq += static_cast<double>(p[k]) * p[k];
+    }
+    const double count = std::max<double>(1, static_cast<double>(n) * plane);
+    const double mean = sum / count;
+    m.add_mean(static_cast<float>(mean));
+    m.add_std(static_cast<float>(std::sqrt(std::max(sq / count - mean * mean, 1e-6))));
+  }
+  for (int s = 0; s < shards; ++s) {
+    const int64_t begin = n * s / shards, end = n * (s + 1) / shards;
+    ShardData shard;
+    shard.count = end - begin;
+    shard.c = data.c, shard.h = data.h, shard.w = data.w;
+    shard.images.assign(data.images.begin() + begin * bytes, data.images.begin() + end * bytes);
+    shard.labels.assign(data.labels.begin() + begin, data.labels.begin() + end);
+    char file[32];
+    std::snprintf(file, sizeof file, "shard-%05d.h5", s);
+    RETURN_IF_ERROR(WriteShard((std::filesystem::path(out_dir) / file).string(), shard));
+    auto* info = m.add_shard();
+    info->set_file(file);
+    info->set_num_samples(shard.count);
+    info->set_checksum(ShardChecksum(shard.images, shard.labels));
+  }
+  RETURN_IF_ERROR(WriteTextProto(manifest_path, m));
+  return m;
+}
+
+Status ConvertIdx(const std::string& images_path, const std::string& labels_path, int shards,
+                  const std::string& out_dir) {
+  ASSIGN_OR_RETURN(IdxArray images, ReadIdx(images_path));
+  ASSIGN_OR_RETURN(IdxArray labels, ReadIdx(labels_path));
+  if (images.dims.size() != 3)
+    return DataError(images_path + ": expected an image file of rank 3 (N x H x W), found rank " +
+                     std::to_string(images.dims.size()));
+  if (labels.dims.size() != 1)
+    return DataError(labels_path + ": expected a label file of rank 1, found rank " +
+                     std::to_string(labels.dims.size()));
+  if (images.dims[0] != labels.dims[0])
+    return DataError(images_path + " has " + std::to_string(images.dims[0]) + " images but " +
+                     labels_path + " has " + std::to_string(labels.dims[0]) + " labels");
+  DatasetContents data;
+  data.name = std::filesystem::path(images_path).filename().string();
+  data.c = 1;
+  data.h = static_cast<int>(images.dims[1]);
+  data.w = static_cast<int>(images.dims[2]);
+  data.images = std::move(images.data);
+  data.labels.assign(labels.data.begin(), labels.data.end());
+  data.num_classes = 1 + *std::max_element(data.labels.begin(), data.labels.end());
+  return WriteDatasetFolder(data, shards, out_dir).status();
+}
+
+}  // namespace convoy

@@ -1,0 +1,31 @@
+// Writes a dataset folder: the samples split into N HDF5 shards of near-equal size, each with
+// its checksum, and manifest.prototxt with per-channel mean and std. The manifest is written
+// last, so a folder with a manifest is a finished conversion.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/proto/convoy.pb.h"
+#include "core/status.h"
+
+namespace convoy {
+
+struct DatasetContents {
+  std::string name;
+  int c = 0, h = 0, w = 0;
+  int num_classes = 0;
+  std::vector<std::string> class_names;  // optional
+  std::vector<uint8_t> images;           // N x C x H x W
+  std::vector<int32_t> labels;           // N
+};
+
+StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data, int shards,
+                                                    const std::string& out_dir);
+
+// Converts an IDX image file (N x H x W) and label file (N) — MNIST, Fashion-MNIST.
+Status ConvertIdx(const std::string& images_path, const std::string& labels_path, int shards,
+                  const std::string& out_dir);
+
+}  // namespace convoy

@@ -1,0 +1,109 @@
+#include "io/prefetcher.h"
+
+#include "io/epoch_order.h"
+
+namespace convoy {
+
+Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
+    : dataset_(dataset), options_(options) {
+  const auto& m = dataset.manifest();
+  if (options_.mean.empty()) options_.mean.assign(m.mean().begin(), m.mean().end());
+  if (options_.std.empty()) options_.std.assign(m.std().begin(), m.std().end());
+  lut_.resize(m.channels() * 256);
+  for (uint32_t c = 0; c < m.channels(); ++c) {
+    const float mean = c < options_.mean.size() ? options_.mean[c] : 0.f;
+    const float std = c < options_.std.size() && options_.std[c] > 0 ? options_.std[c] : 255.f;
+    for (int v = 0; v < 256; ++v) lut_[c * 256 + v] = (static_cast<float>(v) - mean) / std;
+  }
+  buffers_.resize(std::max(options_.depth, 1) + 1);
+  for (Batch& b : buffers_) {
+    b.images.resize(static_cast<size_t>(options_.batch) * dataset.image_bytes());
+    b.labels.resize(options_.batch);
+    free_.push_back(&b);
+  }
+  thread_ = std::thread(&Prefetcher::Run, this);
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+int64_t Prefetcher::steps_per_epoch() const {
+  const int64_t n = dataset_.size(), b = options_.batch;
+  return options_.single_pass ? (n + b - 1) / b : n / b;
+}
+
+void Prefetcher::Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count) {
+  const int64_t bytes = dataset_.image_bytes();
+  const int64_t plane = bytes / dataset_.manifest().channels();
+  for (int i = 0; i < count; ++i) {
+    const uint32_t sample = order[first + i];
+    const uint8_t* src = dataset_.image(sample);
+    float* dst = batch->images.data() + i * bytes;
+    for (int64_t p = 0; p < bytes; ++p) dst[p] = lut_[(p / plane) * 256 + src[p]];
+    batch->labels[i] = static_cast<float>(dataset_.label(sample));
+  }
+  batch->size = count;
+}
+
+void Prefetcher::Run() {
+  const int64_t steps = steps_per_epoch();
+  uint64_t epoch = options_.start_epoch, step = options_.start_step;
+  std::vector<uint32_t> order;
+  uint64_t order_epoch = ~0ULL;
+  while (true) {
+    if (step >= static_cast<uint64_t>(steps)) {
+      if (options_.single_pass || steps == 0) break;
+      ++epoch, step = 0;
+    }
+    Batch* batch = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return stop_ || !free_.empty(); });
+      if (stop_) return;
+      batch = free_.front();
+      free_.pop_front();
+    }
+    if (order_epoch != epoch) {
+      order = EpochOrder(static_cast<uint32_t>(dataset_.size()), options_.seed, epoch, options_.shuffle);
+      order_epoch = epoch;
+    }
+    const int64_t first = static_cast<int64_t>(step) * options_.batch;
+    const int count = static_cast<int>(std::min<int64_t>(options_.batch, dataset_.size() - first));
+    Fill(batch, order, first, count);
+    batch->epoch = epoch;
+    batch->step = step++;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.push_back(batch);
+    }
+    changed_.notify_all();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  done_ = true;
+  changed_.notify_all();
+}
+
+const Batch* Prefetcher::Next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return !ready_.empty() || done_; });
+  if (ready_.empty()) return nullptr;
+  Batch* batch = ready_.front();
+  ready_.pop_front();
+  return batch;
+}
+
+void Prefetcher::Release(const Batch* batch) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(const_cast<Batch*>(batch));
+  }
+  changed_.notify_all();
+}
+
+}  // namespace convoy

@@ -1,0 +1,70 @@
+// Prefetcher: a thread that turns dataset samples into ready, normalised batches ahead of the
+// training step, through a bounded queue of reused buffers (no allocation per batch).
+//
+// Position: batch b of epoch e holds samples EpochOrder(e)[b*B .. b*B+B). Training drops the
+// last partial batch of an epoch (every step has the same size); a single pass for evaluation
+// keeps it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "io/dataset.h"
+
+namespace convoy {
+
+struct Batch {
+  std::vector<float> images;  // size x C x H x W, (pixel - mean) / std per channel
+  std::vector<float> labels;  // size, class indices
+  int size = 0;
+  uint64_t epoch = 0;
+  uint64_t step = 0;  // within the epoch
+};
+
+struct PrefetchOptions {
+  int batch = 64;
+  bool shuffle = true;
+  bool single_pass = false;  // false: epochs without end, whole batches only
+  uint64_t seed = 1;
+  uint64_t start_epoch = 0;
+  uint64_t start_step = 0;
+  int depth = 4;  // batches ready ahead
+  // Per-channel normalisation in pixel units; empty: the dataset's own (its manifest's).
+  // Evaluation passes the training set's, so test images are scaled as training images were.
+  std::vector<float> mean, std;
+};
+
+class Prefetcher {
+ public:
+  Prefetcher(const Dataset& dataset, PrefetchOptions options);
+  ~Prefetcher();
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  // The next batch, waiting if none is ready; nullptr once a single pass is over.
+  const Batch* Next();
+  // Gives a batch's buffer back for reuse.
+  void Release(const Batch* batch);
+
+  int64_t steps_per_epoch() const;
+
+ private:
+  void Run();
+  void Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count);
+
+  const Dataset& dataset_;
+  PrefetchOptions options_;
+  std::vector<float> lut_;  // per channel, 256 normalised values
+  std::vector<Batch> buffers_;
+  std::deque<Batch*> free_, ready_;
+  bool done_ = false, stop_ = false;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::thread thread_;
+};
+
+}  // namespace convoy

@@ -1,0 +1,61 @@
+// convoy: train convolutional networks, data-parallel. See README.md.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "launch/commands.h"
+
+namespace convoy {
+
+int ParseOrExit(Flags& flags, int argc, char** argv) {
+  const Status status = flags.Parse(argc, argv);
+  if (!status.ok()) return Finish(status);
+  if (flags.help()) {
+    std::fputs(flags.Usage().c_str(), stdout);
+    return 0;
+  }
+  return -1;
+}
+
+int Finish(const Status& status) {
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "convoy: error: %s\n", status.message().c_str());
+  return status.ExitCode();
+}
+
+}  // namespace convoy
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: convoy COMMAND [flags]   (convoy COMMAND --help for its flags)\n\n"
+    "commands:\n"
+    "  convert   turn a dataset (IDX files) into HDF5 shards and a manifest\n"
+    "  train     train a net with a solver file\n"
+    "  eval      test a checkpoint on a converted dataset\n"
+    "  time      per-layer forward/backward timing of a net\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char* command = argv[1];
+  try {
+    if (!std::strcmp(command, "convert")) return convoy::RunConvert(argc - 2, argv + 2);
+    if (!std::strcmp(command, "train")) return convoy::RunTrain(argc - 2, argv + 2);
+    if (!std::strcmp(command, "eval")) return convoy::RunEval(argc - 2, argv + 2);
+    if (!std::strcmp(command, "time")) return convoy::RunTime(argc - 2, argv + 2);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "convoy: error: out of memory; use a smaller batch_size\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "convoy: error: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "convoy: unknown command '%s'\n\n%s", command, kUsage);
+  return 2;
+}

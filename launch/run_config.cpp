@@ -1,0 +1,35 @@
+#include "launch/run_config.h"
+
+#include <filesystem>
+
+#include "core/text_format.h"
+
+namespace convoy {
+
+StatusOr<proto::NetSpec> LoadNetSpec(const std::string& path) {
+  proto::NetSpec net;
+  RETURN_IF_ERROR(ReadTextProto(path, &net));
+  return net;
+}
+
+StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path) {
+  RunConfig run;
+  RETURN_IF_ERROR(ReadTextProto(solver_path, &run.solver));
+  const std::filesystem::path base = std::filesystem::path(solver_path).parent_path();
+  auto resolve = [&](const std::string& p) {
+    return p.empty() || std::filesystem::path(p).is_absolute() ? p : (base / p).string();
+  };
+  if (run.solver.net().empty()) return InvalidInput(solver_path + ": field 'net' is required");
+  if (run.solver.train_data().empty())
+    return InvalidInput(solver_path + ": field 'train_data' is required (a folder made by convoy convert)");
+  if (run.solver.batch_size() == 0) return InvalidInput(solver_path + ": batch_size must be positive");
+  if (!run.solver.has_max_iter() && !run.solver.has_max_epochs())
+    return InvalidInput(solver_path + ": set max_iter or max_epochs");
+  run.net_path = resolve(run.solver.net());
+  run.train_dir = resolve(run.solver.train_data());
+  run.test_dir = resolve(run.solver.test_data());
+  ASSIGN_OR_RETURN(run.net, LoadNetSpec(run.net_path));
+  return run;
+}
+
+}  // namespace convoy

@@ -1,0 +1,24 @@
+// Small real datasets for tests: the first N Fashion-MNIST images, converted with convoy's own
+// converter into a dataset folder.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+
+namespace convoy::testing {
+
+// Writes raw IDX files holding the first `count` samples of Fashion-MNIST's train (or test)
+// split into dir, returning their paths.
+struct IdxPair {
+  std::string images, labels;
+};
+StatusOr<IdxPair> WriteFashionMnistSubset(const std::string& dir, int count, bool train = true);
+
+// Converts the first `count` samples into dir (manifest + `shards` HDF5 shards).
+Status MakeFashionMnistDataset(const std::string& dir, int count, int shards, bool train = true);
+
+// A LeNet-shaped net for 1 x 28 x 28 inputs, small enough for tests.
+std::string SmallNetText();
+
+}  // namespace convoy::testing
