@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/host_device.h"
 #include "core/status.h"
 
 namespace convoy {
@@ -23,8 +24,8 @@ struct ConvShape {
   int k = 0;                       // output channels
   int kh = 0, kw = 0;
   int stride = 1, pad = 0;
-  int oh() const { return (h + 2 * pad - kh) / stride + 1; }
-  int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+  CONVOY_HOST_DEVICE int oh() const { return (h + 2 * pad - kh) / stride + 1; }
+  CONVOY_HOST_DEVICE int ow() const { return (w + 2 * pad - kw) / stride + 1; }
 };
 
 // Pooling windows over an N x C x H x W input. Windows that hang over the padded edge are
@@ -32,10 +33,10 @@ struct ConvShape {
 struct PoolShape {
   int n = 0, c = 0, h = 0, w = 0;
   int kernel = 0, stride = 1, pad = 0;
-  int oh() const { return Out(h); }
-  int ow() const { return Out(w); }
+  CONVOY_HOST_DEVICE int oh() const { return Out(h); }
+  CONVOY_HOST_DEVICE int ow() const { return Out(w); }
   // Caffe's rounding up, less a last window that would start in the bottom/right padding.
-  int Out(int size) const {
+  CONVOY_HOST_DEVICE int Out(int size) const {
     int out = (size + 2 * pad - kernel + stride - 1) / stride + 1;
     if (pad > 0 && (out - 1) * stride >= size + pad) --out;
     return out;

@@ -8,11 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define CONVOY_HOST_DEVICE __host__ __device__
-#else
-#define CONVOY_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace convoy {
 

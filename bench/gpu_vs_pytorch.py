@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""GPU training throughput, convoy against PyTorch eager (cuDNN) on the same GPU, same nets,
+same batch, data resident on the GPU. Prints images/s for both and the ratio (medians of 3).
+
+usage: bench/gpu_vs_pytorch.py [--convoy build/convoy] [--iters 200]
+"""
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+
+import torch
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from torch_models import NETS, train_steps_per_second  # noqa: E402
+
+
+def convoy_images_per_second(binary, net_file, batch, iters):
+    out = subprocess.run([binary, "time", "--net", net_file, "--batch", str(batch), "--iters", str(iters),
+                          "--device", "cuda"], check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"ms, (\d+) images/s", out).group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--convoy", default="build/convoy")
+    ap.add_argument("--iters", type=int, default=200)
+    args = ap.parse_args()
+    print(f"GPU: {torch.cuda.get_device_name(0)}; PyTorch {torch.__version__}, "
+          f"cuDNN {torch.backends.cudnn.version()}")
+    print(f"{'net':8} {'batch':>5} {'convoy img/s':>13} {'PyTorch img/s':>14} {'ratio':>6}")
+    for name, batch in (("lenet", 64), ("cifar", 128)):
+        net, shape, config = NETS[name]
+        ours = statistics.median(convoy_images_per_second(args.convoy, config, batch, args.iters) for _ in range(3))
+        theirs = statistics.median(train_steps_per_second(net, shape, batch, args.iters, "cuda") for _ in range(3))
+        print(f"{name:8} {batch:5d} {ours:13.0f} {theirs:14.0f} {ours / theirs:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The benchmark nets of configs/ written in PyTorch, layer for layer, for side-by-side runs."""
+import torch
+import torch.nn as nn
+
+
+def lenet():
+    """Caffe's LeNet as in configs/lenet_fashion_mnist.prototxt (1 x 28 x 28 -> 10)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2),
+        nn.Conv2d(20, 50, 5), nn.MaxPool2d(2, 2),
+        nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+
+
+def cifar_small():
+    """configs/cifar_small.prototxt (3 x 32 x 32 -> 10)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Flatten(), nn.Linear(1024, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+NETS = {"lenet": (lenet, (1, 28, 28), "configs/lenet_fashion_mnist.prototxt"),
+        "cifar": (cifar_small, (3, 32, 32), "configs/cifar_small.prototxt")}
+
+
+def train_steps_per_second(net, shape, batch, iters, device, images=None, labels=None):
+    """Images/s of SGD training steps (forward, backward, update) on data already in memory."""
+    import time
+    torch.manual_seed(1)
+    model = net().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    if images is None:
+        images = torch.randn(batch * 8, *shape, device=device)
+        labels = torch.randint(0, 10, (batch * 8,), device=device)
+    steps = images.shape[0] // batch
+
+    def step(i):
+        j = (i % steps) * batch
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(images[j:j + batch]), labels[j:j + batch])
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(5):
+        step(i)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i in range(iters):
+        step(i)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return batch * iters / (time.perf_counter() - start)

@@ -1,0 +1,28 @@
+// A caching device allocator: freed blocks go to a free list keyed by their rounded size and are
+// handed out again, so after the first step the training loop never calls cudaMalloc or
+// cudaFree (both synchronise the whole device).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace convoy::cuda {
+
+class CachingAllocator {
+ public:
+  ~CachingAllocator();
+  void* Allocate(size_t bytes);
+  void Free(void* ptr);
+  size_t cached_bytes() const { return cached_; }
+
+ private:
+  static size_t Round(size_t bytes);
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;        // size -> block
+  std::unordered_map<void*, size_t> used_;   // block -> size
+  size_t cached_ = 0;
+};
+
+}  // namespace convoy::cuda

@@ -1,0 +1,122 @@
+// Convolution kernels: im2col / col2im over the whole batch, and the layout changes around the
+// cuBLAS GEMMs. Shapes as in core/backend.h.
+#include "core/backends/cuda/cuda_check.h"
+#include "core/backends/cuda/kernels.h"
+#include "core/kernel_math.h"
+
+namespace convoy::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+inline unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// One thread per column-matrix entry (row r, image n, output pixel p).
+__global__ void Im2colKernel(ConvShape s, const float* x, float* col, int64_t total) {
+  const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (idx >= total) return;
+  const int ow = s.ow(), plane = s.oh() * ow;
+  const int64_t cols = int64_t{s.n} * plane;
+  const int r = static_cast<int>(idx / cols);
+  const int64_t c = idx % cols;
+  const int n = static_cast<int>(c / plane), p = static_cast<int>(c % plane);
+  const int64_t src = kmath::Im2colSource(r, p / ow, p % ow, s.kh, s.kw, s.stride, s.pad, s.h, s.w);
+  col[idx] = src < 0 ? 0.f : x[int64_t{n} * s.c * s.h * s.w + src];
+}
+
+// One thread per input pixel, summing (in a fixed order) every column entry that read it.
+__global__ void Col2imKernel(ConvShape s, const float* col, float* dx, int64_t total) {
+  const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (idx >= total) return;
+  const int ix = static_cast<int>(idx % s.w), iy = static_cast<int>((idx / s.w) % s.h);
+  const int c = static_cast<int>((idx / (int64_t{s.w} * s.h)) % s.c);
+  const int n = static_cast<int>(idx / (int64_t{s.w} * s.h * s.c));
+  const int oh = s.oh(), ow = s.ow();
+  const int64_t cols = int64_t{s.n} * oh * ow;
+  float sum = 0.f;
+  for (int i = 0; i < s.kh; ++i) {
+    const int ty = iy + s.pad - i;
+    if (ty < 0 || ty % s.stride) continue;
+    const int oy = ty / s.stride;
+    if (oy >= oh) continue;
+    for (int j = 0; j < s.kw; ++j) {
+      const int tx = ix + s.pad - j;
+      if (tx < 0 || tx % s.stride) continue;
+      const int ox = tx / s.stride;
+      if (ox >= ow) continue;
+      const int r = (c * s.kh + i) * s.kw + j;
+      sum += col[r * cols + (int64_t{n} * oh + oy) * ow + ox];
+    }
+  }
+  dx[idx] = sum;
+}
+
+__global__ void ScatterKernel(ConvShape s, const float* out, const float* bias, bool relu, float* y,
+                              int64_t total) {
+  const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (idx >= total) return;
+  const int64_t plane = int64_t{s.oh()} * s.ow();
+  const int64_t p = idx % plane;
+  const int k = static_cast<int>((idx / plane) % s.k);
+  const int64_t n = idx / (plane * s.k);
+  float v = out[k * (plane * s.n) + n * plane + p] + (bias ? bias[k] : 0.f);
+  y[idx] = relu ? kmath::Relu(v, 0.f) : v;
+}
+
+__global__ void GatherKernel(ConvShape s, const float* dy, float* dyt, int64_t total) {
+  const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (idx >= total) return;
+  const int64_t plane = int64_t{s.oh()} * s.ow();
+  const int64_t p = idx % plane;
+  const int k = static_cast<int>((idx / plane) % s.k);
+  const int64_t n = idx / (plane * s.k);
+  dyt[k * (plane * s.n) + n * plane + p] = dy[idx];
+}
+
+// One block per row: a tree reduction in shared memory, the same order every run.
+__global__ void RowSumsKernel(int64_t cols, const float* x, float* sums) {
+  __shared__ float partial[kThreads];
+  const float* row = x + blockIdx.x * cols;
+  float sum = 0.f;
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) sum += row[i];
+  partial[threadIdx.x] = sum;
+  __syncthreads();
+  for (int width = blockDim.x / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) sums[blockIdx.x] = partial[0];
+}
+
+}  // namespace
+
+void Im2col(const ConvShape& s, const float* x, float* col, cudaStream_t stream) {
+  const int64_t total = int64_t{s.c} * s.kh * s.kw * s.n * s.oh() * s.ow();
+  Im2colKernel<<<Blocks(total), kThreads, 0, stream>>>(s, x, col, total);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void Col2im(const ConvShape& s, const float* col, float* dx, cudaStream_t stream) {
+  const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
+  Col2imKernel<<<Blocks(total), kThreads, 0, stream>>>(s, col, dx, total);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void ScatterConvOutput(const ConvShape& s, const float* out, const float* bias, bool relu, float* y,
+                       cudaStream_t stream) {
+  const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+  ScatterKernel<<<Blocks(total), kThreads, 0, stream>>>(s, out, bias, relu, y, total);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void GatherConvGrad(const ConvShape& s, const float* dy, float* dyt, cudaStream_t stream) {
+  const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+  GatherKernel<<<Blocks(total), kThreads, 0, stream>>>(s, dy, dyt, total);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void RowSums(int rows, int64_t cols, const float* x, float* sums, cudaStream_t stream) {
+  RowSumsKernel<<<rows, kThreads, 0, stream>>>(cols, x, sums);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace convoy::cuda

@@ -1,0 +1,183 @@
+// The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions are our
+// own im2col/col2im kernels around cuBLAS GEMMs (the same plan as the CPU backend); everything
+// else is our own kernels (kernels.h). Memory comes from a caching allocator.
+#include <cstdlib>
+#include <string>
+
+#include "core/backends/cuda/caching_allocator.h"
+#include "core/backends/cuda/cuda_check.h"
+#include "core/backends/cuda/kernels.h"
+
+namespace convoy {
+namespace {
+
+// The rank's GPU: its local rank (from the launcher) modulo the GPUs it can see.
+int LocalRank() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  return 0;
+}
+
+class Cuda final : public Backend {
+ public:
+  explicit Cuda(int device) : device_(device) {
+    CUDA_CHECK(cudaSetDevice(device_));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    cuda::Check(cublasCreate(&blas_), "cublasCreate");
+    cuda::Check(cublasSetStream(blas_, stream_), "cublasSetStream");
+    // Plain fp32 arithmetic (no TF32), so results agree with the CPU within float rounding.
+    cuda::Check(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  }
+  ~Cuda() override = default;  // process exit: the driver reclaims the stream and handle
+
+  std::string name() const override { return "cuda:" + std::to_string(device_); }
+  Device device() const override { return Device::kCuda; }
+
+  float* Allocate(int64_t count) override {
+    return static_cast<float*>(allocator_.Allocate(static_cast<size_t>(count) * sizeof(float)));
+  }
+  void Free(float* ptr) override { allocator_.Free(ptr); }
+  void CopyFromHost(const float* host, int64_t count, float* dst) override {
+    CUDA_CHECK(cudaMemcpyAsync(dst, host, count * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  }
+  void CopyToHost(const float* src, int64_t count, float* host) override {
+    CUDA_CHECK(cudaMemcpyAsync(host, src, count * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void Copy(const float* src, int64_t count, float* dst) override {
+    if (src != dst) CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+  }
+  void Synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+  void Fill(int64_t n, float value, float* y) override { cuda::Fill(n, value, y, stream_); }
+  void Axpy(int64_t n, float alpha, const float* x, float* y) override { cuda::Axpy(n, alpha, x, y, stream_); }
+  void Scale(int64_t n, float alpha, float* y) override { cuda::Scale(n, alpha, y, stream_); }
+
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
+            float beta, float* c) override {
+    cuda::Check(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+                            &alpha, b, tb ? k : n, a, ta ? m : k, &beta, c, n),
+                "cublasSgemm");
+  }
+  void AddBias(int rows, int cols, const float* bias, bool relu, float* y) override {
+    cuda::AddBias(rows, cols, bias, relu, y, stream_);
+  }
+  void ColumnSums(int rows, int cols, const float* x, float* sums) override {
+    cuda::ColumnSums(rows, cols, x, sums, stream_);
+  }
+
+  int64_t ConvWorkspaceSize(const ConvShape& s) const override {
+    const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+    return int64_t{s.c} * s.kh * s.kw * cols + int64_t{s.k} * cols;
+  }
+  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                   float* ws) override {
+    const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+    const int rows = s.c * s.kh * s.kw;
+    float* col = ws;
+    float* out = ws + rows * cols;
+    cuda::Im2col(s, x, col, stream_);
+    Gemm(false, false, s.k, static_cast<int>(cols), rows, 1.f, w, col, 0.f, out);
+    cuda::ScatterConvOutput(s, out, b, relu, y, stream_);
+  }
+  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
+    const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+    const int rows = s.c * s.kh * s.kw;
+    float* col = ws;
+    float* dyt = ws + rows * cols;
+    cuda::GatherConvGrad(s, dy, dyt, stream_);
+    Gemm(true, false, rows, static_cast<int>(cols), s.k, 1.f, w, dyt, 0.f, col);
+    cuda::Col2im(s, col, dx, stream_);
+  }
+  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
+                          float* ws) override {
+    const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+    const int rows = s.c * s.kh * s.kw;
+    float* col = ws;
+    float* dyt = ws + rows * cols;
+    cuda::Im2col(s, x, col, stream_);
+    cuda::GatherConvGrad(s, dy, dyt, stream_);
+    Gemm(false, true, s.k, rows, static_cast<int>(cols), 1.f, dyt, col, 0.f, dw);
+    if (db) cuda::RowSums(s.k, cols, dyt, db, stream_);
+  }
+
+  void MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax) override {
+    cuda::MaxPoolForward(s, x, y, argmax, stream_);
+  }
+  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax, float* dx) override {
+    cuda::MaxPoolBackward(s, dy, argmax, dx, stream_);
+  }
+  void AvgPoolForward(const PoolShape& s, const float* x, float* y) override { cuda::AvgPoolForward(s, x, y, stream_); }
+  void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) override {
+    cuda::AvgPoolBackward(s, dy, dx, stream_);
+  }
+
+  void ReluForward(int64_t n, float slope, const float* x, float* y) override { cuda::ReluForward(n, slope, x, y, stream_); }
+  void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx) override {
+    cuda::ReluBackward(n, slope, y, dy, dx, stream_);
+  }
+  void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, const float* x, float* mask,
+                      float* y) override {
+    cuda::DropoutForward(n, ratio, seed, stream_id, x, mask, y, stream_);
+  }
+  void Multiply(int64_t n, const float* a, const float* b, float* y) override { cuda::Multiply(n, a, b, y, stream_); }
+
+  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
+                                  float* loss) override {
+    cuda::SoftmaxCrossEntropyForward(n, classes, logits, labels, probs, loss, Scratch(n), stream_);
+  }
+  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
+                                   float* dlogits) override {
+    cuda::SoftmaxCrossEntropyBackward(n, classes, probs, labels, scale, dlogits, stream_);
+  }
+  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
+                   float* correct) override {
+    cuda::TopKCorrect(n, classes, top_k, scores, labels, correct, Scratch(n), stream_);
+  }
+  void SgdUpdate(int64_t n, float lr, float momentum, float decay, const float* g, float* v, float* w) override {
+    cuda::SgdUpdate(n, lr, momentum, decay, g, v, w, stream_);
+  }
+
+ private:
+  // Per-sample scratch for the loss and accuracy reductions; grows once, then is reused.
+  float* Scratch(int n) {
+    if (n > scratch_size_) {
+      Free(scratch_);
+      scratch_ = Allocate(n);
+      scratch_size_ = n;
+    }
+    return scratch_;
+  }
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  cuda::CachingAllocator allocator_;
+  float* scratch_ = nullptr;
+  int scratch_size_ = 0;
+};
+
+// Creates the backend once; a machine without a usable GPU gets one line naming the CUDA error.
+StatusOr<Backend*> CreateCudaBackend() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess)
+    return Unavailable(std::string("device 'cuda': no usable GPU (") + cudaGetErrorName(err) + ": " +
+                       cudaGetErrorString(err) + "); use --device cpu");
+  if (count == 0) return Unavailable("device 'cuda': no CUDA devices are visible; use --device cpu");
+  try {
+    return static_cast<Backend*>(new Cuda(LocalRank() % count));
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("device 'cuda': ") + e.what() + "; use --device cpu");
+  }
+}
+
+}  // namespace
+
+StatusOr<Backend*> CudaBackend() {
+  static const StatusOr<Backend*> backend = CreateCudaBackend();
+  return backend;
+}
+
+}  // namespace convoy

@@ -1,0 +1,82 @@
+// Softmax cross-entropy and top-k accuracy: one thread per sample writes its own term, then one
+// block sums the terms in a fixed order, so the loss is the same bits on every run.
+#include "core/backends/cuda/cuda_check.h"
+#include "core/backends/cuda/kernels.h"
+
+namespace convoy::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+inline unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+__global__ void SoftmaxRowKernel(int n, int classes, const float* logits, const float* labels, float* probs,
+                                 float* terms) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= n) return;
+  const float* row = logits + int64_t{r} * classes;
+  float* p = probs + int64_t{r} * classes;
+  float peak = row[0];
+  for (int c = 1; c < classes; ++c) peak = fmaxf(peak, row[c]);
+  float denom = 0.f;
+  for (int c = 0; c < classes; ++c) denom += (p[c] = expf(row[c] - peak));
+  for (int c = 0; c < classes; ++c) p[c] /= denom;
+  terms[r] = logf(denom) + peak - row[static_cast<int>(labels[r])];
+}
+
+__global__ void TopKRowKernel(int n, int classes, int top_k, const float* scores, const float* labels, float* hits) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= n) return;
+  const float* row = scores + int64_t{r} * classes;
+  const int label = static_cast<int>(labels[r]);
+  int above = 0;
+  for (int c = 0; c < classes; ++c) above += (c != label && row[c] >= row[label]);
+  hits[r] = above < top_k ? 1.f : 0.f;
+}
+
+// out[0] = scale * sum(terms[0..n)), by one block.
+__global__ void SumKernel(int n, const float* terms, float scale, float* out) {
+  __shared__ double partial[kThreads];
+  double sum = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) sum += terms[i];
+  partial[threadIdx.x] = sum;
+  __syncthreads();
+  for (int width = blockDim.x / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0] * scale);
+}
+
+__global__ void SoftmaxBackwardKernel(int64_t total, int classes, const float* probs, const float* labels,
+                                      float scale, float* dlogits) {
+  const int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (i >= total) return;
+  const int64_t r = i / classes;
+  const int c = static_cast<int>(i % classes);
+  dlogits[i] = scale * (probs[i] - (c == static_cast<int>(labels[r]) ? 1.f : 0.f));
+}
+
+}  // namespace
+
+void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
+                                float* loss, float* scratch, cudaStream_t stream) {
+  SoftmaxRowKernel<<<Blocks(n), kThreads, 0, stream>>>(n, classes, logits, labels, probs, scratch);
+  SumKernel<<<1, kThreads, 0, stream>>>(n, scratch, 1.0f / n, loss);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
+                                 float* dlogits, cudaStream_t stream) {
+  const int64_t total = int64_t{n} * classes;
+  SoftmaxBackwardKernel<<<Blocks(total), kThreads, 0, stream>>>(total, classes, probs, labels, scale, dlogits);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct,
+                 float* scratch, cudaStream_t stream) {
+  TopKRowKernel<<<Blocks(n), kThreads, 0, stream>>>(n, classes, top_k, scores, labels, scratch);
+  SumKernel<<<1, kThreads, 0, stream>>>(n, scratch, 1.0f, correct);
+  CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace convoy::cuda
