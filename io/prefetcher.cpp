@@ -1,11 +1,12 @@
 #include "io/prefetcher.h"
 
-#include "io/epoch_order.h"
 
 namespace convoy {
 
 Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
-    : dataset_(dataset), options_(options) {
+    : dataset_(dataset),
+      options_(options),
+      plan_(dataset.size(), options.world_size, options.batch, options.seed, options.shuffle) {
   const auto& m = dataset.manifest();
   if (options_.mean.empty()) options_.mean.assign(m.mean().begin(), m.mean().end());
   if (options_.std.empty()) options_.std.assign(m.std().begin(), m.std().end());
@@ -34,8 +35,16 @@ Prefetcher::~Prefetcher() {
 }
 
 int64_t Prefetcher::steps_per_epoch() const {
-  const int64_t n = dataset_.size(), b = options_.batch;
-  return options_.single_pass ? (n + b - 1) / b : n / b;
+  if (!options_.single_pass) return plan_.steps_per_epoch();
+  const int64_t mine = (dataset_.size() - options_.rank + options_.world_size - 1) / options_.world_size;
+  return (mine + options_.batch - 1) / options_.batch;
+}
+
+std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch) const {
+  if (!options_.single_pass) return plan_.RankSamples(options_.rank, epoch);
+  std::vector<uint32_t> mine;
+  for (int64_t i = options_.rank; i < dataset_.size(); i += options_.world_size) mine.push_back(static_cast<uint32_t>(i));
+  return mine;
 }
 
 void Prefetcher::Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count) {
@@ -70,11 +79,11 @@ void Prefetcher::Run() {
       free_.pop_front();
     }
     if (order_epoch != epoch) {
-      order = EpochOrder(static_cast<uint32_t>(dataset_.size()), options_.seed, epoch, options_.shuffle);
+      order = Samples(epoch);
       order_epoch = epoch;
     }
     const int64_t first = static_cast<int64_t>(step) * options_.batch;
-    const int count = static_cast<int>(std::min<int64_t>(options_.batch, dataset_.size() - first));
+    const int count = static_cast<int>(std::min<int64_t>(options_.batch, static_cast<int64_t>(order.size()) - first));
     Fill(batch, order, first, count);
     batch->epoch = epoch;
     batch->step = step++;

@@ -1,9 +1,9 @@
 // Prefetcher: a thread that turns dataset samples into ready, normalised batches ahead of the
 // training step, through a bounded queue of reused buffers (no allocation per batch).
 //
-// Position: batch b of epoch e holds samples EpochOrder(e)[b*B .. b*B+B). Training drops the
-// last partial batch of an epoch (every step has the same size); a single pass for evaluation
-// keeps it.
+// Training batches follow a ShardPlan (this rank's slice of each epoch's global order; whole
+// batches only). A single pass for evaluation gives rank r the samples r, r + W, r + 2W, ... in
+// order, the last batch partial, so the ranks together see every sample once.
 #pragma once
 
 #include <condition_variable>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/dataset.h"
+#include "io/shard_plan.h"
 
 namespace convoy {
 
@@ -33,6 +34,8 @@ struct PrefetchOptions {
   uint64_t start_epoch = 0;
   uint64_t start_step = 0;
   int depth = 4;  // batches ready ahead
+  int rank = 0;
+  int world_size = 1;
   // Per-channel normalisation in pixel units; empty: the dataset's own (its manifest's).
   // Evaluation passes the training set's, so test images are scaled as training images were.
   std::vector<float> mean, std;
@@ -55,9 +58,11 @@ class Prefetcher {
  private:
   void Run();
   void Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count);
+  std::vector<uint32_t> Samples(uint64_t epoch) const;
 
   const Dataset& dataset_;
   PrefetchOptions options_;
+  ShardPlan plan_;
   std::vector<float> lut_;  // per channel, 256 normalised values
   std::vector<Batch> buffers_;
   std::deque<Batch*> free_, ready_;

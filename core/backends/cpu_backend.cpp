@@ -1,7 +1,8 @@
-// The CPU backend: convolutions as one im2col over the whole batch and one large OpenBLAS GEMM,
-// so the matrix product (where nearly all the FLOPs are) runs on shapes OpenBLAS is fast at;
+// The CPU backend: convolutions as one im2col over the whole batch and one large GEMM (oneDNN's
+// sgemm), so the matrix product, where nearly all the FLOPs are, runs on shapes it is fast at;
 // everything else is a single pass over memory that the compiler vectorises.
-#include <cblas.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,8 +11,6 @@
 #include "core/backends/host_memory.h"
 #include "core/backends/thread_pool.h"
 #include "core/kernel_math.h"
-
-extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace convoy {
 namespace {
@@ -108,22 +107,24 @@ class Cpu final : public HostMemoryBackend {
     for (int64_t i = 0; i < count; ++i) y[i] *= alpha;
   }
   // Splits C into one block of columns (or rows, when C is tall and narrow) per thread, each a
-  // single-threaded OpenBLAS call with the full leading dimensions.
+  // single-threaded sgemm call with the full leading dimensions. The split depends only on the
+  // shape and thread count, so results are the same bits run to run.
   void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
             float beta, float* c) override {
-    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
-    const int lda = ta ? m : k, ldb = tb ? k : n;
-    const int64_t flops = int64_t{m} * n * k;
-    const int64_t min_block = flops < (1 << 18) ? INT64_MAX : 16;
+    const char opa = ta ? 'T' : 'N', opb = tb ? 'T' : 'N';
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    const int64_t min_block = int64_t{m} * n * k < (1 << 18) ? INT64_MAX : 16;
+    auto sgemm = [&](int64_t rows, int64_t cols, const float* ablock, const float* bblock, float* cblock) {
+      omp_set_num_threads(1);  // this thread's call runs alone; the pool gives the parallelism
+      dnnl_sgemm(opa, opb, rows, cols, k, alpha, ablock, lda, bblock, ldb, beta, cblock, n);
+    };
     if (n >= m) {
       Parallel(n, min_block, [&](int64_t j0, int64_t j1) {
-        cblas_sgemm(CblasRowMajor, opa, opb, m, static_cast<int>(j1 - j0), k, alpha, a, lda,
-                    tb ? b + j0 * k : b + j0, ldb, beta, c + j0, n);
+        sgemm(m, j1 - j0, a, tb ? b + j0 * k : b + j0, c + j0);
       });
     } else {
       Parallel(m, min_block, [&](int64_t i0, int64_t i1) {
-        cblas_sgemm(CblasRowMajor, opa, opb, static_cast<int>(i1 - i0), n, k, alpha,
-                    ta ? a + i0 : a + i0 * k, lda, b, ldb, beta, c + i0 * n, n);
+        sgemm(i1 - i0, n, ta ? a + i0 : a + i0 * k, b, c + i0 * n);
       });
     }
   }
@@ -352,9 +353,6 @@ Backend* CpuBackend() {
   return &backend;
 }
 
-void SetCpuThreads(int threads) {
-  openblas_set_num_threads(1);  // our pool splits the GEMMs; see thread_pool.h
-  Pool().Resize(threads);
-}
+void SetCpuThreads(int threads) { Pool().Resize(threads); }
 
 }  // namespace convoy

@@ -1,9 +1,10 @@
 // A fixed pool of worker threads for the CPU backend's loops and matrix products.
 //
-// Why our own pool and not OpenBLAS's or OpenMP's threads: LeNet-sized GEMMs split badly inside
-// OpenBLAS (two threads ran slower than one), and OpenBLAS's spinning threads fight OpenMP's.
-// Splitting each op's output into one block per thread, with single-threaded OpenBLAS per
-// block, keeps both cores busy on every op and leaves one kind of thread on the machine.
+// Why our own pool and not the GEMM library's threads: LeNet-sized GEMMs split badly inside
+// OpenBLAS (two threads ran slower than one) and its spinning threads fight OpenMP's. Splitting
+// each op's output into one block per thread, with a single-threaded, reentrant sgemm (oneDNN's;
+// OpenBLAS's serial build is not safe to call from two threads at once: results changed run to
+// run) per block, keeps both cores busy on every op with one kind of thread on the machine.
 #pragma once
 
 #include <atomic>
