@@ -18,9 +18,10 @@ Status Eval(const std::string& checkpoint_path, const std::string& data_dir, int
   ASSIGN_OR_RETURN(std::unique_ptr<Net> net, Net::Build(ckpt.net(), backend, batch, 0));
   RETURN_IF_ERROR(CheckDatasetFitsNet(data, *net).Prefixed(checkpoint_path));
   RETURN_IF_ERROR(RestoreCheckpoint(ckpt, net.get(), nullptr).Prefixed(checkpoint_path));
-  const EvalResult r =
-      Evaluate(*net, data, batch, 0, {ckpt.input_mean().begin(), ckpt.input_mean().end()},
-               {ckpt.input_std().begin(), ckpt.input_std().end()});
+  SoloCommunicator solo;
+  ASSIGN_OR_RETURN(const EvalResult r,
+                   Evaluate(*net, data, batch, 0, {ckpt.input_mean().begin(), ckpt.input_mean().end()},
+                            {ckpt.input_std().begin(), ckpt.input_std().end()}, &solo));
   std::printf("checkpoint %s (iteration %llu) on %s: %lld samples, loss %.4f, accuracy %.4f\n",
               checkpoint_path.c_str(),
               static_cast<unsigned long long>(ckpt.solver_state().iter()), data_dir.c_str(),

@@ -1,14 +1,19 @@
+#include <cstdio>
+
+#include "distributed/mpi_communicator.h"
 #include "launch/commands.h"
 #include "launch/trainer.h"
 
 namespace convoy {
 
 int RunTrain(int argc, char** argv) {
-  Flags flags("train", "Trains the net a solver file names, on the data it names.",
+  Flags flags("train", "Trains the net a solver file names, on the data it names. Under mpirun or srun,\n"
+                       "every rank trains on its slice of each epoch and gradients are averaged.",
               {{"solver", "solver .prototxt", "", false, true},
                {"run-dir", "folder for metrics.jsonl and checkpoints/", "run"},
-               {"threads", "CPU threads for the math", "1"},
-               {"device", "cpu or cuda (overrides the solver's device)", ""}});
+               {"threads", "CPU threads per rank for the math", "1"},
+               {"device", "cpu or cuda (overrides the solver's device)", ""},
+               {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
@@ -17,7 +22,28 @@ int RunTrain(int argc, char** argv) {
   options.run_dir = flags.Get("run-dir");
   options.device = flags.Get("device");
   options.threads = *threads;
-  return Finish(Train(options));
+  if (flags.Has("timeout")) {
+    StatusOr<int> timeout = flags.GetInt("timeout");
+    if (!timeout.ok()) return Finish(timeout.status());
+    options.timeout_s = *timeout;
+  }
+
+  const World world = World::FromEnvironment();
+  if (!world.distributed()) {
+    SoloCommunicator solo;
+    return Finish(Train(options, world, &solo, &solo));
+  }
+  // The timeout must be known before MPI starts; the solver's value is read by Train, so the
+  // flag (or the default) applies to the collectives of the set-up.
+  auto mpi = MpiCommunicator::Create(world, options.timeout_s > 0 ? options.timeout_s : 60);
+  if (!mpi.ok()) return Finish(mpi.status());
+  const Status status = Train(options, world, mpi->get(), mpi->get());
+  if (status.ok()) return 0;
+  // One rank's error ends every rank: report it here, then abort the whole job.
+  const std::string& m = status.message();
+  std::fprintf(stderr, "convoy: error: %s%s\n",
+               m.rfind("rank ", 0) == 0 ? "" : ("rank " + std::to_string((*mpi)->rank()) + ": ").c_str(), m.c_str());
+  (*mpi)->Abort(status.ExitCode());
 }
 
 }  // namespace convoy

@@ -4,8 +4,9 @@
 
 namespace convoy {
 
-EvalResult Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
-                    const std::vector<float>& mean, const std::vector<float>& std) {
+StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
+                              const std::vector<float>& mean, const std::vector<float>& std,
+                              Communicator* comm) {
   const int train_batch = net.batch();
   PrefetchOptions options;
   options.batch = batch;
@@ -13,6 +14,8 @@ EvalResult Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
   options.single_pass = true;
   options.mean = mean;
   options.std = std;
+  options.rank = comm->rank();
+  options.world_size = comm->size();
   Prefetcher prefetcher(data, options);
   EvalResult result;
   double loss_sum = 0, correct = 0;
@@ -36,9 +39,14 @@ EvalResult Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
     prefetcher.Release(b);
   }
   (void)net.SetBatch(train_batch);
+  // Sums in float are exact here: sample counts and correct counts stay far below 2^24.
+  std::vector<float> sums = {static_cast<float>(loss_sum), static_cast<float>(correct),
+                             static_cast<float>(result.samples)};
+  RETURN_IF_ERROR(comm->Allreduce(sums.data(), 3));
+  result.samples = static_cast<int64_t>(sums[2]);
   if (result.samples > 0) {
-    result.loss = loss_sum / result.samples;
-    result.accuracy = correct / result.samples;
+    result.loss = sums[0] / result.samples;
+    result.accuracy = sums[1] / result.samples;
   }
   return result;
 }

@@ -1,8 +1,10 @@
-// Evaluation: the net in test mode over a dataset, in order, every sample once (the last batch
-// may be partial). Loss and accuracy are means over samples.
+// Evaluation: the net in test mode over a dataset, every sample once: rank r of W takes samples
+// r, r + W, ... (the last batch may be partial), and the sums are added up across ranks. Loss
+// and accuracy are means over samples.
 #pragma once
 
 #include "core/net.h"
+#include "distributed/communicator.h"
 #include "io/dataset.h"
 
 namespace convoy {
@@ -15,8 +17,9 @@ struct EvalResult {
 
 // max_batches 0: the whole dataset. mean/std: the training set's normalisation. Restores the
 // net's batch size afterwards.
-EvalResult Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
-                    const std::vector<float>& mean, const std::vector<float>& std);
+StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
+                              const std::vector<float>& mean, const std::vector<float>& std,
+                              Communicator* comm);
 
 // Checks that a dataset fits the net: image shape against the Data layer, classes against the
 // scores the loss sees. Errors name the layer, the manifest and both shapes.

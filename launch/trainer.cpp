@@ -9,20 +9,23 @@
 
 #include "core/net.h"
 #include "core/solver.h"
+#include "distributed/gradient_buckets.h"
+#include "distributed/spec_consistency.h"
 #include "io/dataset.h"
 #include "io/prefetcher.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/run_config.h"
+#include "launch/step_window.h"
 
 namespace convoy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
+double Ms(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
 std::string Hms(double seconds) {
@@ -38,131 +41,176 @@ double PeakResidentMb() {
   return usage.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
+// Rank 0's initial weights to every rank, through host memory where the communicator needs it.
+Status BroadcastParams(Net& net, Communicator* comm) {
+  if (comm->size() == 1) return Status::Ok();
+  Tensor& values = net.params().values();
+  if (net.backend()->device() == Device::kCpu || comm->takes_device_memory())
+    return comm->Broadcast(values.mutable_data(), values.count(), 0);
+  std::vector<float> host = values.ToHost();
+  RETURN_IF_ERROR(comm->Broadcast(host.data(), values.count(), 0));
+  values.FromHost(host);
+  return Status::Ok();
+}
+
+StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::string& solver_path) {
+  const int batch = static_cast<int>(spec.batch_size());
+  if (!spec.batch_size_is_global()) return batch;
+  if (batch % ranks != 0)
+    return InvalidInput(solver_path + ": batch_size " + std::to_string(batch) + " is global (batch_size_is_global) "
+                        "but does not divide among " + std::to_string(ranks) + " ranks");
+  return batch / ranks;
+}
+
 }  // namespace
 
-Status Train(const TrainOptions& options) {
+Status Train(const TrainOptions& options, const World& world, Communicator* comm, Communicator* control) {
+  const bool lead = comm->rank() == 0;
   ASSIGN_OR_RETURN(RunConfig run, LoadRunConfig(options.solver_path));
+  RETURN_IF_ERROR(CheckSameSpecsAsRankZero(control, run.net, run.solver));
   const proto::SolverSpec& spec = run.solver;
   const std::string device = options.device.empty() ? spec.device() : options.device;
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(device));
   SetCpuThreads(options.threads);
 
+  ASSIGN_OR_RETURN(const int batch, PerRankBatch(spec, comm->size(), options.solver_path));
+  const int global_batch = batch * comm->size();
   ASSIGN_OR_RETURN(Dataset train_data, Dataset::Open(run.train_dir));
   std::unique_ptr<Dataset> test_data;
   if (!run.test_dir.empty()) {
     ASSIGN_OR_RETURN(Dataset d, Dataset::Open(run.test_dir));
     test_data = std::make_unique<Dataset>(std::move(d));
   }
-  const int batch = static_cast<int>(spec.batch_size());
-  if (train_data.size() < batch)
+  if (train_data.size() < global_batch)
     return InvalidInput(run.train_dir + " holds " + std::to_string(train_data.size()) +
-                        " samples, fewer than one batch of " + std::to_string(batch));
+                        " samples, fewer than one global batch of " + std::to_string(global_batch));
   ASSIGN_OR_RETURN(std::unique_ptr<Net> net, Net::Build(run.net, backend, batch, spec.seed()));
   RETURN_IF_ERROR(CheckDatasetFitsNet(train_data, *net).Prefixed(run.net_path));
   if (test_data) RETURN_IF_ERROR(CheckDatasetFitsNet(*test_data, *net).Prefixed(run.net_path));
+  RETURN_IF_ERROR(BroadcastParams(*net, comm));
   SgdSolver solver(spec, &net->params(), backend);
+  const float lr_scale = spec.lr_reference_batch() > 0 ? static_cast<float>(global_batch) / spec.lr_reference_batch() : 1.f;
 
   PrefetchOptions prefetch;
   prefetch.batch = batch;
   prefetch.shuffle = spec.shuffle();
   prefetch.seed = spec.seed();
   prefetch.depth = static_cast<int>(spec.prefetch_batches());
+  prefetch.rank = comm->rank();
+  prefetch.world_size = comm->size();
   Prefetcher prefetcher(train_data, prefetch);
   const std::vector<float> mean(train_data.manifest().mean().begin(), train_data.manifest().mean().end());
   const std::vector<float> std(train_data.manifest().std().begin(), train_data.manifest().std().end());
   const int64_t steps_per_epoch = prefetcher.steps_per_epoch();
   const uint64_t max_iter =
-      spec.has_max_iter() ? spec.max_iter()
-                          : static_cast<uint64_t>(std::ceil(spec.max_epochs() * steps_per_epoch));
+      spec.has_max_iter() ? spec.max_iter() : static_cast<uint64_t>(std::ceil(spec.max_epochs() * steps_per_epoch));
 
-  std::error_code ec;
-  std::filesystem::create_directories(options.run_dir, ec);
-  if (ec) return InvalidInput(options.run_dir + ": cannot create run folder: " + ec.message());
+  GradientBuckets buckets(&net->params(), static_cast<int>(net->layers().size()),
+                          static_cast<int64_t>(spec.bucket_mb() * (1 << 20)), comm, backend);
+  net->set_grads_ready_callback([&](int layer) { buckets.OnLayerReady(layer); });
+
   MetricsLog metrics;
-  RETURN_IF_ERROR(metrics.Open((std::filesystem::path(options.run_dir) / "metrics.jsonl").string()));
-
-  std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s)\n",
-              run.net.name().c_str(), net->layers().size(),
-              static_cast<long long>(net->params().total_count()), backend->name().c_str(),
-              options.threads);
-  std::printf("data: %lld training samples (%lld steps/epoch of batch %d), %lld test samples; "
-              "%llu iterations\n",
-              static_cast<long long>(train_data.size()), static_cast<long long>(steps_per_epoch),
-              batch, static_cast<long long>(test_data ? test_data->size() : 0),
-              static_cast<unsigned long long>(max_iter));
-  std::fflush(stdout);
-
-  auto test = [&](uint64_t iter) {
-    if (!test_data) return;
-    const EvalResult r = Evaluate(*net, *test_data, static_cast<int>(spec.test_batch_size()),
-                                  static_cast<int>(spec.test_iter()), mean, std);
-    std::printf("test  iter %llu: loss %.4f accuracy %.4f (%lld samples)\n",
-                static_cast<unsigned long long>(iter), r.loss, r.accuracy,
-                static_cast<long long>(r.samples));
+  if (lead) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.run_dir, ec);
+    if (ec) return InvalidInput(options.run_dir + ": cannot create run folder: " + ec.message());
+    RETURN_IF_ERROR(metrics.Open((std::filesystem::path(options.run_dir) / "metrics.jsonl").string()));
+    std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s) per rank\n",
+                run.net.name().c_str(), net->layers().size(), static_cast<long long>(net->params().total_count()),
+                backend->name().c_str(), options.threads);
+    std::printf("world: %d rank(s) (launcher: %s); batch %d per rank, %d global; %zu gradient bucket(s)%s\n",
+                comm->size(), world.launcher.c_str(), batch, global_batch, buckets.num_buckets(),
+                lr_scale != 1.f ? (", learning rate scaled by " + std::to_string(lr_scale)).c_str() : "");
+    std::printf("data: %lld training samples (%lld steps/epoch), %lld test samples; %llu iterations\n",
+                static_cast<long long>(train_data.size()), static_cast<long long>(steps_per_epoch),
+                static_cast<long long>(test_data ? test_data->size() : 0), static_cast<unsigned long long>(max_iter));
     std::fflush(stdout);
-    metrics.Write({{"split", std::string("test")}, {"iter", static_cast<int64_t>(iter)},
-                   {"loss", r.loss}, {"accuracy", r.accuracy}});
+  }
+
+  auto test = [&](uint64_t iter) -> Status {
+    if (!test_data) return Status::Ok();
+    ASSIGN_OR_RETURN(const EvalResult r, Evaluate(*net, *test_data, static_cast<int>(spec.test_batch_size()),
+                                                  static_cast<int>(spec.test_iter()), mean, std, control));
+    if (!lead) return Status::Ok();
+    std::printf("test  iter %llu: loss %.4f accuracy %.4f (%lld samples)\n", static_cast<unsigned long long>(iter),
+                r.loss, r.accuracy, static_cast<long long>(r.samples));
+    std::fflush(stdout);
+    metrics.Write({{"split", std::string("test")}, {"iter", static_cast<int64_t>(iter)}, {"loss", r.loss},
+                   {"accuracy", r.accuracy}, {"ranks", int64_t{comm->size()}}});
+    return Status::Ok();
   };
   auto checkpoint = [&]() -> Status {
-    proto::Checkpoint ckpt = CaptureCheckpoint(run.net, spec, *net, &solver, 1);
+    if (!lead) return Status::Ok();
+    proto::Checkpoint ckpt = CaptureCheckpoint(run.net, spec, *net, &solver, comm->size());
     for (float m : mean) ckpt.add_input_mean(m);
     for (float s : std) ckpt.add_input_std(s);
-    ASSIGN_OR_RETURN(std::string path, SaveCheckpoint(options.run_dir, ckpt,
-                                                      static_cast<int>(spec.keep_checkpoints())));
+    ASSIGN_OR_RETURN(std::string path, SaveCheckpoint(options.run_dir, ckpt, static_cast<int>(spec.keep_checkpoints())));
     std::printf("checkpoint: %s\n", path.c_str());
     return Status::Ok();
   };
 
   const Clock::time_point start = Clock::now();
   Clock::time_point window_start = start;
-  double window_loss = 0;
-  int window_iters = 0;
+  StepWindow window;
   const uint32_t display = std::max<uint32_t>(spec.display(), 1);
   for (uint64_t iter = solver.iter(); iter < max_iter; ++iter) {
+    const Clock::time_point t0 = Clock::now();
     const Batch* b = prefetcher.Next();
+    const Clock::time_point t1 = Clock::now();
     backend->CopyFromHost(b->images.data(), net->images()->data.count(), net->images()->data.mutable_data());
     backend->CopyFromHost(b->labels.data(), batch, net->labels()->data.mutable_data());
     const double epoch = static_cast<double>(b->epoch) + static_cast<double>(b->step) / steps_per_epoch;
     prefetcher.Release(b);
 
+    control->MarkStep(iter);
+    buckets.BeginStep();
     const StepContext ctx = net->Context(true, spec.seed(), iter);
     net->Forward(ctx);
     net->Backward(ctx);
-    const float lr = LearningRate(spec, iter, steps_per_epoch);
+    const Clock::time_point t2 = Clock::now();
+    RETURN_IF_ERROR(buckets.WaitAll());
+    const Clock::time_point t3 = Clock::now();
+    const float lr = LearningRate(spec, iter, steps_per_epoch) * lr_scale;
     solver.Step(lr);
     const float loss = net->ReadScalar(net->loss_blob());
+    const Clock::time_point t4 = Clock::now();
     if (!std::isfinite(loss))
-      return Internal("the loss became " + std::to_string(loss) + " at iteration " +
-                      std::to_string(iter) + ": training diverged; lower base_lr (now " +
+      return Internal("rank " + std::to_string(comm->rank()) + ": the loss became " + std::to_string(loss) +
+                      " at iteration " + std::to_string(iter) + ": training diverged; lower base_lr (now " +
                       std::to_string(spec.base_lr()) + ")");
-    window_loss += loss;
-    ++window_iters;
+    window.Add(loss, Ms(t0, t1), Ms(t1, t2) + Ms(t3, t4), Ms(t2, t3), Ms(t0, t4));
 
     const uint64_t done = iter + 1;
     if (done % display == 0 || done == max_iter) {
+      std::vector<float> means = window.Means();
+      RETURN_IF_ERROR(control->AllreduceAverage(means.data(), static_cast<int64_t>(means.size())));
       const Clock::time_point now = Clock::now();
-      const double ips = window_iters * batch / std::max(Seconds(window_start, now), 1e-9);
-      const double eta = (max_iter - done) * batch / std::max(ips, 1e-9);
-      std::printf("iter %llu/%llu  epoch %.2f  loss %.4f  lr %.5g  %.0f images/s  ETA %s\n",
-                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(max_iter),
-                  epoch, window_loss / window_iters, lr, ips, Hms(eta).c_str());
-      std::fflush(stdout);
-      metrics.Write({{"iter", static_cast<int64_t>(done)}, {"epoch", epoch},
-                     {"loss", window_loss / window_iters}, {"lr", double{lr}},
-                     {"images_per_sec", ips}});
-      window_start = now, window_loss = 0, window_iters = 0;
+      const double ips = window.steps * global_batch / std::max(Ms(window_start, now) / 1000, 1e-9);
+      if (lead) {
+        const double eta = (max_iter - done) * global_batch / std::max(ips, 1e-9);
+        std::printf("iter %llu/%llu  epoch %.2f  loss %.4f  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
+                    static_cast<unsigned long long>(done), static_cast<unsigned long long>(max_iter), epoch, means[0],
+                    lr, ips, means[4], means[3], Hms(eta).c_str());
+        std::fflush(stdout);
+        metrics.Write({{"iter", static_cast<int64_t>(done)}, {"epoch", epoch}, {"loss", double{means[0]}},
+                       {"lr", double{lr}}, {"images_per_sec", ips}, {"ranks", int64_t{comm->size()}},
+                       {"global_batch", int64_t{global_batch}}, {"data_wait_ms", double{means[1]}},
+                       {"compute_ms", double{means[2]}}, {"comm_exposed_ms", double{means[3]}},
+                       {"step_ms", double{means[4]}}});
+      }
+      window = StepWindow();
+      window_start = now;
     }
-    if (spec.test_interval() > 0 && done % spec.test_interval() == 0 && done != max_iter) test(done);
-    if (spec.snapshot() > 0 && done % spec.snapshot() == 0 && done != max_iter)
-      RETURN_IF_ERROR(checkpoint());
+    if (spec.test_interval() > 0 && done % spec.test_interval() == 0 && done != max_iter) RETURN_IF_ERROR(test(done));
+    if (spec.snapshot() > 0 && done % spec.snapshot() == 0 && done != max_iter) RETURN_IF_ERROR(checkpoint());
   }
-  const double seconds = Seconds(start, Clock::now());
-  std::printf("trained %llu iterations in %.1f s: %.0f images/s\n",
-              static_cast<unsigned long long>(max_iter), seconds,
-              (max_iter * batch) / std::max(seconds, 1e-9));
-  test(max_iter);
+  const double seconds = Ms(start, Clock::now()) / 1000;
+  if (lead)
+    std::printf("trained %llu iterations in %.1f s: %.0f images/s\n", static_cast<unsigned long long>(max_iter),
+                seconds, (max_iter * global_batch) / std::max(seconds, 1e-9));
+  RETURN_IF_ERROR(test(max_iter));
   RETURN_IF_ERROR(checkpoint());
-  std::printf("peak resident memory: %.1f MB\n", PeakResidentMb());
+  if (lead) std::printf("peak resident memory: %.1f MB (rank 0)\n", PeakResidentMb());
   return Status::Ok();
 }
 

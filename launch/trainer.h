@@ -1,11 +1,15 @@
 // The training loop, a straight line:
-//   load configs and data → build net and solver → loop { batch, forward, backward, update,
-//   log, test, checkpoint } → final test and checkpoint.
+//   load configs and data → check every rank has the same specs → build net and solver →
+//   broadcast rank 0's weights → loop { batch, forward, backward (gradient buckets averaged
+//   across ranks as they become ready), update, log, test, checkpoint } → final test and
+//   checkpoint. Only rank 0 prints, writes metrics.jsonl and checkpoints.
 #pragma once
 
 #include <string>
 
 #include "core/status.h"
+#include "distributed/communicator.h"
+#include "distributed/world.h"
 
 namespace convoy {
 
@@ -14,8 +18,11 @@ struct TrainOptions {
   std::string run_dir = "run";
   std::string device;  // overrides the solver's when set
   int threads = 1;
+  double timeout_s = 0;  // > 0 overrides the solver's collective_timeout_s
 };
 
-Status Train(const TrainOptions& options);
+// comm averages gradients (host or device memory); control carries the host-side collectives
+// (spec checks, metrics). With one rank both are a SoloCommunicator.
+Status Train(const TrainOptions& options, const World& world, Communicator* comm, Communicator* control);
 
 }  // namespace convoy

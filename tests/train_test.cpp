@@ -39,7 +39,8 @@ TEST(TrainTest, LossFallsOnRealImages) {
   options.solver_path = dir / "solver.prototxt";
   options.run_dir = dir / "run";
   options.threads = 2;
-  const Status status = Train(options);
+  SoloCommunicator solo;
+  const Status status = Train(options, World(), &solo, &solo);
   ASSERT_TRUE(status.ok()) << status.message();
 
   const std::string metrics = testing::ReadFile(dir / "run/metrics.jsonl");
@@ -67,7 +68,8 @@ TEST(TrainTest, SameSeedGivesSameWeights) {
     options.solver_path = dir / "solver.prototxt";
     options.run_dir = dir / ("run" + std::to_string(run));
     options.threads = 2;
-    ASSERT_TRUE(Train(options).ok());
+    SoloCommunicator solo;
+    ASSERT_TRUE(Train(options, World(), &solo, &solo).ok());
     auto ckpt = LoadCheckpoint(dir / ("run" + std::to_string(run)) + "/checkpoints/ckpt-20.pb");
     ASSERT_TRUE(ckpt.ok());
     for (const auto& p : ckpt->param()) params[run] += p.data();

@@ -1,0 +1,78 @@
+// Communicator: collectives across the ranks of a job. MPI (host memory) and NCCL (GPU memory)
+// implement it; tests/communicator_conformance.h is the suite every implementation passes.
+//
+// Data operations take memory of the communicator's kind (takes_device_memory()). Every call
+// returns a Status: a peer that does not join within the communicator's timeout is an error that
+// names the missing rank(s), never a hang.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace convoy {
+
+// A collective in flight; Wait() returns when it has completed, or its error.
+class CommRequest {
+ public:
+  virtual ~CommRequest() = default;
+  virtual Status Wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;
+  // True when the data pointers must be GPU memory (NCCL); false for host memory (MPI).
+  virtual bool takes_device_memory() const { return false; }
+
+  // In place: data = the element-wise sum over ranks.
+  virtual Status Allreduce(float* data, int64_t count) = 0;
+  // In place: data = the element-wise mean over ranks.
+  virtual Status AllreduceAverage(float* data, int64_t count) = 0;
+  virtual Status Broadcast(float* data, int64_t count, int root) = 0;
+  // recv (size x count) = every rank's send, in rank order.
+  virtual Status Allgather(const float* send, int64_t count, float* recv) = 0;
+  virtual Status Barrier() = 0;
+  // Starts an AllreduceAverage and returns at once; data must stay untouched until Wait().
+  virtual std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) = 0;
+
+  // Control plane, on host memory whatever the data plane: root's bytes to every rank.
+  virtual Status BroadcastBytes(std::string* bytes, int root) = 0;
+  // Tells the job this rank has started training step `step`, so a stall can be pinned on the
+  // rank that is behind.
+  virtual void MarkStep(uint64_t step) { (void)step; }
+};
+
+// A request that is already complete (a world of one, or a finished operation).
+class DoneRequest final : public CommRequest {
+ public:
+  explicit DoneRequest(Status status = Status::Ok()) : status_(std::move(status)) {}
+  Status Wait() override { return status_; }
+
+ private:
+  Status status_;
+};
+
+// The communicator of a world of one: every collective is the identity, with no communication.
+class SoloCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string name() const override { return "solo"; }
+  Status Allreduce(float*, int64_t) override { return Status::Ok(); }
+  Status AllreduceAverage(float*, int64_t) override { return Status::Ok(); }
+  Status Broadcast(float*, int64_t, int) override { return Status::Ok(); }
+  Status Allgather(const float* send, int64_t count, float* recv) override;
+  Status Barrier() override { return Status::Ok(); }
+  std::unique_ptr<CommRequest> AllreduceAverageAsync(float*, int64_t) override {
+    return std::make_unique<DoneRequest>();
+  }
+  Status BroadcastBytes(std::string*, int) override { return Status::Ok(); }
+};
+
+}  // namespace convoy

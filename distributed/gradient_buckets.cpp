@@ -1,0 +1,78 @@
+#include "distributed/gradient_buckets.h"
+
+#include <algorithm>
+
+namespace convoy {
+
+GradientBuckets::GradientBuckets(ParamStore* params, int num_layers, int64_t bucket_bytes,
+                                 Communicator* comm, Backend* backend)
+    : params_(params),
+      comm_(comm),
+      backend_(backend),
+      stage_(backend->device() != Device::kCpu && !comm->takes_device_memory()),
+      bucket_of_layer_(num_layers, -1) {
+  if (comm_->size() == 1) return;
+  // Walk layers from last to first, closing a bucket once it holds bucket_bytes.
+  Bucket current;
+  int64_t low = -1, high = -1;
+  for (int layer = num_layers - 1; layer >= 0; --layer) {
+    bool has = false;
+    for (const ParamEntry& e : params_->entries())
+      if (e.layer == layer) {
+        has = true;
+        low = low < 0 ? e.offset : std::min(low, e.offset);
+        high = std::max(high, e.offset + e.count());
+      }
+    if (!has) continue;
+    bucket_of_layer_[layer] = static_cast<int>(buckets_.size());
+    ++current.layers;
+    if ((high - low) * static_cast<int64_t>(sizeof(float)) >= bucket_bytes) {
+      current.offset = low, current.count = high - low;
+      buckets_.push_back(std::move(current));
+      current = Bucket();
+      low = high = -1;
+    }
+  }
+  if (current.layers > 0) {
+    current.offset = low, current.count = high - low;
+    buckets_.push_back(std::move(current));
+  }
+  if (stage_) host_.resize(params_->total_count());
+}
+
+void GradientBuckets::BeginStep() {
+  for (Bucket& b : buckets_) b.pending = b.layers;
+}
+
+void GradientBuckets::Start(Bucket& b) {
+  float* grads = params_->grads().mutable_data() + b.offset;
+  if (stage_) {
+    backend_->CopyToHost(grads, b.count, host_.data() + b.offset);
+    b.request = comm_->AllreduceAverageAsync(host_.data() + b.offset, b.count);
+  } else {
+    backend_->Synchronize();  // the gradients must be computed before another stream reads them
+    b.request = comm_->AllreduceAverageAsync(grads, b.count);
+  }
+}
+
+void GradientBuckets::OnLayerReady(int layer) {
+  const int index = bucket_of_layer_[layer];
+  if (index < 0) return;
+  Bucket& b = buckets_[index];
+  if (--b.pending == 0) Start(b);
+}
+
+Status GradientBuckets::WaitAll() {
+  Status first;
+  for (Bucket& b : buckets_) {
+    if (!b.request) continue;
+    Status s = b.request->Wait();
+    b.request.reset();
+    if (!s.ok() && first.ok()) first = s;
+    if (s.ok() && stage_)
+      backend_->CopyFromHost(host_.data() + b.offset, b.count, params_->grads().mutable_data() + b.offset);
+  }
+  return first;
+}
+
+}  // namespace convoy

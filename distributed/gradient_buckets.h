@@ -1,0 +1,55 @@
+// GradientBuckets: averages gradients across ranks while backward is still running.
+//
+// Parameters are grouped, in backward order (last layer first), into buckets of at least
+// bucket_bytes; a layer's parameters never straddle two buckets. Since the ParamStore lays
+// parameters out in forward order, each bucket is one contiguous span of the flat gradient
+// buffer. When the net reports that the last layer of a bucket has its gradients, that
+// bucket's all-reduce starts; WaitAll() waits for every bucket before the solver step.
+// With one rank nothing is communicated at all.
+//
+// Where the gradients live on a GPU and the communicator takes host memory (MPI without NCCL),
+// each bucket is staged through a host copy.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/param_store.h"
+#include "distributed/communicator.h"
+
+namespace convoy {
+
+class GradientBuckets {
+ public:
+  GradientBuckets(ParamStore* params, int num_layers, int64_t bucket_bytes, Communicator* comm,
+                  Backend* backend);
+
+  // Call before each backward.
+  void BeginStep();
+  // The net's "gradients of layer L are ready" callback.
+  void OnLayerReady(int layer);
+  // Waits for every bucket's all-reduce; afterwards the gradients are averaged over ranks.
+  Status WaitAll();
+
+  size_t num_buckets() const { return buckets_.size(); }
+  int64_t bucket_count(size_t i) const { return buckets_[i].count; }
+
+ private:
+  struct Bucket {
+    int64_t offset = 0, count = 0;
+    int layers = 0;   // layers with parameters in this bucket
+    int pending = 0;  // of those, how many have not reported yet this step
+    std::unique_ptr<CommRequest> request;
+  };
+  void Start(Bucket& b);
+
+  ParamStore* params_;
+  Communicator* comm_;
+  Backend* backend_;
+  bool stage_;  // device gradients, host communicator
+  std::vector<float> host_;  // staging copy of the whole gradient buffer
+  std::vector<Bucket> buckets_;
+  std::vector<int> bucket_of_layer_;  // -1: the layer has no parameters
+};
+
+}  // namespace convoy
