@@ -99,9 +99,10 @@ class Backend {
   virtual void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
                             float* dx) = 0;
   // Inverted dropout: mask[i] = 0 with probability ratio, else 1 / (1 - ratio), drawn from
-  // RandomUniform(seed, stream, i); y = x * mask.
+  // RandomUniform(seed, stream, first + i); y = x * mask. `first` places the elements in the
+  // global batch, so ranks splitting a batch draw the mask one rank would.
   virtual void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream,
-                              const float* x, float* mask, float* y) = 0;
+                              uint64_t first, const float* x, float* mask, float* y) = 0;
   // y = a * b element-wise (dropout backward: dx = dy * mask).
   virtual void Multiply(int64_t count, const float* a, const float* b, float* y) = 0;
 

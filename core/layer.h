@@ -36,6 +36,9 @@ struct StepContext {
   uint64_t seed = 0;  // the run's seed
   uint64_t step = 0;  // the training iteration: with seed, it picks the random stream
   float* workspace = nullptr;  // scratch shared by all layers, sized by Net
+  // Where this rank's batch starts in the global batch (rank x per-rank batch): random draws
+  // per sample are indexed globally, so N ranks draw what one rank with N times the batch would.
+  uint64_t first_sample = 0;
 };
 
 class Layer {

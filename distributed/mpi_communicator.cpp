@@ -8,7 +8,7 @@
 namespace convoy {
 namespace {
 
-constexpr int kStepTag = 7701;
+constexpr int kEnteredTag = 7701;
 // MPI counts are int: large buffers go in pieces of at most this many floats.
 constexpr int64_t kMaxChunk = int64_t{1} << 30;
 
@@ -41,12 +41,13 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(const World& 
 MpiCommunicator::MpiCommunicator(int rank, int size, double timeout_s)
     : rank_(rank), size_(size), timeout_s_(timeout_s) {
   if (rank_ == 0) {
-    peer_step_.assign(size_, 0);
+    peer_entered_.assign(size_, 0);
+    peer_heard_.assign(size_, std::chrono::steady_clock::now());
     recv_buffer_.assign(size_, 0);
     recv_requests_.assign(size_, nullptr);
     for (int p = 1; p < size_; ++p) {
       auto* req = new MPI_Request;
-      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kStepTag, MPI_COMM_WORLD, req);
+      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kEnteredTag, MPI_COMM_WORLD, req);
       recv_requests_[p] = req;
     }
   }
@@ -101,25 +102,36 @@ void MpiCommunicator::Loop() {
   }
 }
 
-std::string MpiCommunicator::BehindRanks() {
+void MpiCommunicator::DrainEntered() {
   for (int p = 1; p < size_; ++p) {
     auto* req = static_cast<MPI_Request*>(recv_requests_[p]);
-    int done = 1;
-    while (done) {
+    for (int done = 1; done;) {
       MPI_Test(req, &done, MPI_STATUS_IGNORE);
       if (!done) break;
-      peer_step_[p] = recv_buffer_[p];
-      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kStepTag, MPI_COMM_WORLD, req);
+      peer_entered_[p] = recv_buffer_[p];
+      peer_heard_[p] = std::chrono::steady_clock::now();
+      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kEnteredTag, MPI_COMM_WORLD, req);
     }
   }
-  std::string behind;
-  for (int p = 1; p < size_; ++p)
-    if (peer_step_[p] < my_step_)
-      behind += (behind.empty() ? "" : ", ") + std::to_string(p) + " (at step " + std::to_string(peer_step_[p]) + ")";
-  return behind;
+}
+
+std::string MpiCommunicator::MissingRanks() {
+  DrainEntered();
+  std::string absent, silent;
+  const auto now = std::chrono::steady_clock::now();
+  for (int p = 1; p < size_; ++p) {
+    if (peer_entered_[p] < entered_)
+      absent += (absent.empty() ? "" : ", ") + std::to_string(p);
+    else if (now - peer_heard_[p] > std::chrono::milliseconds(1500))
+      silent += (silent.empty() ? "" : ", ") + std::to_string(p);
+  }
+  if (!absent.empty()) return "rank(s) " + absent + " never joined it (stalled or dead)";
+  if (!silent.empty()) return "rank(s) " + silent + " joined it, then stopped responding (stalled or dead)";
+  return "every rank joined it and is alive, so the network or MPI itself stalled";
 }
 
 Status MpiCommunicator::WaitFor(void* request, const std::string& what) {
+  Enter();
   using Clock = std::chrono::steady_clock;
   auto* req = static_cast<MPI_Request*>(request);
   const auto start = Clock::now();
@@ -131,11 +143,9 @@ Status MpiCommunicator::WaitFor(void* request, const std::string& what) {
     if (done) return Status::Ok();
     if (Clock::now() > deadline) {
       std::string msg = "rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                        std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(my_step_);
+                        std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_.load());
       if (rank_ == 0) {
-        const std::string behind = BehindRanks();
-        msg += behind.empty() ? "; every rank reached this step, so a rank stalled inside it"
-                              : "; rank(s) " + behind + " did not join (stalled or dead)";
+        msg += "; " + MissingRanks();
       } else {
         msg += "; rank 0 did not complete it either (it reports the missing rank)";
       }
@@ -144,6 +154,8 @@ Status MpiCommunicator::WaitFor(void* request, const std::string& what) {
     // Spin briefly (a bucket takes well under a millisecond here), then poll gently so a waiting
     // communication thread does not take a core from the computation.
     if (polls > 200) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    // Long waits: non-root ranks say they are alive, rank 0 listens (design reason 3).
+    if (polls % 10000 == 9999) rank_ == 0 ? DrainEntered() : SendEntered();
   }
 }
 
@@ -216,28 +228,25 @@ Status MpiCommunicator::BroadcastBytes(std::string* bytes, int root) {
   });
 }
 
-void MpiCommunicator::MarkStep(uint64_t step) {
-  Submit([=, this] {
-    my_step_ = step;
-    if (rank_ == 0) {
-      BehindRanks();  // drains arrived markers so the receives stay posted
-      return Status::Ok();
-    }
-    // Free markers that have arrived; keep the rest in flight.
-    while (!sends_.empty()) {
-      int done = 0;
-      MPI_Test(static_cast<MPI_Request*>(sends_.front().second), &done, MPI_STATUS_IGNORE);
-      if (!done) break;
-      delete sends_.front().first;
-      delete static_cast<MPI_Request*>(sends_.front().second);
-      sends_.pop_front();
-    }
-    auto* buf = new uint64_t(step);
-    auto* req = new MPI_Request;
-    MPI_Isend(buf, 1, MPI_UINT64_T, 0, kStepTag, MPI_COMM_WORLD, req);
-    sends_.emplace_back(buf, req);
-    return Status::Ok();
-  });
+void MpiCommunicator::Enter() {
+  ++entered_;
+  rank_ == 0 ? DrainEntered() : SendEntered();
+}
+
+void MpiCommunicator::SendEntered() {
+  // Free counters that have arrived; keep the rest in flight.
+  while (!sends_.empty()) {
+    int done = 0;
+    MPI_Test(static_cast<MPI_Request*>(sends_.front().second), &done, MPI_STATUS_IGNORE);
+    if (!done) break;
+    delete sends_.front().first;
+    delete static_cast<MPI_Request*>(sends_.front().second);
+    sends_.pop_front();
+  }
+  auto* buf = new uint64_t(entered_);
+  auto* req = new MPI_Request;
+  MPI_Isend(buf, 1, MPI_UINT64_T, 0, kEnteredTag, MPI_COMM_WORLD, req);
+  sends_.emplace_back(buf, req);
 }
 
 void MpiCommunicator::Abort(int exit_code) {

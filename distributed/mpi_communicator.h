@@ -6,10 +6,14 @@
 //    thread of its own, and a non-blocking collective nobody polls does not move.
 // 2. Collectives are non-blocking calls polled against a deadline, so a rank that never joins is
 //    reported by name within the timeout instead of hanging the job.
-// 3. To name the missing rank, every rank tells rank 0 which step it has reached (MarkStep, an
-//    8-byte message per step); rank 0, on a timeout, names the ranks that are behind.
+// 3. To name the missing rank, every rank tells rank 0 how many collectives it has entered (an
+//    8-byte message per collective, repeated every half second while it waits); on a timeout
+//    rank 0 names the ranks that never entered the collective it waits in, or that fell silent
+//    inside it.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -42,8 +46,8 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override;
 
   Status BroadcastBytes(std::string* bytes, int root) override;
-  // Tells rank 0 this rank has started step `step` (see design reason 3).
-  void MarkStep(uint64_t step) override;
+  // Remembers the training step, for the messages of timeouts.
+  void MarkStep(uint64_t step) override { step_ = step; }
   // Ends every rank of the job with this exit code (MPI_Abort); does not return.
   [[noreturn]] void Abort(int exit_code);
 
@@ -55,7 +59,11 @@ class MpiCommunicator final : public Communicator {
   // Polls a non-blocking MPI request until done or the deadline; on the comm thread only.
   Status WaitFor(void* request, const std::string& what);
   Status SumInPlace(float* data, int64_t count, const std::string& what);
-  std::string BehindRanks();
+  // Counts a collective this rank enters and tells rank 0 (design reason 3); comm thread only.
+  void Enter();
+  void SendEntered();
+  void DrainEntered();
+  std::string MissingRanks();
 
   int rank_, size_;
   double timeout_s_;
@@ -64,9 +72,11 @@ class MpiCommunicator final : public Communicator {
   std::condition_variable wake_;
   std::deque<std::packaged_task<Status()>> jobs_;
   bool stop_ = false;
-  // Step markers (comm thread only).
-  uint64_t my_step_ = 0;
-  std::vector<uint64_t> peer_step_;    // rank 0: the latest step each rank reported
+  std::atomic<uint64_t> step_{0};
+  // Collective counters (comm thread only).
+  uint64_t entered_ = 0;
+  std::vector<uint64_t> peer_entered_;  // rank 0: the latest count each rank reported
+  std::vector<std::chrono::steady_clock::time_point> peer_heard_;  // rank 0: when
   std::vector<uint64_t> recv_buffer_;  // rank 0: one posted receive per peer
   std::vector<void*> recv_requests_;
   std::deque<std::pair<uint64_t*, void*>> sends_;  // non-root: markers in flight

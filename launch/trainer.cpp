@@ -164,7 +164,8 @@ Status Train(const TrainOptions& options, const World& world, Communicator* comm
 
     control->MarkStep(iter);
     buckets.BeginStep();
-    const StepContext ctx = net->Context(true, spec.seed(), iter);
+    StepContext ctx = net->Context(true, spec.seed(), iter);
+    ctx.first_sample = static_cast<uint64_t>(comm->rank()) * batch;
     net->Forward(ctx);
     net->Backward(ctx);
     const Clock::time_point t2 = Clock::now();

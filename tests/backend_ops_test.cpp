@@ -189,7 +189,7 @@ TEST_P(BackendOpsTest, ElementWise) {
     }
     RunOnBoth({x}, {n, n},
               [&](Backend* b, auto& in, auto& out) {
-                b->DropoutForward(n, 0.3f, 99, 5, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+                b->DropoutForward(n, 0.3f, 99, 5, 1000, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
               },
               1e-6f, "dropout forward");
     RunOnBoth({x, y}, {n}, [&](Backend* b, auto& in, auto& out) { b->Multiply(n, in[0].data(), in[1].data(), out[0].mutable_data()); },

@@ -96,7 +96,7 @@ TEST(KernelMathTest, ElementFormulasMatchTheReference) {
   ref->ReluBackward(n, 0.1f, tx.data(), tg.data(), ty.mutable_data());
   y = ty.ToHost();
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[i], kmath::ReluGrad(x[i], g[i], 0.1f));
-  ref->DropoutForward(n, 0.25f, 8, 9, tx.data(), tm.mutable_data(), ty.mutable_data());
+  ref->DropoutForward(n, 0.25f, 8, 9, 0, tx.data(), tm.mutable_data(), ty.mutable_data());
   const auto mask = tm.ToHost();
   int dropped = 0;
   for (int64_t i = 0; i < n; ++i) {

@@ -75,3 +75,70 @@ inline std::string Replace(std::string text, const std::string& from, const std:
 }
 
 }  // namespace convoy::testing
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+namespace convoy::testing {
+
+// Open MPI on this machine: as root, on loopback, more ranks than cores allowed.
+inline std::string Mpirun(int ranks) {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
+         "OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np " +
+         std::to_string(ranks) + " ";
+}
+
+// A shell command running in the background, in its own process group, output to a file.
+class Background {
+ public:
+  Background(const std::string& command, const std::string& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      execl("/bin/sh", "sh", "-c", (command + " > " + log + " 2>&1").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Background() {
+    if (pid_ > 0 && !done_) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  // The exit code, or -1 if still running after `seconds` (a bound against hangs, not a timing).
+  int Wait(double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        done_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool done_ = false;
+};
+
+// The pid of the process whose environment holds both `tag` and `var`, or -1.
+inline pid_t FindProcessWithEnv(const std::string& tag, const std::string& var) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string env = ReadFile(entry.path().string() + "/environ");
+    std::replace(env.begin(), env.end(), '\0', '\n');
+    env = "\n" + env;
+    if (env.find("\n" + tag + "\n") != std::string::npos && env.find("\n" + var + "\n") != std::string::npos)
+      return std::stoi(name);
+  }
+  return -1;
+}
+
+}  // namespace convoy::testing

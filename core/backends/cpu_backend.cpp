@@ -297,10 +297,10 @@ class Cpu final : public HostMemoryBackend {
                     float* dx) override {
     ForElements(count, [&](int64_t i) { dx[i] = kmath::ReluGrad(y[i], dy[i], slope); });
   }
-  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, const float* x,
-                      float* mask, float* y) override {
+  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first,
+                      const float* x, float* mask, float* y) override {
     ForElements(count, [&](int64_t i) {
-      mask[i] = kmath::DropoutScale(ratio, seed, stream, i);
+      mask[i] = kmath::DropoutScale(ratio, seed, stream, first + i);
       y[i] = x[i] * mask[i];
     });
   }

@@ -179,10 +179,10 @@ class Reference final : public HostMemoryBackend {
                     float* dx) override {
     for (int64_t i = 0; i < count; ++i) dx[i] = y[i] > 0 ? dy[i] : slope * dy[i];
   }
-  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, const float* x,
-                      float* mask, float* y) override {
+  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first,
+                      const float* x, float* mask, float* y) override {
     for (int64_t i = 0; i < count; ++i) {
-      mask[i] = RandomUniform(seed, stream, i) < ratio ? 0.f : 1.f / (1.f - ratio);
+      mask[i] = RandomUniform(seed, stream, first + i) < ratio ? 0.f : 1.f / (1.f - ratio);
       y[i] = x[i] * mask[i];
     }
   }

@@ -47,7 +47,9 @@ void DropoutLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bot
   const int64_t n = bottom[0]->data.count();
   if (ctx.train)
     ctx.backend->DropoutForward(n, spec_.dropout_param().dropout_ratio(), ctx.seed,
-                                Mix64(stream_ + ctx.step), bottom[0]->data.data(),
+                                Mix64(stream_ + ctx.step),
+                                ctx.first_sample * static_cast<uint64_t>(n / bottom[0]->data.dim(0)),
+                                bottom[0]->data.data(),
                                 mask_.mutable_data(), top[0]->data.mutable_data());
   else
     ctx.backend->Copy(bottom[0]->data.data(), n, top[0]->data.mutable_data());

@@ -117,9 +117,9 @@ class Cuda final : public Backend {
   void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx) override {
     cuda::ReluBackward(n, slope, y, dy, dx, stream_);
   }
-  void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, const float* x, float* mask,
-                      float* y) override {
-    cuda::DropoutForward(n, ratio, seed, stream_id, x, mask, y, stream_);
+  void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x,
+                      float* mask, float* y) override {
+    cuda::DropoutForward(n, ratio, seed, stream_id, first, x, mask, y, stream_);
   }
   void Multiply(int64_t n, const float* a, const float* b, float* y) override { cuda::Multiply(n, a, b, y, stream_); }
 

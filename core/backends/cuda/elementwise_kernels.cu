@@ -25,10 +25,10 @@ __global__ void ReluForwardKernel(int64_t n, float slope, const float* x, float*
 __global__ void ReluBackwardKernel(int64_t n, float slope, const float* y, const float* dy, float* dx) {
   GRID_STRIDE(i, n) dx[i] = kmath::ReluGrad(y[i], dy[i], slope);
 }
-__global__ void DropoutKernel(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, const float* x,
-                              float* mask, float* y) {
+__global__ void DropoutKernel(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first,
+                              const float* x, float* mask, float* y) {
   GRID_STRIDE(i, n) {
-    mask[i] = kmath::DropoutScale(ratio, seed, stream_id, i);
+    mask[i] = kmath::DropoutScale(ratio, seed, stream_id, first + i);
     y[i] = x[i] * mask[i];
   }
 }
@@ -81,9 +81,9 @@ void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float
   ReluBackwardKernel<<<Blocks(n), kThreads, 0, s>>>(n, slope, y, dy, dx);
   CUDA_CHECK(cudaGetLastError());
 }
-void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, const float* x, float* mask,
-                    float* y, cudaStream_t s) {
-  DropoutKernel<<<Blocks(n), kThreads, 0, s>>>(n, ratio, seed, stream_id, x, mask, y);
+void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x,
+                    float* mask, float* y, cudaStream_t s) {
+  DropoutKernel<<<Blocks(n), kThreads, 0, s>>>(n, ratio, seed, stream_id, first, x, mask, y);
   CUDA_CHECK(cudaGetLastError());
 }
 void SgdUpdate(int64_t n, float lr, float momentum, float decay, const float* g, float* v, float* w,

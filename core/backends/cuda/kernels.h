@@ -38,7 +38,7 @@ void AddBias(int rows, int cols, const float* bias, bool relu, float* y, cudaStr
 void ColumnSums(int rows, int cols, const float* x, float* sums, cudaStream_t stream);
 void ReluForward(int64_t n, float slope, const float* x, float* y, cudaStream_t stream);
 void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx, cudaStream_t stream);
-void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, const float* x, float* mask,
+void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x, float* mask,
                     float* y, cudaStream_t stream);
 void SgdUpdate(int64_t n, float lr, float momentum, float decay, const float* g, float* v, float* w,
                cudaStream_t stream);

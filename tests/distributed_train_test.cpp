@@ -1,0 +1,124 @@
+// Data-parallel training under a real mpirun on this machine: two ranks with per-rank batch 32
+// end where one rank with batch 64 ends; ranks with different configs refuse to start; a rank
+// that dies or stalls ends the whole job, naming the rank.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "launch/checkpoint.h"
+#include "tests/data_fixtures.h"
+#include "tests/test_util.h"
+
+namespace convoy {
+namespace {
+
+using testing::TempDir;
+
+class DistributedTrainTest : public ::testing::Test {
+ protected:
+  DistributedTrainTest() {
+    EXPECT_TRUE(testing::MakeFashionMnistDataset(dir_ / "train", 640, 2).ok());
+    testing::WriteFile(dir_ / "net.prototxt", testing::SmallNetText());
+  }
+  std::string Solver(const std::string& name, int batch, int max_iter, const std::string& extra = "") {
+    testing::WriteFile(dir_ / name, "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: " +
+                                        std::to_string(batch) + "\nmax_iter: " + std::to_string(max_iter) +
+                                        "\nbase_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
+                                        "display: 5\nseed: 3\n" + extra);
+    return dir_ / name;
+  }
+  std::string Train(const std::string& solver, const std::string& run) {
+    return testing::ConvoyBinary() + " train --solver " + solver + " --run-dir " + (dir_ / run);
+  }
+  std::vector<float> Weights(const std::string& run, int iter) {
+    auto ckpt = LoadCheckpoint(dir_ / run + "/checkpoints/ckpt-" + std::to_string(iter) + ".pb");
+    EXPECT_TRUE(ckpt.ok()) << ckpt.status().message();
+    std::vector<float> w;
+    if (!ckpt.ok()) return w;
+    for (const auto& p : ckpt->param()) {
+      const float* f = reinterpret_cast<const float*>(p.data().data());
+      w.insert(w.end(), f, f + p.data().size() / sizeof(float));
+    }
+    return w;
+  }
+  TempDir dir_;
+};
+
+// Tolerance: the two runs add the same products in different orders (one GEMM over 64 samples
+// against two over 32, then an average), so each step differs by float rounding, ~1e-7
+// relative; 20 steps of SGD with momentum keep that far below 1e-4 of the weights' scale.
+TEST_F(DistributedTrainTest, TwoRanksOfBatch32EqualOneRankOfBatch64) {
+  const auto one = testing::Run(Train(Solver("one.prototxt", 64, 20), "one"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = testing::Run(testing::Mpirun(2) + Train(Solver("two.prototxt", 32, 20), "two"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_NE(two.output.find("world: 2 rank(s) (launcher: mpirun); batch 32 per rank, 64 global"), std::string::npos)
+      << two.output;
+  const auto a = Weights("one", 20), b = Weights("two", 20);
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double{a[i]} - b[i]) / std::max(1.0, std::fabs(double{a[i]})));
+  EXPECT_LT(worst, 1e-4) << "largest relative difference between the two runs' weights";
+  EXPECT_GT(worst, 0.0) << "suspicious: bit-identical, was the second run really on two ranks?";
+  const std::string metrics = testing::ReadFile(dir_ / "two/metrics.jsonl");
+  for (const char* key : {"\"ranks\": 2", "\"global_batch\": 64", "\"data_wait_ms\"", "\"compute_ms\"",
+                          "\"comm_exposed_ms\"", "\"step_ms\""})
+    EXPECT_NE(metrics.find(key), std::string::npos) << key << " missing from " << metrics;
+}
+
+TEST_F(DistributedTrainTest, RanksWithDifferentSolversRefuseToStart) {
+  const std::string a = Solver("a.prototxt", 16, 5), b = Solver("b.prototxt", 16, 5, "stepsize: 7\n");
+  const std::string command = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
+                              "OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 1 " +
+                              Train(a, "run") + " : -np 1 " + Train(b, "run");
+  const auto r = testing::Run(command);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1: its solver spec differs from rank 0's"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stepsize"), std::string::npos) << r.output;
+}
+
+// Starts a long two-rank job tagged with a unique variable, waits until it trains, and returns
+// rank 1's pid.
+pid_t StartAndFindRankOne(testing::Background& job, const std::string& tag, const std::string& metrics) {
+  for (int i = 0; i < 600 && testing::ReadFile(metrics).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  (void)job;
+  return testing::FindProcessWithEnv(tag, "OMPI_COMM_WORLD_RANK=1");
+}
+
+TEST_F(DistributedTrainTest, ARankThatDiesEndsTheJobNamingIt) {
+  const std::string tag = "CONVOY_TEST_TAG=" + std::to_string(std::random_device()());
+  testing::Background job(tag + " " + testing::Mpirun(2) + "-x CONVOY_TEST_TAG " +
+                              Train(Solver("long.prototxt", 16, 1000000), "run"),
+                          dir_ / "job.log");
+  const pid_t rank1 = StartAndFindRankOne(job, tag, dir_ / "run/metrics.jsonl");
+  ASSERT_GT(rank1, 0) << testing::ReadFile(dir_ / "job.log");
+  kill(rank1, SIGKILL);
+  const int code = job.Wait(30);
+  const std::string log = testing::ReadFile(dir_ / "job.log");
+  EXPECT_NE(code, -1) << "the job still ran 30 s after rank 1 died:\n" << log;
+  EXPECT_NE(code, 0) << log;
+  EXPECT_NE(log.find("rank 1"), std::string::npos) << log;
+}
+
+TEST_F(DistributedTrainTest, ARankThatStallsIsNamedAfterTheTimeout) {
+  const std::string tag = "CONVOY_TEST_TAG=" + std::to_string(std::random_device()());
+  testing::Background job(tag + " " + testing::Mpirun(2) + "-x CONVOY_TEST_TAG " +
+                              Train(Solver("long.prototxt", 16, 1000000), "run") + " --timeout 3",
+                          dir_ / "job.log");
+  const pid_t rank1 = StartAndFindRankOne(job, tag, dir_ / "run/metrics.jsonl");
+  ASSERT_GT(rank1, 0) << testing::ReadFile(dir_ / "job.log");
+  kill(rank1, SIGSTOP);
+  const int code = job.Wait(30);
+  kill(rank1, SIGKILL);
+  const std::string log = testing::ReadFile(dir_ / "job.log");
+  EXPECT_NE(code, -1) << "the job still ran 30 s after rank 1 stalled:\n" << log;
+  EXPECT_NE(code, 0) << log;
+  // Rank 1 stops either before or inside a collective; either way it is the one named.
+  EXPECT_NE(log.find("rank(s) 1 "), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace convoy
