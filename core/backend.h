@@ -57,6 +57,9 @@ class Backend {
   virtual void Copy(const float* src, int64_t count, float* dst) = 0;
   // Waits until every op issued so far has finished (a no-op on synchronous backends).
   virtual void Synchronize() {}
+  // The device queue ops are issued on (a cudaStream_t on CUDA), so a communicator can order its
+  // work after the computation without waiting on the host; null on synchronous backends.
+  virtual void* native_stream() const { return nullptr; }
 
   // ---- element-wise and linear algebra ----
   virtual void Fill(int64_t count, float value, float* y) = 0;

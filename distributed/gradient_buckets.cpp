@@ -50,7 +50,8 @@ void GradientBuckets::Start(Bucket& b) {
     backend_->CopyToHost(grads, b.count, host_.data() + b.offset);
     b.request = comm_->AllreduceAverageAsync(host_.data() + b.offset, b.count);
   } else {
-    backend_->Synchronize();  // the gradients must be computed before another stream reads them
+    // A device communicator orders itself after the computation (NCCL waits on an event
+    // recorded on the compute stream); host backends have finished already.
     b.request = comm_->AllreduceAverageAsync(grads, b.count);
   }
 }

@@ -31,13 +31,13 @@ int RunTrain(int argc, char** argv) {
   const World world = World::FromEnvironment();
   if (!world.distributed()) {
     SoloCommunicator solo;
-    return Finish(Train(options, world, &solo, &solo));
+    return Finish(Train(options, world, &solo));
   }
   // The timeout must be known before MPI starts; the solver's value is read by Train, so the
   // flag (or the default) applies to the collectives of the set-up.
   auto mpi = MpiCommunicator::Create(world, options.timeout_s > 0 ? options.timeout_s : 60);
   if (!mpi.ok()) return Finish(mpi.status());
-  const Status status = Train(options, world, mpi->get(), mpi->get());
+  const Status status = Train(options, world, mpi->get());
   if (status.ok()) return 0;
   // One rank's error ends every rank: report it here, then abort the whole job.
   const std::string& m = status.message();

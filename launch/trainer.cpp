@@ -10,6 +10,7 @@
 #include "core/net.h"
 #include "core/solver.h"
 #include "distributed/gradient_buckets.h"
+#include "distributed/nccl_communicator.h"
 #include "distributed/spec_consistency.h"
 #include "io/dataset.h"
 #include "io/prefetcher.h"
@@ -64,14 +65,26 @@ StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::
 
 }  // namespace
 
-Status Train(const TrainOptions& options, const World& world, Communicator* comm, Communicator* control) {
-  const bool lead = comm->rank() == 0;
+Status Train(const TrainOptions& options, const World& world, Communicator* control) {
+  const bool lead = control->rank() == 0;
   ASSIGN_OR_RETURN(RunConfig run, LoadRunConfig(options.solver_path));
   RETURN_IF_ERROR(CheckSameSpecsAsRankZero(control, run.net, run.solver));
   const proto::SolverSpec& spec = run.solver;
   const std::string device = options.device.empty() ? spec.device() : options.device;
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(device));
   SetCpuThreads(options.threads);
+  std::unique_ptr<Communicator> nccl;
+  Communicator* comm = control;
+  std::string comm_note;
+  if (control->size() > 1 && backend->device() == Device::kCuda) {
+    auto made = MakeNcclCommunicator(backend, control);
+    if (made.ok()) {
+      nccl = std::move(made).value();
+      comm = nccl.get();
+    } else {
+      comm_note = " (" + made.status().message() + ")";
+    }
+  }
 
   ASSIGN_OR_RETURN(const int batch, PerRankBatch(spec, comm->size(), options.solver_path));
   const int global_batch = batch * comm->size();
@@ -118,8 +131,9 @@ Status Train(const TrainOptions& options, const World& world, Communicator* comm
     std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s) per rank\n",
                 run.net.name().c_str(), net->layers().size(), static_cast<long long>(net->params().total_count()),
                 backend->name().c_str(), options.threads);
-    std::printf("world: %d rank(s) (launcher: %s); batch %d per rank, %d global; %zu gradient bucket(s)%s\n",
+    std::printf("world: %d rank(s) (launcher: %s); batch %d per rank, %d global; %zu gradient bucket(s) over %s%s%s\n",
                 comm->size(), world.launcher.c_str(), batch, global_batch, buckets.num_buckets(),
+                comm->name().c_str(), comm_note.c_str(),
                 lr_scale != 1.f ? (", learning rate scaled by " + std::to_string(lr_scale)).c_str() : "");
     std::printf("data: %lld training samples (%lld steps/epoch), %lld test samples; %llu iterations\n",
                 static_cast<long long>(train_data.size()), static_cast<long long>(steps_per_epoch),

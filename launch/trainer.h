@@ -21,8 +21,8 @@ struct TrainOptions {
   double timeout_s = 0;  // > 0 overrides the solver's collective_timeout_s
 };
 
-// comm averages gradients (host or device memory); control carries the host-side collectives
-// (spec checks, metrics). With one rank both are a SoloCommunicator.
-Status Train(const TrainOptions& options, const World& world, Communicator* comm, Communicator* control);
+// control carries the host-side collectives (spec checks, metrics; MPI, or a SoloCommunicator
+// for one rank). Gradients go over NCCL between GPUs where convoy has it, else over control.
+Status Train(const TrainOptions& options, const World& world, Communicator* control);
 
 }  // namespace convoy

@@ -6,6 +6,7 @@
 //     static float* Upload(const std::vector<float>& host);   // memory the communicator takes
 //     static std::vector<float> Download(const float* data, int64_t count);
 //     static void Release(float* data);
+//     static std::string WhyUnavailable();  // why Get() returned null (the tests then skip)
 //   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Mine, CommunicatorConformance, ::testing::Types<MyTraits>);
 //
@@ -23,6 +24,9 @@ namespace convoy {
 template <typename Traits>
 class CommunicatorConformance : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if (!Traits::Get()) GTEST_SKIP() << Traits::WhyUnavailable();
+  }
   Communicator* comm() { return Traits::Get(); }
   // Rank r's element i: small integers, so sums and averages are exact in float.
   static float Value(int rank, int64_t i) { return static_cast<float>((rank + 1) * 4 + i % 13); }

@@ -21,6 +21,7 @@ struct MpiTraits {
   }
   static std::vector<float> Download(const float* data, int64_t count) { return {data, data + count}; }
   static void Release(float* data) { delete[] data; }
+  static std::string WhyUnavailable() { return "MPI did not start"; }
 };
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Mpi, CommunicatorConformance, ::testing::Types<MpiTraits>);

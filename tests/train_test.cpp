@@ -40,7 +40,7 @@ TEST(TrainTest, LossFallsOnRealImages) {
   options.run_dir = dir / "run";
   options.threads = 2;
   SoloCommunicator solo;
-  const Status status = Train(options, World(), &solo, &solo);
+  const Status status = Train(options, World(), &solo);
   ASSERT_TRUE(status.ok()) << status.message();
 
   const std::string metrics = testing::ReadFile(dir / "run/metrics.jsonl");
@@ -69,7 +69,7 @@ TEST(TrainTest, SameSeedGivesSameWeights) {
     options.run_dir = dir / ("run" + std::to_string(run));
     options.threads = 2;
     SoloCommunicator solo;
-    ASSERT_TRUE(Train(options, World(), &solo, &solo).ok());
+    ASSERT_TRUE(Train(options, World(), &solo).ok());
     auto ckpt = LoadCheckpoint(dir / ("run" + std::to_string(run)) + "/checkpoints/ckpt-20.pb");
     ASSERT_TRUE(ckpt.ok());
     for (const auto& p : ckpt->param()) params[run] += p.data();

@@ -48,6 +48,7 @@ class Cuda final : public Backend {
     if (src != dst) CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
   void Synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void* native_stream() const override { return stream_; }
 
   void Fill(int64_t n, float value, float* y) override { cuda::Fill(n, value, y, stream_); }
   void Axpy(int64_t n, float alpha, const float* x, float* y) override { cuda::Axpy(n, alpha, x, y, stream_); }

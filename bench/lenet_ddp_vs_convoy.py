@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Data-parallel scaling on this machine: LeNet on Fashion-MNIST, batch 64 per rank, 1 thread
+per rank. convoy on 1 rank, convoy on 2 ranks (mpirun), and PyTorch DistributedDataParallel
+(gloo) on 2 processes, one after the other, each the median of --repeats runs of --iters steps.
+Prints global images/s, convoy's 2-rank scaling, the exposed communication share of a step,
+and convoy against DDP.
+
+usage: bench/lenet_ddp_vs_convoy.py [--convoy build/convoy] [--iters 300] [--repeats 3]
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,vader",
+           "OMPI_MCA_oob_tcp_if_include": "lo", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
+def convoy_run(binary, data, ranks, iters, work):
+    solver = os.path.join(work, "solver.prototxt")
+    with open(solver, "w") as f:
+        f.write(f'net: "{ROOT}/configs/lenet_fashion_mnist.prototxt"\ntrain_data: "{data}/train"\n'
+                f"batch_size: 64\nmax_iter: {iters}\nbase_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
+                f"display: {iters}\nseed: 1\n")
+    run = os.path.join(work, f"run{ranks}")
+    cmd = [binary, "train", "--solver", solver, "--run-dir", run, "--threads", "1"]
+    if ranks > 1:
+        cmd = ["mpirun", "-np", str(ranks)] + cmd
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **MPI_ENV}).stdout
+    ips = float(re.search(r"s: (\d+) images/s", out).group(1))
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        last = [json.loads(line) for line in f if "step_ms" in line][-1]
+    os.remove(os.path.join(run, "metrics.jsonl"))
+    return ips, last["comm_exposed_ms"] / last["step_ms"]
+
+
+DDP_WORKER = r'''
+import os, sys, time, torch, torch.distributed as dist
+sys.path.insert(0, sys.argv[3])
+from torch_models import lenet
+rank, iters = int(sys.argv[1]), int(sys.argv[2])
+torch.set_num_threads(1)
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29533", rank=rank, world_size=2)
+torch.manual_seed(1)
+model = torch.nn.parallel.DistributedDataParallel(lenet())
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+x, y = torch.randn(64 * 8, 1, 28, 28), torch.randint(0, 10, (64 * 8,))
+def step(i):
+    j = (i % 8) * 64
+    opt.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(model(x[j:j + 64]), y[j:j + 64]).backward()
+    opt.step()
+for i in range(5): step(i)
+dist.barrier(); t = time.perf_counter()
+for i in range(iters): step(i)
+dist.barrier()
+if rank == 0: print(2 * 64 * iters / (time.perf_counter() - t))
+'''
+
+
+def ddp_run(iters, work):
+    script = os.path.join(work, "ddp_worker.py")
+    with open(script, "w") as f:
+        f.write(DDP_WORKER)
+    here = os.path.dirname(os.path.abspath(__file__))
+    procs = [subprocess.Popen([sys.executable, script, str(r), str(iters), here], stdout=subprocess.PIPE, text=True)
+             for r in range(2)]
+    outs = [p.communicate()[0] for p in procs]
+    return float(outs[0].strip())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--convoy", default=os.path.join(ROOT, "build/convoy"))
+    ap.add_argument("--data", default=os.path.join(ROOT, "data/fashion-mnist"))
+    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        one = [convoy_run(a.convoy, a.data, 1, a.iters, work) for _ in range(a.repeats)]
+        two = [convoy_run(a.convoy, a.data, 2, a.iters, work) for _ in range(a.repeats)]
+        ddp = [ddp_run(a.iters, work) for _ in range(a.repeats)]
+    one_ips = statistics.median(r[0] for r in one)
+    two_ips = statistics.median(r[0] for r in two)
+    exposed = statistics.median(r[1] for r in two)
+    ddp_ips = statistics.median(ddp)
+    print(f"LeNet, batch 64 per rank, 1 thread per rank, {a.iters} steps, median of {a.repeats}")
+    print(f"{'run':28} {'images/s':>9}")
+    print(f"{'convoy, 1 rank':28} {one_ips:9.0f}")
+    print(f"{'convoy, 2 ranks (mpirun)':28} {two_ips:9.0f}")
+    print(f"{'PyTorch DDP gloo, 2 procs':28} {ddp_ips:9.0f}")
+    print(f"convoy 2 ranks / 1 rank: {two_ips / one_ips:.2f}x; exposed communication {100 * exposed:.1f}% of a step; "
+          f"convoy / DDP: {two_ips / ddp_ips:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

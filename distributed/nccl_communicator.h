@@ -1,0 +1,24 @@
+// NcclCommunicator: the Communicator between GPUs, over NCCL, on GPU memory.
+//
+// Design reasons:
+// 1. Its own CUDA stream. Each operation first makes that stream wait on an event recorded on
+//    the backend's compute stream, so a bucket's all-reduce starts once its gradients exist and
+//    runs while backward goes on, with no host synchronisation; Wait() makes the compute stream
+//    wait for the all-reduce the same way.
+// 2. The NCCL unique id travels over a control communicator (MPI across ranks, nothing for one
+//    rank), so this file knows nothing of MPI and GPU test binaries stay free of it.
+// 3. Averages use ncclAvg (NCCL >= 2.10).
+#pragma once
+
+#include <memory>
+
+#include "core/backend.h"
+#include "distributed/communicator.h"
+
+namespace convoy {
+
+// The NCCL communicator for the ranks of `control`, on the GPU of `cuda` (a CUDA backend).
+// Unavailable where convoy was built without NCCL.
+StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Backend* cuda, Communicator* control);
+
+}  // namespace convoy
