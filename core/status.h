@@ -15,7 +15,12 @@ enum class StatusCode {
   kDataError,     // a dataset or checkpoint that is corrupt or disagrees with its manifest: 2
   kUnavailable,   // a device or peer that is not there: exit code 2
   kInternal,      // training failed for a reason the user did not cause: exit code 1
+  kPreempted,     // stopped by SIGTERM/SIGUSR1 after writing a checkpoint: exit code 75
 };
+
+// The exit code of a run that was preempted and checkpointed: EX_TEMPFAIL, "try again later",
+// which a batch script can tell from success (0) and failure (1, 2) and requeue on.
+inline constexpr int kPreemptedExitCode = 75;
 
 class [[nodiscard]] Status {
  public:
@@ -32,7 +37,11 @@ class [[nodiscard]] Status {
     return ok() ? *this : Status(code_, context + ": " + message_);
   }
   // The process exit code this error should end in (see STYLE: 1 training failed, 2 bad input).
-  int ExitCode() const { return ok() ? 0 : (code_ == StatusCode::kInternal ? 1 : 2); }
+  int ExitCode() const {
+    if (ok()) return 0;
+    if (code_ == StatusCode::kPreempted) return kPreemptedExitCode;
+    return code_ == StatusCode::kInternal ? 1 : 2;
+  }
 
  private:
   StatusCode code_ = StatusCode::kOk;

@@ -1,16 +1,14 @@
 #include "core/text_format.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
+
+#include "core/atomic_file.h"
 
 namespace convoy {
 namespace {
@@ -60,39 +58,6 @@ Status ParseTextProto(const std::string& text, const std::string& source_name,
 Status ReadTextProto(const std::string& path, google::protobuf::Message* message) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   return ParseTextProto(text, path, message);
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Internal(tmp + ": cannot create (" + std::strerror(errno) + ")");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Internal(tmp + ": write failed (" + why + ")");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return Internal(tmp + ": fsync/close failed (" + std::strerror(errno) + ")");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return Internal(path + ": rename failed (" + std::strerror(errno) + ")");
-  }
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
 }
 
 Status WriteTextProto(const std::string& path, const google::protobuf::Message& message) {

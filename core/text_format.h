@@ -16,8 +16,5 @@ Status ParseTextProto(const std::string& text, const std::string& source_name,
 // Writes atomically: a temp file in the same folder, then rename.
 Status WriteTextProto(const std::string& path, const google::protobuf::Message& message);
 StatusOr<std::string> ReadFileToString(const std::string& path);
-// Writes bytes to path so that a reader sees the old file or the whole new one, never a part:
-// temp file, fsync, rename, fsync of the folder.
-Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
 }  // namespace convoy

@@ -20,6 +20,7 @@ Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
   for (Batch& b : buffers_) {
     b.images.resize(static_cast<size_t>(options_.batch) * dataset.image_bytes());
     b.labels.resize(options_.batch);
+    b.samples.resize(options_.batch);
     free_.push_back(&b);
   }
   thread_ = std::thread(&Prefetcher::Run, this);
@@ -40,8 +41,8 @@ int64_t Prefetcher::steps_per_epoch() const {
   return (mine + options_.batch - 1) / options_.batch;
 }
 
-std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch) const {
-  if (!options_.single_pass) return plan_.RankSamples(options_.rank, epoch);
+std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch, uint64_t start) const {
+  if (!options_.single_pass) return plan_.RankSamples(options_.rank, epoch, start);
   std::vector<uint32_t> mine;
   for (int64_t i = options_.rank; i < dataset_.size(); i += options_.world_size) mine.push_back(static_cast<uint32_t>(i));
   return mine;
@@ -56,19 +57,22 @@ void Prefetcher::Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t 
     float* dst = batch->images.data() + i * bytes;
     for (int64_t p = 0; p < bytes; ++p) dst[p] = lut_[(p / plane) * 256 + src[p]];
     batch->labels[i] = static_cast<float>(dataset_.label(sample));
+    batch->samples[i] = sample;
   }
   batch->size = count;
 }
 
 void Prefetcher::Run() {
-  const int64_t steps = steps_per_epoch();
-  uint64_t epoch = options_.start_epoch, step = options_.start_step;
+  uint64_t epoch = options_.start_epoch, step = 0;
+  uint64_t start = options_.single_pass ? 0 : options_.start_consumed;
   std::vector<uint32_t> order;
   uint64_t order_epoch = ~0ULL;
+  int64_t steps = options_.single_pass ? steps_per_epoch() : plan_.steps_per_epoch(start);
   while (true) {
     if (step >= static_cast<uint64_t>(steps)) {
-      if (options_.single_pass || steps == 0) break;
-      ++epoch, step = 0;
+      if (options_.single_pass || plan_.steps_per_epoch() == 0) break;
+      ++epoch, step = 0, start = 0;
+      steps = plan_.steps_per_epoch();
     }
     Batch* batch = nullptr;
     {
@@ -79,13 +83,14 @@ void Prefetcher::Run() {
       free_.pop_front();
     }
     if (order_epoch != epoch) {
-      order = Samples(epoch);
+      order = Samples(epoch, start);
       order_epoch = epoch;
     }
     const int64_t first = static_cast<int64_t>(step) * options_.batch;
     const int count = static_cast<int>(std::min<int64_t>(options_.batch, static_cast<int64_t>(order.size()) - first));
     Fill(batch, order, first, count);
     batch->epoch = epoch;
+    batch->consumed = start + (step + 1) * static_cast<uint64_t>(plan_.global_batch());
     batch->step = step++;
     {
       std::lock_guard<std::mutex> lock(mutex_);

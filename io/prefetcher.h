@@ -24,6 +24,10 @@ struct Batch {
   int size = 0;
   uint64_t epoch = 0;
   uint64_t step = 0;  // within the epoch
+  // Samples of the epoch's global order consumed once this batch (and the other ranks' parts
+  // of the same global batch) is trained on: the data position a checkpoint stores.
+  uint64_t consumed = 0;
+  std::vector<uint32_t> samples;  // dataset indices, for --trace-samples
 };
 
 struct PrefetchOptions {
@@ -31,8 +35,10 @@ struct PrefetchOptions {
   bool shuffle = true;
   bool single_pass = false;  // false: epochs without end, whole batches only
   uint64_t seed = 1;
+  // Where to begin: the epoch, and how many samples of its global order are consumed already
+  // (a resumed run). Every later epoch starts at 0.
   uint64_t start_epoch = 0;
-  uint64_t start_step = 0;
+  uint64_t start_consumed = 0;
   int depth = 4;  // batches ready ahead
   int rank = 0;
   int world_size = 1;
@@ -53,12 +59,13 @@ class Prefetcher {
   // Gives a batch's buffer back for reuse.
   void Release(const Batch* batch);
 
+  // Steps of a whole epoch (an evaluation pass).
   int64_t steps_per_epoch() const;
 
  private:
   void Run();
   void Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count);
-  std::vector<uint32_t> Samples(uint64_t epoch) const;
+  std::vector<uint32_t> Samples(uint64_t epoch, uint64_t start) const;
 
   const Dataset& dataset_;
   PrefetchOptions options_;

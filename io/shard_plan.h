@@ -18,11 +18,14 @@ class ShardPlan {
   ShardPlan(uint64_t num_samples, int world_size, int batch_per_rank, uint64_t seed, bool shuffle)
       : n_(num_samples), world_(world_size), batch_(batch_per_rank), seed_(seed), shuffle_(shuffle) {}
 
-  int64_t steps_per_epoch() const {
-    return static_cast<int64_t>(n_ / (static_cast<uint64_t>(batch_) * world_));
+  // Steps of an epoch whose first `start` samples of the global order are already consumed (a run
+  // resumed mid-epoch, perhaps on another number of ranks); start = 0 for a whole epoch.
+  int64_t steps_per_epoch(uint64_t start = 0) const {
+    return start >= n_ ? 0 : static_cast<int64_t>((n_ - start) / (static_cast<uint64_t>(batch_) * world_));
   }
-  // Rank's samples for the epoch, steps_per_epoch() x batch of them, in step order.
-  std::vector<uint32_t> RankSamples(int rank, uint64_t epoch) const;
+  int64_t global_batch() const { return int64_t{batch_} * world_; }
+  // Rank's samples for the epoch, steps_per_epoch(start) x batch of them, in step order.
+  std::vector<uint32_t> RankSamples(int rank, uint64_t epoch, uint64_t start = 0) const;
 
  private:
   uint64_t n_;

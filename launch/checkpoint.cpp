@@ -5,8 +5,9 @@
 #include <filesystem>
 #include <regex>
 
+#include "core/atomic_file.h"
 #include "core/text_format.h"
-#include "io/checksum.h"
+#include "launch/checkpoint_file.h"
 
 namespace fs = std::filesystem;
 
@@ -60,63 +61,101 @@ proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
   return ckpt;
 }
 
+namespace {
+
+// The run's checkpoints, newest first, by the iteration in their names.
+std::vector<std::pair<uint64_t, fs::path>> ListCheckpoints(const fs::path& dir) {
+  std::vector<std::pair<uint64_t, fs::path>> found;
+  const std::regex pattern("ckpt-([0-9]+)\\.pb");
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, m, pattern)) found.emplace_back(std::stoull(m[1]), entry.path());
+  }
+  std::sort(found.rbegin(), found.rend());
+  return found;
+}
+
+}  // namespace
+
 StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Checkpoint& ckpt,
                                      int keep) {
   const fs::path dir = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Internal(dir.string() + ": cannot create: " + ec.message());
-  proto::CheckpointFile file;
-  if (!ckpt.SerializeToString(file.mutable_payload()))
-    return Internal("cannot serialise the checkpoint (is a parameter over 2 GB?)");
-  file.set_payload_fnv1a64(Fnv1a64Of(file.payload().data(), file.payload().size()));
   const std::string name = "ckpt-" + std::to_string(ckpt.solver_state().iter()) + ".pb";
   const std::string path = (dir / name).string();
-  RETURN_IF_ERROR(WriteFileAtomically(path, file.SerializeAsString()));
+  RETURN_IF_ERROR(WriteCheckpointFile(path, ckpt));
   RETURN_IF_ERROR(WriteFileAtomically((dir / "latest").string(), name + "\n"));
-
-  // Keep the newest `keep` checkpoints, by iteration.
-  std::vector<std::pair<uint64_t, fs::path>> found;
-  const std::regex pattern("ckpt-([0-9]+)\\.pb");
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::smatch m;
-    const std::string fname = entry.path().filename().string();
-    if (std::regex_match(fname, m, pattern)) found.emplace_back(std::stoull(m[1]), entry.path());
-  }
-  std::sort(found.rbegin(), found.rend());
+  const auto found = ListCheckpoints(dir);
   for (size_t i = std::max(keep, 1); i < found.size(); ++i) fs::remove(found[i].second, ec);
   return path;
 }
 
-StatusOr<proto::Checkpoint> LoadCheckpoint(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
-  proto::CheckpointFile file;
-  if (!file.ParseFromString(bytes) || !file.has_payload() || !file.has_payload_fnv1a64())
-    return DataError(path + ": not a convoy checkpoint (it does not parse; truncated or another "
-                     "kind of file?)");
-  if (Fnv1a64Of(file.payload().data(), file.payload().size()) != file.payload_fnv1a64())
-    return DataError(path + ": checksum mismatch: the checkpoint is damaged");
-  proto::Checkpoint ckpt;
-  if (!ckpt.ParseFromString(file.payload()))
-    return DataError(path + ": the checkpoint payload does not parse");
-  return ckpt;
+StatusOr<proto::Checkpoint> LoadCheckpoint(const std::string& path) { return ReadCheckpointFile(path); }
+
+StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which,
+                                      std::string* notes) {
+  if (which != "latest") {
+    ASSIGN_OR_RETURN(proto::Checkpoint ckpt, LoadCheckpoint(which));
+    return ResumePoint{which, std::move(ckpt)};
+  }
+  const fs::path dir = fs::path(run_dir) / "checkpoints";
+  // latest first, then every other checkpoint, newest first.
+  std::vector<fs::path> candidates;
+  auto named = ReadFileToString((dir / "latest").string());
+  if (named.ok()) {
+    std::string name = *named;
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    candidates.push_back(dir / name);
+  }
+  for (const auto& [iter, path] : ListCheckpoints(dir))
+    if (std::find(candidates.begin(), candidates.end(), path) == candidates.end()) candidates.push_back(path);
+  if (candidates.empty())
+    return NotFound(dir.string() + ": no checkpoints to resume from (--resume latest); start without --resume");
+  for (const fs::path& path : candidates) {
+    auto ckpt = LoadCheckpoint(path.string());
+    if (ckpt.ok()) return ResumePoint{path.string(), std::move(ckpt).value()};
+    *notes += "skipping " + ckpt.status().message() + "; falling back to an older checkpoint\n";
+  }
+  return DataError(dir.string() + ": none of the " + std::to_string(candidates.size()) +
+                   " checkpoints loads; see the messages above");
 }
 
 Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, SgdSolver* solver) {
   const ParamStore& params = net->params();
-  if (static_cast<size_t>(ckpt.param_size()) != params.entries().size())
-    return InvalidInput("the checkpoint holds " + std::to_string(ckpt.param_size()) +
-                        " parameters, the net has " + std::to_string(params.entries().size()));
+  // Every parameter that cannot be honoured, listed together, before anything is overwritten.
+  std::string problems;
+  const size_t n = std::max<size_t>(ckpt.param_size(), params.entries().size());
+  for (size_t i = 0; i < n; ++i) {
+    if (i >= params.entries().size()) {
+      problems += "\n  checkpoint parameter '" + ckpt.param(i).name() + "' has no place in the net";
+      continue;
+    }
+    const ParamEntry& e = params.entries()[i];
+    if (i >= static_cast<size_t>(ckpt.param_size())) {
+      problems += "\n  net parameter '" + e.name + "' " + ShapeString(e.decl.shape) + " is not in the checkpoint";
+      continue;
+    }
+    const Shape shape(ckpt.param(i).shape().begin(), ckpt.param(i).shape().end());
+    if (ckpt.param(i).name() != e.name || shape != e.decl.shape)
+      problems += "\n  checkpoint '" + ckpt.param(i).name() + "' " + ShapeString(shape) + " vs net '" + e.name +
+                  "' " + ShapeString(e.decl.shape);
+  }
+  if (!problems.empty())
+    return InvalidInput("the checkpoint's parameters do not fit this net (layer shapes changed?):" + problems);
   for (size_t i = 0; i < params.entries().size(); ++i) {
-    if (ckpt.param(i).name() != params.entries()[i].name)
-      return InvalidInput("checkpoint parameter " + std::to_string(i) + " is '" +
-                          ckpt.param(i).name() + "', the net's is '" + params.entries()[i].name + "'");
     Tensor value = params.value(i);
     RETURN_IF_ERROR(Restore(ckpt.param(i), "checkpoint", &value));
   }
   if (solver && ckpt.has_solver_state()) {
     const auto& state = ckpt.solver_state();
-    for (int i = 0; i < state.momentum_size() && i < static_cast<int>(params.entries().size()); ++i) {
+    if (state.momentum_size() != static_cast<int>(params.entries().size()))
+      return DataError("the checkpoint holds " + std::to_string(state.momentum_size()) + " momentum buffers for " +
+                       std::to_string(params.entries().size()) + " parameters");
+    for (size_t i = 0; i < params.entries().size(); ++i) {
       const ParamEntry& e = params.entries()[i];
       Tensor v = Tensor::View(solver->momentum(), e.offset, e.decl.shape);
       RETURN_IF_ERROR(Restore(state.momentum(i), "checkpoint momentum", &v));

@@ -1,6 +1,6 @@
-// Checkpoints on disk: a CheckpointFile (payload + FNV-1a 64 of the payload) in
-// RUN/checkpoints/ckpt-<iter>.pb, written atomically, with RUN/checkpoints/latest naming the
-// newest. A truncated, flipped or foreign file is refused by name on load.
+// Checkpoints of a run: RUN/checkpoints/ckpt-<iter>.pb (launch/checkpoint_file.h), written
+// atomically, with RUN/checkpoints/latest naming the newest, and the newest K kept. A
+// truncated, flipped or foreign file is refused by name on load.
 #pragma once
 
 #include <string>
@@ -24,6 +24,15 @@ StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Ch
                                      int keep);
 
 StatusOr<proto::Checkpoint> LoadCheckpoint(const std::string& path);
+
+// What --resume names: "latest" (the run's newest checkpoint that loads, falling back past
+// damaged ones and saying so in *notes) or a path.
+struct ResumePoint {
+  std::string path;
+  proto::Checkpoint checkpoint;
+};
+StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which,
+                                      std::string* notes);
 
 // Copies the checkpoint's parameters into the net (same names, same shapes, or an error listing
 // what differs), and its solver state into solver when given.

@@ -2,6 +2,7 @@
 
 #include "distributed/mpi_communicator.h"
 #include "launch/commands.h"
+#include "launch/stop_signals.h"
 #include "launch/trainer.h"
 
 namespace convoy {
@@ -13,7 +14,9 @@ int RunTrain(int argc, char** argv) {
                {"run-dir", "folder for metrics.jsonl and checkpoints/", "run"},
                {"threads", "CPU threads per rank for the math", "1"},
                {"device", "cpu or cuda (overrides the solver's device)", ""},
-               {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""}});
+               {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""},
+               {"resume", "continue from a checkpoint: 'latest' (RUN/checkpoints/latest) or a path", ""},
+               {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
@@ -22,6 +25,9 @@ int RunTrain(int argc, char** argv) {
   options.run_dir = flags.Get("run-dir");
   options.device = flags.Get("device");
   options.threads = *threads;
+  options.resume = flags.Get("resume");
+  options.trace_samples = flags.Get("trace-samples");
+  InstallStopSignals();
   if (flags.Has("timeout")) {
     StatusOr<int> timeout = flags.GetInt("timeout");
     if (!timeout.ok()) return Finish(timeout.status());
@@ -39,6 +45,10 @@ int RunTrain(int argc, char** argv) {
   if (!mpi.ok()) return Finish(mpi.status());
   const Status status = Train(options, world, mpi->get());
   if (status.ok()) return 0;
+  if (status.code() == StatusCode::kPreempted) {  // every rank stops together and exits normally
+    if ((*mpi)->rank() == 0) std::fprintf(stderr, "convoy: %s\n", status.message().c_str());
+    return status.ExitCode();
+  }
   // One rank's error ends every rank: report it here, then abort the whole job.
   const std::string& m = status.message();
   std::fprintf(stderr, "convoy: error: %s%s\n",

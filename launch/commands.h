@@ -13,6 +13,7 @@ int RunConvert(int argc, char** argv);
 int RunTrain(int argc, char** argv);
 int RunEval(int argc, char** argv);
 int RunTime(int argc, char** argv);
+int RunInspect(int argc, char** argv);
 
 // Parses flags; prints usage for --help. Returns -1 to go on, else the exit code to return.
 int ParseOrExit(Flags& flags, int argc, char** argv);

@@ -20,7 +20,8 @@ int ParseOrExit(Flags& flags, int argc, char** argv) {
 
 int Finish(const Status& status) {
   if (status.ok()) return 0;
-  std::fprintf(stderr, "convoy: error: %s\n", status.message().c_str());
+  std::fprintf(stderr, "convoy: %s%s\n", status.code() == StatusCode::kPreempted ? "" : "error: ",
+               status.message().c_str());
   return status.ExitCode();
 }
 
@@ -34,7 +35,8 @@ constexpr const char* kUsage =
     "  convert   turn a dataset (IDX files) into HDF5 shards and a manifest\n"
     "  train     train a net with a solver file\n"
     "  eval      test a checkpoint on a converted dataset\n"
-    "  time      per-layer forward/backward timing of a net\n";
+    "  time      per-layer forward/backward timing of a net\n"
+    "  inspect   what a checkpoint holds, and whether it is whole\n";
 
 }  // namespace
 
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(command, "train")) return convoy::RunTrain(argc - 2, argv + 2);
     if (!std::strcmp(command, "eval")) return convoy::RunEval(argc - 2, argv + 2);
     if (!std::strcmp(command, "time")) return convoy::RunTime(argc - 2, argv + 2);
+    if (!std::strcmp(command, "inspect")) return convoy::RunInspect(argc - 2, argv + 2);
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "convoy: error: out of memory; use a smaller batch_size\n");
     return 1;

@@ -19,6 +19,9 @@
 #include "launch/metrics_log.h"
 #include "launch/run_config.h"
 #include "launch/step_window.h"
+#include "launch/stop_signals.h"
+
+#include <google/protobuf/util/message_differencer.h>
 
 namespace convoy {
 namespace {
@@ -52,6 +55,22 @@ Status BroadcastParams(Net& net, Communicator* comm) {
   RETURN_IF_ERROR(comm->Broadcast(host.data(), values.count(), 0));
   values.FromHost(host);
   return Status::Ok();
+}
+
+// "field: old -> new" lines for what a resumed run changes, e.g. a longer max_iter.
+std::string Changes(const google::protobuf::Message& before, const google::protobuf::Message& now) {
+  std::string report;
+  google::protobuf::util::MessageDifferencer differ;
+  differ.ReportDifferencesToString(&report);
+  differ.Compare(before, now);
+  return report;
+}
+
+// Every rank agrees to stop when any rank was signalled, so all end after the same step.
+StatusOr<bool> AgreeToStop(Communicator* control) {
+  float stop = StopRequested() ? 1.f : 0.f;
+  if (control->size() > 1) RETURN_IF_ERROR(control->Allreduce(&stop, 1));
+  return stop > 0;
 }
 
 StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::string& solver_path) {
@@ -104,8 +123,35 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   SgdSolver solver(spec, &net->params(), backend);
   const float lr_scale = spec.lr_reference_batch() > 0 ? static_cast<float>(global_batch) / spec.lr_reference_batch() : 1.f;
 
+  // Resuming: everything the checkpoint holds goes back in before the first step.
+  uint64_t start_epoch = 0, start_consumed = 0;
+  std::string resume_log;
+  if (!options.resume.empty()) {
+    std::string notes;
+    ASSIGN_OR_RETURN(ResumePoint point, FindResumePoint(options.run_dir, options.resume, &notes));
+    const proto::Checkpoint& ckpt = point.checkpoint;
+    RETURN_IF_ERROR(RestoreCheckpoint(ckpt, net.get(), &solver).Prefixed(point.path));
+    start_epoch = ckpt.epoch();
+    start_consumed = ckpt.samples_into_epoch();
+    if (train_data.size() - static_cast<int64_t>(std::min<uint64_t>(start_consumed, train_data.size())) < global_batch)
+      ++start_epoch, start_consumed = 0;  // too little of that epoch left for a step
+    resume_log = notes + "resuming " + point.path + ": iteration " + std::to_string(solver.iter()) + ", epoch " +
+                 std::to_string(start_epoch) + " at sample " + std::to_string(start_consumed) + " of " +
+                 std::to_string(train_data.size()) + "\n";
+    if (ckpt.world_size() != static_cast<uint32_t>(comm->size()) || ckpt.global_batch() != static_cast<uint32_t>(global_batch))
+      resume_log += "the checkpoint was written by " + std::to_string(ckpt.world_size()) + " rank(s) with global batch " +
+                    std::to_string(ckpt.global_batch()) + "; the rest of epoch " + std::to_string(start_epoch) +
+                    " is re-planned over " + std::to_string(comm->size()) + " rank(s), global batch " +
+                    std::to_string(global_batch) + "\n";
+    const std::string solver_changes = Changes(ckpt.solver(), spec), net_changes = Changes(ckpt.net(), run.net);
+    if (!solver_changes.empty()) resume_log += "solver changes applied on resume:\n" + solver_changes;
+    if (!net_changes.empty()) resume_log += "net changes applied on resume (parameter shapes unchanged):\n" + net_changes;
+  }
+
   PrefetchOptions prefetch;
   prefetch.batch = batch;
+  prefetch.start_epoch = start_epoch;
+  prefetch.start_consumed = start_consumed;
   prefetch.shuffle = spec.shuffle();
   prefetch.seed = spec.seed();
   prefetch.depth = static_cast<int>(spec.prefetch_batches());
@@ -135,6 +181,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
                 comm->size(), world.launcher.c_str(), batch, global_batch, buckets.num_buckets(),
                 comm->name().c_str(), comm_note.c_str(),
                 lr_scale != 1.f ? (", learning rate scaled by " + std::to_string(lr_scale)).c_str() : "");
+    std::fputs(resume_log.c_str(), stdout);
     std::printf("data: %lld training samples (%lld steps/epoch), %lld test samples; %llu iterations\n",
                 static_cast<long long>(train_data.size()), static_cast<long long>(steps_per_epoch),
                 static_cast<long long>(test_data ? test_data->size() : 0), static_cast<unsigned long long>(max_iter));
@@ -153,16 +200,28 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
                    {"accuracy", r.accuracy}, {"ranks", int64_t{comm->size()}}});
     return Status::Ok();
   };
+  // The data position after the last step trained: (epoch, samples of its order consumed).
+  uint64_t position_epoch = start_epoch, position_consumed = start_consumed;
   auto checkpoint = [&]() -> Status {
     if (!lead) return Status::Ok();
     proto::Checkpoint ckpt = CaptureCheckpoint(run.net, spec, *net, &solver, comm->size());
     for (float m : mean) ckpt.add_input_mean(m);
     for (float s : std) ckpt.add_input_std(s);
+    ckpt.set_epoch(position_epoch);
+    ckpt.set_samples_into_epoch(position_consumed);
+    ckpt.set_global_batch(global_batch);
+    ckpt.set_rng_seed(spec.seed());
     ASSIGN_OR_RETURN(std::string path, SaveCheckpoint(options.run_dir, ckpt, static_cast<int>(spec.keep_checkpoints())));
     std::printf("checkpoint: %s\n", path.c_str());
     return Status::Ok();
   };
 
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace(nullptr, std::fclose);
+  if (!options.trace_samples.empty()) {
+    const std::string path = options.trace_samples + ".rank" + std::to_string(comm->rank());
+    trace.reset(std::fopen(path.c_str(), "a"));
+    if (!trace) return InvalidInput(path + ": cannot open the sample trace for writing");
+  }
   const Clock::time_point start = Clock::now();
   Clock::time_point window_start = start;
   StepWindow window;
@@ -173,7 +232,11 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     const Clock::time_point t1 = Clock::now();
     backend->CopyFromHost(b->images.data(), net->images()->data.count(), net->images()->data.mutable_data());
     backend->CopyFromHost(b->labels.data(), batch, net->labels()->data.mutable_data());
-    const double epoch = static_cast<double>(b->epoch) + static_cast<double>(b->step) / steps_per_epoch;
+    const double epoch = static_cast<double>(b->epoch) + static_cast<double>(b->consumed) / train_data.size();
+    position_epoch = b->epoch, position_consumed = b->consumed;
+    if (trace)
+      for (int i = 0; i < b->size; ++i)
+        std::fprintf(trace.get(), "%llu %u\n", static_cast<unsigned long long>(b->epoch), b->samples[i]);
     prefetcher.Release(b);
 
     control->MarkStep(iter);
@@ -218,6 +281,13 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     }
     if (spec.test_interval() > 0 && done % spec.test_interval() == 0 && done != max_iter) RETURN_IF_ERROR(test(done));
     if (spec.snapshot() > 0 && done % spec.snapshot() == 0 && done != max_iter) RETURN_IF_ERROR(checkpoint());
+    ASSIGN_OR_RETURN(const bool stop, AgreeToStop(control));
+    if (stop && done != max_iter) {
+      RETURN_IF_ERROR(checkpoint());
+      return Status(StatusCode::kPreempted, "preempted by signal " + std::to_string(StopSignal()) +
+                                                " after iteration " + std::to_string(done) +
+                                                "; the checkpoint is written: resume with --resume latest");
+    }
   }
   const double seconds = Ms(start, Clock::now()) / 1000;
   if (lead)

@@ -3,6 +3,9 @@
 //   broadcast rank 0's weights → loop { batch, forward, backward (gradient buckets averaged
 //   across ranks as they become ready), update, log, test, checkpoint } → final test and
 //   checkpoint. Only rank 0 prints, writes metrics.jsonl and checkpoints.
+// With --resume it continues a checkpoint exactly: weights, momentum, iteration, learning rate,
+// place in the epoch (re-planned over the ranks at hand) and random streams. SIGTERM or SIGUSR1
+// stops it after the current step with a checkpoint and kPreemptedExitCode.
 #pragma once
 
 #include <string>
@@ -19,6 +22,10 @@ struct TrainOptions {
   std::string device;  // overrides the solver's when set
   int threads = 1;
   double timeout_s = 0;  // > 0 overrides the solver's collective_timeout_s
+  std::string resume;    // "", "latest" (RUN/checkpoints/latest) or a checkpoint path
+  // When set, each rank appends "epoch sample" lines for every sample it trains on to
+  // <trace_samples>.rank<R>: a record of which data each step used, for audits and tests.
+  std::string trace_samples;
 };
 
 // control carries the host-side collectives (spec checks, metrics; MPI, or a SoloCommunicator
