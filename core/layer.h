@@ -39,6 +39,9 @@ struct StepContext {
   // Where this rank's batch starts in the global batch (rank x per-rank batch): random draws
   // per sample are indexed globally, so N ranks draw what one rank with N times the batch would.
   uint64_t first_sample = 0;
+  // Samples in the global batch (0: this rank's batch only). Loss gradients are divided by it,
+  // so summing the ranks' gradients gives the gradient of the global batch's mean loss.
+  uint64_t global_batch = 0;
 };
 
 class Layer {

@@ -39,7 +39,9 @@ class Communicator {
   // recv (size x count) = every rank's send, in rank order.
   virtual Status Allgather(const float* send, int64_t count, float* recv) = 0;
   virtual Status Barrier() = 0;
-  // Starts an AllreduceAverage and returns at once; data must stay untouched until Wait().
+  // Start an Allreduce (sum) or AllreduceAverage and return at once; data must stay untouched
+  // until Wait().
+  virtual std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) = 0;
   virtual std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) = 0;
 
   // Control plane, on host memory whatever the data plane: root's bytes to every rank.
@@ -73,6 +75,7 @@ class SoloCommunicator final : public Communicator {
     return Status::Ok();
   }
   Status Barrier() override { return Status::Ok(); }
+  std::unique_ptr<CommRequest> AllreduceAsync(float*, int64_t) override { return std::make_unique<DoneRequest>(); }
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float*, int64_t) override {
     return std::make_unique<DoneRequest>();
   }

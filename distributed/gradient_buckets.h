@@ -1,5 +1,8 @@
 // GradientBuckets: averages gradients across ranks while backward is still running.
 //
+// The average costs no pass of its own: each rank's loss gradient is already divided by the
+// global batch (StepContext::global_batch), so a plain sum over ranks is the mean gradient.
+//
 // Parameters are grouped, in backward order (last layer first), into buckets of at least
 // bucket_bytes; a layer's parameters never straddle two buckets. Since the ParamStore lays
 // parameters out in forward order, each bucket is one contiguous span of the flat gradient

@@ -177,6 +177,11 @@ Status MpiCommunicator::AllreduceAverage(float* data, int64_t count) {
   return AllreduceAverageAsync(data, count)->Wait();
 }
 
+std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAsync(float* data, int64_t count) {
+  return std::make_unique<FutureRequest>(
+      Submit([=, this] { return SumInPlace(data, count, "allreduce of " + std::to_string(count) + " floats"); }));
+}
+
 std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data, int64_t count) {
   return std::make_unique<FutureRequest>(Submit([=, this] {
     RETURN_IF_ERROR(SumInPlace(data, count, "allreduce of " + std::to_string(count) + " floats"));

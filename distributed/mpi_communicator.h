@@ -43,6 +43,7 @@ class MpiCommunicator final : public Communicator {
   Status Broadcast(float* data, int64_t count, int root) override;
   Status Allgather(const float* send, int64_t count, float* recv) override;
   Status Barrier() override;
+  std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) override;
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override;
 
   Status BroadcastBytes(std::string* bytes, int root) override;

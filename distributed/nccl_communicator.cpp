@@ -56,6 +56,9 @@ class Nccl final : public Communicator {
 
   Status Allreduce(float* data, int64_t count) override { return Blocking(Reduce(data, count, ncclSum)); }
   Status AllreduceAverage(float* data, int64_t count) override { return Blocking(Reduce(data, count, ncclAvg)); }
+  std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) override {
+    return Reduce(data, count, ncclSum);
+  }
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override {
     return Reduce(data, count, ncclAvg);
   }

@@ -243,6 +243,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     buckets.BeginStep();
     StepContext ctx = net->Context(true, spec.seed(), iter);
     ctx.first_sample = static_cast<uint64_t>(comm->rank()) * batch;
+    ctx.global_batch = global_batch;
     net->Forward(ctx);
     net->Backward(ctx);
     const Clock::time_point t2 = Clock::now();

@@ -54,8 +54,13 @@ TYPED_TEST_P(CommunicatorConformance, SumsAndAveragesOddLengths) {
     ASSERT_TRUE(this->comm()->AllreduceAverage(data, n).ok());
     std::vector<float> avg = TypeParam::Download(data, n);
     TypeParam::Release(data);
+    data = TypeParam::Upload(this->Mine(n));
+    ASSERT_TRUE(this->comm()->AllreduceAsync(data, n)->Wait().ok());
+    std::vector<float> async_sum = TypeParam::Download(data, n);
+    TypeParam::Release(data);
     for (int64_t i = 0; i < n; ++i) {
       ASSERT_EQ(sum[i], this->SumOverRanks(i)) << "length " << n << " element " << i;
+      ASSERT_EQ(async_sum[i], this->SumOverRanks(i)) << "async, length " << n << " element " << i;
       ASSERT_FLOAT_EQ(avg[i], this->SumOverRanks(i) / this->comm()->size()) << "length " << n << " element " << i;
     }
   }
