@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -44,8 +45,10 @@ class Communicator {
   virtual std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) = 0;
   virtual std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) = 0;
 
-  // Control plane, on host memory whatever the data plane: root's bytes to every rank.
+  // Control plane, on host memory whatever the data plane: root's bytes to every rank, and
+  // every rank's string to every rank (in rank order).
   virtual Status BroadcastBytes(std::string* bytes, int root) = 0;
+  virtual Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) = 0;
   // Tells the job this rank has started training step `step`, so a stall can be pinned on the
   // rank that is behind.
   virtual void MarkStep(uint64_t step) { (void)step; }
@@ -80,6 +83,10 @@ class SoloCommunicator final : public Communicator {
     return std::make_unique<DoneRequest>();
   }
   Status BroadcastBytes(std::string*, int) override { return Status::Ok(); }
+  Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override {
+    *all = {mine};
+    return Status::Ok();
+  }
 };
 
 }  // namespace convoy

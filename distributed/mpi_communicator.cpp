@@ -233,6 +233,25 @@ Status MpiCommunicator::BroadcastBytes(std::string* bytes, int root) {
   });
 }
 
+Status MpiCommunicator::AllgatherStrings(const std::string& mine, std::vector<std::string>* all) {
+  return Run([&, this] {
+    std::vector<int> sizes(size_);
+    int size = static_cast<int>(mine.size());
+    MPI_Request req;
+    MPI_Iallgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD, &req);
+    RETURN_IF_ERROR(WaitFor(&req, "allgather of host names"));
+    std::vector<int> offsets(size_, 0);
+    for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + sizes[r - 1];
+    std::string joined(offsets.back() + sizes.back(), '\0');
+    MPI_Iallgatherv(mine.data(), size, MPI_CHAR, joined.data(), sizes.data(), offsets.data(), MPI_CHAR,
+                    MPI_COMM_WORLD, &req);
+    RETURN_IF_ERROR(WaitFor(&req, "allgather of host names"));
+    all->clear();
+    for (int r = 0; r < size_; ++r) all->push_back(joined.substr(offsets[r], sizes[r]));
+    return Status::Ok();
+  });
+}
+
 void MpiCommunicator::Enter() {
   ++entered_;
   rank_ == 0 ? DrainEntered() : SendEntered();

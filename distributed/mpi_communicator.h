@@ -47,6 +47,7 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override;
 
   Status BroadcastBytes(std::string* bytes, int root) override;
+  Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override;
   // Remembers the training step, for the messages of timeouts.
   void MarkStep(uint64_t step) override { step_ = step; }
   // Ends every rank of the job with this exit code (MPI_Abort); does not return.

@@ -77,6 +77,9 @@ class Nccl final : public Communicator {
     return control_->Barrier();
   }
   Status BroadcastBytes(std::string* bytes, int root) override { return control_->BroadcastBytes(bytes, root); }
+  Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override {
+    return control_->AllgatherStrings(mine, all);
+  }
   void MarkStep(uint64_t step) override { control_->MarkStep(step); }
 
  private:

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "distributed/mpi_communicator.h"
@@ -43,6 +45,7 @@ int RunTrain(int argc, char** argv) {
   // flag (or the default) applies to the collectives of the set-up.
   auto mpi = MpiCommunicator::Create(world, options.timeout_s > 0 ? options.timeout_s : 60);
   if (!mpi.ok()) return Finish(mpi.status());
+  const pid_t launcher = getppid();
   const Status status = Train(options, world, mpi->get());
   if (status.ok()) return 0;
   if (status.code() == StatusCode::kPreempted) {  // every rank stops together and exits normally
@@ -53,6 +56,7 @@ int RunTrain(int argc, char** argv) {
   const std::string& m = status.message();
   std::fprintf(stderr, "convoy: error: %s%s\n",
                m.rfind("rank ", 0) == 0 ? "" : ("rank " + std::to_string((*mpi)->rank()) + ": ").c_str(), m.c_str());
+  if (getppid() != launcher) std::_Exit(status.ExitCode());  // no launcher left to abort through
   (*mpi)->Abort(status.ExitCode());
 }
 

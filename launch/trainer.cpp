@@ -1,10 +1,12 @@
 #include "launch/trainer.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 
 #include "core/net.h"
@@ -168,6 +170,18 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
                           static_cast<int64_t>(spec.bucket_mb() * (1 << 20)), comm, backend);
   net->set_grads_ready_callback([&](int layer) { buckets.OnLayerReady(layer); });
 
+  // One line per node: which ranks run there and on what device.
+  std::vector<std::string> placements;
+  RETURN_IF_ERROR(control->AllgatherStrings(world.host + "\t" + backend->name(), &placements));
+  std::vector<std::pair<std::string, std::string>> nodes;  // host -> "ranks 0, 1 on cpu, cpu"
+  for (size_t r = 0; r < placements.size(); ++r) {
+    const size_t tab = placements[r].find('\t');
+    const std::string host = placements[r].substr(0, tab), dev = placements[r].substr(tab + 1);
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.first == host; });
+    if (it == nodes.end()) it = nodes.insert(nodes.end(), {host, ""});
+    it->second += (it->second.empty() ? "" : ", ") + std::to_string(r) + " (" + dev + ")";
+  }
+
   MetricsLog metrics;
   if (lead) {
     std::error_code ec;
@@ -181,6 +195,8 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
                 comm->size(), world.launcher.c_str(), batch, global_batch, buckets.num_buckets(),
                 comm->name().c_str(), comm_note.c_str(),
                 lr_scale != 1.f ? (", learning rate scaled by " + std::to_string(lr_scale)).c_str() : "");
+    for (const auto& [host, ranks] : nodes) std::printf("node %s: ranks %s\n", host.c_str(), ranks.c_str());
+    if (!world.job_id.empty()) std::printf("slurm job %s\n", world.job_id.c_str());
     std::fputs(resume_log.c_str(), stdout);
     std::printf("data: %lld training samples (%lld steps/epoch), %lld test samples; %llu iterations\n",
                 static_cast<long long>(train_data.size()), static_cast<long long>(steps_per_epoch),
@@ -216,6 +232,9 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     return Status::Ok();
   };
 
+  // Ranks of a launcher that is killed outright (kill -9 on mpirun) would otherwise train on
+  // between themselves forever: a rank whose parent changes stops.
+  const pid_t launcher = getppid();
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace(nullptr, std::fclose);
   if (!options.trace_samples.empty()) {
     const std::string path = options.trace_samples + ".rank" + std::to_string(comm->rank());
@@ -239,6 +258,9 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
         std::fprintf(trace.get(), "%llu %u\n", static_cast<unsigned long long>(b->epoch), b->samples[i]);
     prefetcher.Release(b);
 
+    if (world.distributed() && getppid() != launcher)
+      return Internal("rank " + std::to_string(comm->rank()) + ": its launcher (" + world.launcher + ", pid " +
+                      std::to_string(launcher) + ") is gone; stopping");
     control->MarkStep(iter);
     buckets.BeginStep();
     StepContext ctx = net->Context(true, spec.seed(), iter);

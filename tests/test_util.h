@@ -2,13 +2,18 @@
 // real datasets cut from Fashion-MNIST.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace convoy::testing {
@@ -63,9 +68,6 @@ inline CommandResult Run(const std::string& command) {
 
 inline std::string ConvoyBinary() { return CONVOY_BINARY; }
 
-}  // namespace convoy::testing
-
-namespace convoy::testing {
 
 // text with the first `from` replaced by `to` (from must occur).
 inline std::string Replace(std::string text, const std::string& from, const std::string& to) {
@@ -74,15 +76,6 @@ inline std::string Replace(std::string text, const std::string& from, const std:
   return text;
 }
 
-}  // namespace convoy::testing
-
-#include <signal.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <thread>
-
-namespace convoy::testing {
 
 // Open MPI on this machine: as root, on loopback, more ranks than cores allowed.
 inline std::string Mpirun(int ranks) {
@@ -91,13 +84,43 @@ inline std::string Mpirun(int ranks) {
          std::to_string(ranks) + " ";
 }
 
-// A shell command running in the background, in its own process group, output to a file.
+// Processes whose environment holds every one of `entries` ("NAME=value").
+inline std::vector<pid_t> FindProcessesWithEnv(const std::vector<std::string>& entries) {
+  std::vector<pid_t> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string env = ReadFile(entry.path().string() + "/environ");
+    std::replace(env.begin(), env.end(), '\0', '\n');
+    env = "\n" + env;
+    bool all = true;
+    for (const std::string& e : entries) all = all && env.find("\n" + e + "\n") != std::string::npos;
+    if (all) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+inline std::vector<pid_t> FindProcessesWithEnv(const std::string& entry) {
+  return FindProcessesWithEnv(std::vector<std::string>{entry});
+}
+
+// The pid of the process whose environment holds both `tag` and `var`, or -1.
+inline pid_t FindProcessWithEnv(const std::string& tag, const std::string& var) {
+  const auto found = FindProcessesWithEnv({tag, var});
+  return found.empty() ? -1 : found.front();
+}
+
+// A shell command running in the background, output to a file. Every process it starts carries
+// a unique CONVOY_BACKGROUND variable, so the destructor kills them all — also the ranks of an
+// mpirun that was itself killed (they outlive it otherwise).
 class Background {
  public:
-  Background(const std::string& command, const std::string& log) {
+  Background(const std::string& command, const std::string& log)
+      : tag_("CONVOY_BACKGROUND=" + std::to_string(std::random_device()())) {
     pid_ = fork();
     if (pid_ == 0) {
       setpgid(0, 0);
+      putenv(const_cast<char*>(tag_.c_str()));
       execl("/bin/sh", "sh", "-c", (command + " > " + log + " 2>&1").c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -107,6 +130,7 @@ class Background {
       kill(-pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    for (pid_t p : FindProcessesWithEnv(tag_)) kill(p, SIGKILL);
   }
   // The exit code, or -1 if still running after `seconds` (a bound against hangs, not a timing).
   int Wait(double seconds) {
@@ -123,22 +147,9 @@ class Background {
   }
 
  private:
+  std::string tag_;
   pid_t pid_ = -1;
   bool done_ = false;
 };
-
-// The pid of the process whose environment holds both `tag` and `var`, or -1.
-inline pid_t FindProcessWithEnv(const std::string& tag, const std::string& var) {
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string env = ReadFile(entry.path().string() + "/environ");
-    std::replace(env.begin(), env.end(), '\0', '\n');
-    env = "\n" + env;
-    if (env.find("\n" + tag + "\n") != std::string::npos && env.find("\n" + var + "\n") != std::string::npos)
-      return std::stoi(name);
-  }
-  return -1;
-}
 
 }  // namespace convoy::testing

@@ -1,0 +1,127 @@
+// convoy on clusters, for real: the repo's own sbatch script on a Slurm of two slurmd nodes on
+// loopback (cluster/local/up), preempted and requeued mid-run; and mpirun with a hostfile across
+// two network namespaces joined by a veth pair (cluster/local/two-hosts), so ranks share no
+// memory. Each ends with the weights of the same run done without interruption on one host.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "launch/checkpoint.h"
+#include "tests/data_fixtures.h"
+#include "tests/test_util.h"
+
+namespace convoy {
+namespace {
+
+
+const std::string kRepo = CONVOY_SOURCE_DIR;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  ClusterTest() {
+    EXPECT_TRUE(testing::MakeFashionMnistDataset(dir_ / "train", 640, 2).ok());
+    EXPECT_TRUE(testing::MakeFashionMnistDataset(dir_ / "test", 200, 1, false).ok());
+    testing::WriteFile(dir_ / "net.prototxt", testing::SmallNetText());
+  }
+  std::string Solver(int max_iter) {
+    const std::string path = dir_ / ("solver" + std::to_string(max_iter) + ".prototxt");
+    testing::WriteFile(path, "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 16\n"
+                             "max_iter: " + std::to_string(max_iter) +
+                             "\nbase_lr: 0.02\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 5\nseed: 9\n");
+    return path;
+  }
+  std::string Weights(const std::string& run, int iter) {
+    auto c = LoadCheckpoint(run + "/checkpoints/ckpt-" + std::to_string(iter) + ".pb");
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    std::string bytes;
+    if (c.ok())
+      for (const auto& p : c->param()) bytes += p.data();
+    return bytes;
+  }
+  testing::TempDir dir_;
+};
+
+class SlurmTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    if (testing::Run("command -v slurmctld").exit_code != 0) GTEST_SKIP() << "Slurm is not installed (slurm-wlm)";
+    const auto up = testing::Run(kRepo + "/cluster/local/up " + (dir_ / "slurm"));
+    ASSERT_EQ(up.exit_code, 0) << up.output;
+    env_ = "SLURM_CONF=" + (dir_ / "slurm/slurm.conf") +
+           " OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo"
+           " CONVOY=" + testing::ConvoyBinary() + " THREADS=1 ";
+  }
+  void TearDown() override { testing::Run(kRepo + "/cluster/local/down " + (dir_ / "slurm")); }
+  std::string Submit(int max_iter, const std::string& run) {
+    const auto r = testing::Run(env_ + "SOLVER=" + Solver(max_iter) + " RUN_DIR=" + run + " sbatch --parsable --chdir " +
+                       dir_.str() + " " + kRepo + "/cluster/convoy.sbatch");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.output.substr(0, r.output.find_first_of("\n;"));
+  }
+  std::string Show(const std::string& job) { return testing::Run(env_ + "scontrol show job " + job).output; }
+  // Polls (Slurm's own clock, not ours, decides when) until the job state reads `state`.
+  bool WaitFor(const std::string& job, const std::string& state, double seconds) {
+    for (int i = 0; i < seconds * 5; ++i) {
+      if (Show(job).find("JobState=" + state) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+  std::string env_;
+};
+
+TEST_F(SlurmTest, TheSbatchScriptTrainsOnTwoNodes) {
+  const std::string job = Submit(60, dir_ / "run");
+  ASSERT_TRUE(WaitFor(job, "COMPLETED", 120)) << Show(job) << testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
+  const std::string out = testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
+  EXPECT_NE(out.find("world: 2 rank(s) (launcher: srun)"), std::string::npos) << out;
+  const std::string metrics = testing::ReadFile(dir_ / "run/metrics.jsonl");
+  const size_t at = metrics.find("\"accuracy\": ");
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GT(std::stod(metrics.substr(at + 12)), 0.3) << "10 classes: chance is 0.1";
+}
+
+TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
+  const std::string job = Submit(400, dir_ / "run");
+  for (int i = 0; i < 600 && testing::ReadFile(dir_ / "run/metrics.jsonl").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(testing::Run(env_ + "scancel --signal=USR1 " + job).exit_code, 0);
+  // The script requeues the job; Slurm holds a requeued job back two minutes, which a test
+  // need not wait for.
+  for (int i = 0; i < 300 && Show(job).find("Restarts=1") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_NE(Show(job).find("Restarts=1"), std::string::npos) << Show(job);
+  testing::Run(env_ + "scontrol update JobId=" + job + " StartTime=now");
+  ASSERT_TRUE(WaitFor(job, "COMPLETED", 120)) << Show(job);
+  const std::string out = testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
+  EXPECT_NE(out.find("preempted by signal 10"), std::string::npos) << out;
+  EXPECT_NE(out.find("requeueing job " + job), std::string::npos) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+
+  const std::string straight = Submit(400, dir_ / "straight");
+  ASSERT_TRUE(WaitFor(straight, "COMPLETED", 120)) << Show(straight);
+  EXPECT_TRUE(Weights(dir_ / "run", 400) == Weights(dir_ / "straight", 400))
+      << "the preempted and requeued run ended with other weights than the uninterrupted one";
+}
+
+TEST_F(ClusterTest, MpirunAcrossTwoNetworkNamespacesMatchesOneHost) {
+  const std::string hosts = kRepo + "/cluster/local/two-hosts";
+  testing::Run(hosts + " down");
+  const auto up = testing::Run(hosts + " up");
+  if (up.exit_code != 0) GTEST_SKIP() << "cannot make network namespaces here: " << up.output;
+  testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=1\n10.77.0.2 slots=1\n");
+  const std::string train = testing::ConvoyBinary() + " train --solver " + Solver(40) + " --run-dir ";
+  const auto apart = testing::Run("ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                         "mpirun --hostfile " + (dir_ / "hostfile") + " -np 2 --mca plm_rsh_agent " + kRepo +
+                         "/cluster/local/netns-rsh --mca btl self,tcp --mca btl_tcp_if_include 10.77.0.0/24 "
+                         "--mca oob_tcp_if_include 10.77.0.0/24 " + train + (dir_ / "apart"));
+  testing::Run(hosts + " down");
+  ASSERT_EQ(apart.exit_code, 0) << apart.output;
+  const auto together = testing::Run(testing::Mpirun(2) + train + (dir_ / "together"));
+  ASSERT_EQ(together.exit_code, 0) << together.output;
+  EXPECT_TRUE(Weights(dir_ / "apart", 40) == Weights(dir_ / "together", 40));
+}
+
+}  // namespace
+}  // namespace convoy
