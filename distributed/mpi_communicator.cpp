@@ -2,7 +2,7 @@
 
 #include <mpi.h>
 
-#include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace convoy {
@@ -12,34 +12,51 @@ constexpr int kEnteredTag = 7701;
 // MPI counts are int: large buffers go in pieces of at most this many floats.
 constexpr int64_t kMaxChunk = int64_t{1} << 30;
 
+MPI_Comm Comm(void* c) { return reinterpret_cast<MPI_Comm>(c); }
+
 class FutureRequest final : public CommRequest {
  public:
-  explicit FutureRequest(std::future<Status> f) : future_(std::move(f)) {}
-  Status Wait() override { return future_.get(); }
+  FutureRequest(MpiCommunicator* comm, std::future<Status> f, std::string what)
+      : comm_(comm), future_(std::move(f)), what_(std::move(what)) {}
+  Status Wait() override { return comm_->WaitFor(future_, what_); }
 
  private:
+  MpiCommunicator* comm_;
   std::future<Status> future_;
+  std::string what_;
 };
+
+Status Checked(int code, const char* what) {
+  if (code == MPI_SUCCESS) return Status::Ok();
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return Internal(std::string(what) + " failed: " + std::string(text, length));
+}
 
 }  // namespace
 
 StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(const World& world, double timeout_s) {
   int provided = 0;
-  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
     return Unavailable("rank " + std::to_string(world.rank) + ": MPI_Init_thread failed");
-  if (provided < MPI_THREAD_SERIALIZED)
-    return Unavailable("this MPI library does not support MPI_THREAD_SERIALIZED");
+  if (provided < MPI_THREAD_MULTIPLE)
+    return Unavailable("this MPI library does not support MPI_THREAD_MULTIPLE");
   // Errors come back as codes that convoy reports, rather than MPI aborting on its own.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  std::unique_ptr<MpiCommunicator> comm(new MpiCommunicator(rank, size, timeout_s));
-  return comm;
+  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(rank, size, timeout_s));
 }
 
 MpiCommunicator::MpiCommunicator(int rank, int size, double timeout_s)
     : rank_(rank), size_(size), timeout_s_(timeout_s) {
+  MPI_Comm data, watch;
+  MPI_Comm_dup(MPI_COMM_WORLD, &data);
+  MPI_Comm_dup(MPI_COMM_WORLD, &watch);
+  data_comm_ = reinterpret_cast<void*>(data);
+  watch_comm_ = reinterpret_cast<void*>(watch);
   if (rank_ == 0) {
     peer_entered_.assign(size_, 0);
     peer_heard_.assign(size_, std::chrono::steady_clock::now());
@@ -47,7 +64,7 @@ MpiCommunicator::MpiCommunicator(int rank, int size, double timeout_s)
     recv_requests_.assign(size_, nullptr);
     for (int p = 1; p < size_; ++p) {
       auto* req = new MPI_Request;
-      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kEnteredTag, MPI_COMM_WORLD, req);
+      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kEnteredTag, watch, req);
       recv_requests_[p] = req;
     }
   }
@@ -55,7 +72,7 @@ MpiCommunicator::MpiCommunicator(int rank, int size, double timeout_s)
 }
 
 MpiCommunicator::~MpiCommunicator() {
-  // Make every rank finish its step markers before MPI goes away.
+  // Every rank finishes its counters before MPI goes away.
   (void)Barrier();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -63,10 +80,12 @@ MpiCommunicator::~MpiCommunicator() {
   }
   wake_.notify_all();
   thread_.join();
+  // Cancel the posted receives and wait for the cancellation, so MPI writes into no buffer
+  // after it is gone.
   for (void* r : recv_requests_)
     if (r) {
       MPI_Cancel(static_cast<MPI_Request*>(r));
-      MPI_Request_free(static_cast<MPI_Request*>(r));
+      MPI_Wait(static_cast<MPI_Request*>(r), MPI_STATUS_IGNORE);
       delete static_cast<MPI_Request*>(r);
     }
   for (auto& [buf, req] : sends_) {
@@ -74,11 +93,17 @@ MpiCommunicator::~MpiCommunicator() {
     delete buf;
     delete static_cast<MPI_Request*>(req);
   }
+  MPI_Comm data = Comm(data_comm_), watch = Comm(watch_comm_);
+  MPI_Comm_free(&data);
+  MPI_Comm_free(&watch);
   MPI_Finalize();
 }
 
 std::future<Status> MpiCommunicator::Submit(std::function<Status()> job) {
-  std::packaged_task<Status()> task(std::move(job));
+  std::packaged_task<Status()> task([this, job = std::move(job)] {
+    Enter();
+    return job();
+  });
   std::future<Status> result = task.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -86,6 +111,11 @@ std::future<Status> MpiCommunicator::Submit(std::function<Status()> job) {
   }
   wake_.notify_one();
   return result;
+}
+
+Status MpiCommunicator::Run(std::function<Status()> job, const std::string& what) {
+  std::future<Status> done = Submit(std::move(job));
+  return WaitFor(done, what);
 }
 
 void MpiCommunicator::Loop() {
@@ -102,20 +132,25 @@ void MpiCommunicator::Loop() {
   }
 }
 
-void MpiCommunicator::DrainEntered() {
-  for (int p = 1; p < size_; ++p) {
-    auto* req = static_cast<MPI_Request*>(recv_requests_[p]);
-    for (int done = 1; done;) {
-      MPI_Test(req, &done, MPI_STATUS_IGNORE);
-      if (!done) break;
-      peer_entered_[p] = recv_buffer_[p];
-      peer_heard_[p] = std::chrono::steady_clock::now();
-      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kEnteredTag, MPI_COMM_WORLD, req);
+Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& what) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_ + (rank_ == 0 ? 0 : 5));
+  while (done.wait_for(std::chrono::milliseconds(500)) != std::future_status::ready) {
+    {
+      std::lock_guard<std::mutex> lock(watch_mutex_);
+      rank_ == 0 ? DrainEntered() : SendEntered();  // design reason 3
     }
+    if (Clock::now() < deadline) continue;
+    std::string msg = "rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
+                      std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_.load());
+    msg += rank_ == 0 ? "; " + MissingRanks() : "; rank 0 did not complete it either (it reports the missing rank)";
+    return Unavailable(msg + "; raise the timeout with --timeout if steps are this slow");
   }
+  return done.get();
 }
 
 std::string MpiCommunicator::MissingRanks() {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
   DrainEntered();
   std::string absent, silent;
   const auto now = std::chrono::steady_clock::now();
@@ -130,131 +165,23 @@ std::string MpiCommunicator::MissingRanks() {
   return "every rank joined it and is alive, so the network or MPI itself stalled";
 }
 
-Status MpiCommunicator::WaitFor(void* request, const std::string& what) {
-  Enter();
-  using Clock = std::chrono::steady_clock;
-  auto* req = static_cast<MPI_Request*>(request);
-  const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration<double>(timeout_s_ + (rank_ == 0 ? 0 : 5));
-  for (int polls = 0;; ++polls) {
-    int done = 0;
-    if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-      return Internal("rank " + std::to_string(rank_) + ": MPI error during " + what);
-    if (done) return Status::Ok();
-    if (Clock::now() > deadline) {
-      std::string msg = "rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                        std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_.load());
-      if (rank_ == 0) {
-        msg += "; " + MissingRanks();
-      } else {
-        msg += "; rank 0 did not complete it either (it reports the missing rank)";
-      }
-      return Unavailable(msg + "; raise the timeout with --timeout if steps are this slow");
-    }
-    // Spin briefly (a bucket takes well under a millisecond here), then poll gently so a waiting
-    // communication thread does not take a core from the computation.
-    if (polls > 200) std::this_thread::sleep_for(std::chrono::microseconds(50));
-    // Long waits: non-root ranks say they are alive, rank 0 listens (design reason 3).
-    if (polls % 10000 == 9999) rank_ == 0 ? DrainEntered() : SendEntered();
-  }
-}
-
-Status MpiCommunicator::SumInPlace(float* data, int64_t count, const std::string& what) {
-  for (int64_t done = 0; done < count; done += kMaxChunk) {
-    MPI_Request req;
-    const int n = static_cast<int>(std::min(kMaxChunk, count - done));
-    MPI_Iallreduce(MPI_IN_PLACE, data + done, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
-    RETURN_IF_ERROR(WaitFor(&req, what));
-  }
-  return Status::Ok();
-}
-
-Status MpiCommunicator::Allreduce(float* data, int64_t count) {
-  return Run([=, this] { return SumInPlace(data, count, "allreduce of " + std::to_string(count) + " floats"); });
-}
-
-Status MpiCommunicator::AllreduceAverage(float* data, int64_t count) {
-  return AllreduceAverageAsync(data, count)->Wait();
-}
-
-std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAsync(float* data, int64_t count) {
-  return std::make_unique<FutureRequest>(
-      Submit([=, this] { return SumInPlace(data, count, "allreduce of " + std::to_string(count) + " floats"); }));
-}
-
-std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data, int64_t count) {
-  return std::make_unique<FutureRequest>(Submit([=, this] {
-    RETURN_IF_ERROR(SumInPlace(data, count, "allreduce of " + std::to_string(count) + " floats"));
-    const float scale = 1.f / size_;
-    for (int64_t i = 0; i < count; ++i) data[i] *= scale;
-    return Status::Ok();
-  }));
-}
-
-Status MpiCommunicator::Broadcast(float* data, int64_t count, int root) {
-  return Run([=, this] {
-    for (int64_t done = 0; done < count; done += kMaxChunk) {
-      MPI_Request req;
-      MPI_Ibcast(data + done, static_cast<int>(std::min(kMaxChunk, count - done)), MPI_FLOAT, root,
-                 MPI_COMM_WORLD, &req);
-      RETURN_IF_ERROR(WaitFor(&req, "broadcast from rank " + std::to_string(root)));
-    }
-    return Status::Ok();
-  });
-}
-
-Status MpiCommunicator::Allgather(const float* send, int64_t count, float* recv) {
-  if (count > kMaxChunk) return InvalidInput("allgather of more than 2^30 floats per rank");
-  return Run([=, this] {
-    MPI_Request req;
-    MPI_Iallgather(send, static_cast<int>(count), MPI_FLOAT, recv, static_cast<int>(count), MPI_FLOAT,
-                   MPI_COMM_WORLD, &req);
-    return WaitFor(&req, "allgather");
-  });
-}
-
-Status MpiCommunicator::Barrier() {
-  return Run([=, this] {
-    MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    return WaitFor(&req, "barrier");
-  });
-}
-
-Status MpiCommunicator::BroadcastBytes(std::string* bytes, int root) {
-  return Run([=, this] {
-    uint64_t size = bytes->size();
-    MPI_Request req;
-    MPI_Ibcast(&size, 1, MPI_UINT64_T, root, MPI_COMM_WORLD, &req);
-    RETURN_IF_ERROR(WaitFor(&req, "broadcast of the specs"));
-    bytes->resize(size);
-    MPI_Ibcast(bytes->data(), static_cast<int>(size), MPI_BYTE, root, MPI_COMM_WORLD, &req);
-    return WaitFor(&req, "broadcast of the specs");
-  });
-}
-
-Status MpiCommunicator::AllgatherStrings(const std::string& mine, std::vector<std::string>* all) {
-  return Run([&, this] {
-    std::vector<int> sizes(size_);
-    int size = static_cast<int>(mine.size());
-    MPI_Request req;
-    MPI_Iallgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD, &req);
-    RETURN_IF_ERROR(WaitFor(&req, "allgather of host names"));
-    std::vector<int> offsets(size_, 0);
-    for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + sizes[r - 1];
-    std::string joined(offsets.back() + sizes.back(), '\0');
-    MPI_Iallgatherv(mine.data(), size, MPI_CHAR, joined.data(), sizes.data(), offsets.data(), MPI_CHAR,
-                    MPI_COMM_WORLD, &req);
-    RETURN_IF_ERROR(WaitFor(&req, "allgather of host names"));
-    all->clear();
-    for (int r = 0; r < size_; ++r) all->push_back(joined.substr(offsets[r], sizes[r]));
-    return Status::Ok();
-  });
-}
-
 void MpiCommunicator::Enter() {
+  std::lock_guard<std::mutex> lock(watch_mutex_);
   ++entered_;
   rank_ == 0 ? DrainEntered() : SendEntered();
+}
+
+void MpiCommunicator::DrainEntered() {
+  for (int p = 1; p < size_; ++p) {
+    auto* req = static_cast<MPI_Request*>(recv_requests_[p]);
+    for (int done = 1; done;) {
+      MPI_Test(req, &done, MPI_STATUS_IGNORE);
+      if (!done) break;
+      peer_entered_[p] = recv_buffer_[p];
+      peer_heard_[p] = std::chrono::steady_clock::now();
+      MPI_Irecv(&recv_buffer_[p], 1, MPI_UINT64_T, p, kEnteredTag, Comm(watch_comm_), req);
+    }
+  }
 }
 
 void MpiCommunicator::SendEntered() {
@@ -269,8 +196,92 @@ void MpiCommunicator::SendEntered() {
   }
   auto* buf = new uint64_t(entered_);
   auto* req = new MPI_Request;
-  MPI_Isend(buf, 1, MPI_UINT64_T, 0, kEnteredTag, MPI_COMM_WORLD, req);
+  MPI_Isend(buf, 1, MPI_UINT64_T, 0, kEnteredTag, Comm(watch_comm_), req);
   sends_.emplace_back(buf, req);
+}
+
+namespace {
+
+Status SumInPlace(float* data, int64_t count, MPI_Comm comm) {
+  for (int64_t done = 0; done < count; done += kMaxChunk)
+    RETURN_IF_ERROR(Checked(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(std::min(kMaxChunk, count - done)),
+                                          MPI_FLOAT, MPI_SUM, comm),
+                            "MPI_Allreduce"));
+  return Status::Ok();
+}
+
+std::string AllreduceName(int64_t count) { return "allreduce of " + std::to_string(count) + " floats"; }
+
+}  // namespace
+
+Status MpiCommunicator::Allreduce(float* data, int64_t count) { return AllreduceAsync(data, count)->Wait(); }
+
+Status MpiCommunicator::AllreduceAverage(float* data, int64_t count) {
+  return AllreduceAverageAsync(data, count)->Wait();
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAsync(float* data, int64_t count) {
+  return std::make_unique<FutureRequest>(this, Submit([=, this] { return SumInPlace(data, count, Comm(data_comm_)); }),
+                                         AllreduceName(count));
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data, int64_t count) {
+  return std::make_unique<FutureRequest>(this, Submit([=, this] {
+    RETURN_IF_ERROR(SumInPlace(data, count, Comm(data_comm_)));
+    const float scale = 1.f / size_;
+    for (int64_t i = 0; i < count; ++i) data[i] *= scale;
+    return Status::Ok();
+  }), AllreduceName(count));
+}
+
+Status MpiCommunicator::Broadcast(float* data, int64_t count, int root) {
+  return Run([=, this] {
+    for (int64_t done = 0; done < count; done += kMaxChunk)
+      RETURN_IF_ERROR(Checked(MPI_Bcast(data + done, static_cast<int>(std::min(kMaxChunk, count - done)), MPI_FLOAT,
+                                        root, Comm(data_comm_)),
+                              "MPI_Bcast"));
+    return Status::Ok();
+  }, "broadcast from rank " + std::to_string(root));
+}
+
+Status MpiCommunicator::Allgather(const float* send, int64_t count, float* recv) {
+  if (count > kMaxChunk) return InvalidInput("allgather of more than 2^30 floats per rank");
+  return Run([=, this] {
+    return Checked(MPI_Allgather(send, static_cast<int>(count), MPI_FLOAT, recv, static_cast<int>(count), MPI_FLOAT,
+                                 Comm(data_comm_)),
+                   "MPI_Allgather");
+  }, "allgather");
+}
+
+Status MpiCommunicator::Barrier() {
+  return Run([this] { return Checked(MPI_Barrier(Comm(data_comm_)), "MPI_Barrier"); }, "barrier");
+}
+
+Status MpiCommunicator::BroadcastBytes(std::string* bytes, int root) {
+  return Run([=, this] {
+    uint64_t size = bytes->size();
+    RETURN_IF_ERROR(Checked(MPI_Bcast(&size, 1, MPI_UINT64_T, root, Comm(data_comm_)), "MPI_Bcast"));
+    bytes->resize(size);
+    return Checked(MPI_Bcast(bytes->data(), static_cast<int>(size), MPI_BYTE, root, Comm(data_comm_)), "MPI_Bcast");
+  }, "broadcast of the specs");
+}
+
+Status MpiCommunicator::AllgatherStrings(const std::string& mine, std::vector<std::string>* all) {
+  return Run([&, this] {
+    std::vector<int> sizes(size_);
+    int size = static_cast<int>(mine.size());
+    RETURN_IF_ERROR(Checked(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, Comm(data_comm_)),
+                            "MPI_Allgather"));
+    std::vector<int> offsets(size_, 0);
+    for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + sizes[r - 1];
+    std::string joined(offsets.back() + sizes.back(), '\0');
+    RETURN_IF_ERROR(Checked(MPI_Allgatherv(mine.data(), size, MPI_CHAR, joined.data(), sizes.data(), offsets.data(),
+                                           MPI_CHAR, Comm(data_comm_)),
+                            "MPI_Allgatherv"));
+    all->clear();
+    for (int r = 0; r < size_; ++r) all->push_back(joined.substr(offsets[r], sizes[r]));
+    return Status::Ok();
+  }, "allgather of host names");
 }
 
 void MpiCommunicator::Abort(int exit_code) {

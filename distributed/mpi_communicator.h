@@ -1,15 +1,16 @@
 // MpiCommunicator: the Communicator over Open MPI, on host memory.
 //
 // Design reasons:
-// 1. One communication thread makes every MPI call (MPI_THREAD_SERIALIZED), so asynchronous
-//    all-reduces progress while the training thread runs backward: Open MPI has no progress
-//    thread of its own, and a non-blocking collective nobody polls does not move.
-// 2. Collectives are non-blocking calls polled against a deadline, so a rank that never joins is
-//    reported by name within the timeout instead of hanging the job.
-// 3. To name the missing rank, every rank tells rank 0 how many collectives it has entered (an
-//    8-byte message per collective, repeated every half second while it waits); on a timeout
-//    rank 0 names the ranks that never entered the collective it waits in, or that fell silent
-//    inside it.
+// 1. A communication thread runs every collective as a plain blocking MPI call, in the order
+//    they were asked for, so asynchronous all-reduces progress while the training thread runs
+//    backward (Open MPI has no progress thread of its own), and at the full speed of Open MPI's
+//    tuned blocking algorithms (its non-blocking ones reached half of it here).
+// 2. Whoever waits for a collective waits against a deadline, so a rank that never joins, or
+//    stalls inside one, is reported by name within the timeout instead of hanging the job.
+// 3. To name it, every rank tells rank 0, on a communicator of its own, how many collectives it
+//    has entered, and repeats that every half second while it waits; on a timeout rank 0 names
+//    the ranks that never entered the collective, or that fell silent inside it.
+//    (MPI_THREAD_MULTIPLE: these messages go while the communication thread is inside MPI.)
 #pragma once
 
 #include <atomic>
@@ -45,7 +46,6 @@ class MpiCommunicator final : public Communicator {
   Status Barrier() override;
   std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) override;
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override;
-
   Status BroadcastBytes(std::string* bytes, int root) override;
   Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override;
   // Remembers the training step, for the messages of timeouts.
@@ -53,35 +53,38 @@ class MpiCommunicator final : public Communicator {
   // Ends every rank of the job with this exit code (MPI_Abort); does not return.
   [[noreturn]] void Abort(int exit_code);
 
+  // Waits for a collective started with Submit, against the deadline (design reason 2).
+  Status WaitFor(std::future<Status>& done, const std::string& what);
+
  private:
   MpiCommunicator(int rank, int size, double timeout_s);
+  // Queues a collective for the communication thread; `what` names it in timeout messages.
   std::future<Status> Submit(std::function<Status()> job);
-  Status Run(std::function<Status()> job) { return Submit(std::move(job)).get(); }
+  Status Run(std::function<Status()> job, const std::string& what);
   void Loop();
-  // Polls a non-blocking MPI request until done or the deadline; on the comm thread only.
-  Status WaitFor(void* request, const std::string& what);
-  Status SumInPlace(float* data, int64_t count, const std::string& what);
-  // Counts a collective this rank enters and tells rank 0 (design reason 3); comm thread only.
-  void Enter();
-  void SendEntered();
-  void DrainEntered();
+  void Enter();        // counts a collective this rank enters (comm thread)
+  void SendEntered();  // non-root: tells rank 0 the count
+  void DrainEntered(); // rank 0: reads what the others told
   std::string MissingRanks();
 
   int rank_, size_;
   double timeout_s_;
+  void* data_comm_ = nullptr;   // MPI_Comm of the collectives
+  void* watch_comm_ = nullptr;  // MPI_Comm of the entered counters
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::packaged_task<Status()>> jobs_;
   bool stop_ = false;
   std::atomic<uint64_t> step_{0};
-  // Collective counters (comm thread only).
+  // Entered counters (design reason 3), guarded by watch_mutex_.
+  std::mutex watch_mutex_;
   uint64_t entered_ = 0;
   std::vector<uint64_t> peer_entered_;  // rank 0: the latest count each rank reported
   std::vector<std::chrono::steady_clock::time_point> peer_heard_;  // rank 0: when
-  std::vector<uint64_t> recv_buffer_;  // rank 0: one posted receive per peer
+  std::vector<uint64_t> recv_buffer_;   // rank 0: one posted receive per peer
   std::vector<void*> recv_requests_;
-  std::deque<std::pair<uint64_t*, void*>> sends_;  // non-root: markers in flight
+  std::deque<std::pair<uint64_t*, void*>> sends_;  // non-root: counters in flight
 };
 
 }  // namespace convoy

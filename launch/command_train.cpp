@@ -29,7 +29,7 @@ int RunTrain(int argc, char** argv) {
   options.threads = *threads;
   options.resume = flags.Get("resume");
   options.trace_samples = flags.Get("trace-samples");
-  InstallStopSignals();
+  InstallStopSignals();  // before MPI, oneDNN or convoy start threads
   if (flags.Has("timeout")) {
     StatusOr<int> timeout = flags.GetInt("timeout");
     if (!timeout.ok()) return Finish(timeout.status());

@@ -307,6 +307,9 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     ASSIGN_OR_RETURN(const bool stop, AgreeToStop(control));
     if (stop && done != max_iter) {
       RETURN_IF_ERROR(checkpoint());
+      // No rank leaves before the checkpoint is on disk: a launcher ends the whole job as soon
+      // as any rank exits non-zero.
+      RETURN_IF_ERROR(control->Barrier());
       return Status(StatusCode::kPreempted, "preempted by signal " + std::to_string(StopSignal()) +
                                                 " after iteration " + std::to_string(done) +
                                                 "; the checkpoint is written: resume with --resume latest");

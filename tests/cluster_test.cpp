@@ -83,7 +83,7 @@ TEST_F(SlurmTest, TheSbatchScriptTrainsOnTwoNodes) {
 }
 
 TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
-  const std::string job = Submit(400, dir_ / "run");
+  const std::string job = Submit(3000, dir_ / "run");
   for (int i = 0; i < 600 && testing::ReadFile(dir_ / "run/metrics.jsonl").empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_EQ(testing::Run(env_ + "scancel --signal=USR1 " + job).exit_code, 0);
@@ -92,16 +92,22 @@ TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
   for (int i = 0; i < 300 && Show(job).find("Restarts=1") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_NE(Show(job).find("Restarts=1"), std::string::npos) << Show(job);
+  // Release it once its first run has left both nodes: Slurm's two minutes cover the clean-up,
+  // and a job started while the last run's slurmstepd still exits fails to launch.
+  ASSERT_TRUE(WaitFor(job, "PENDING", 60)) << Show(job);
+  for (int i = 0; i < 300 && testing::Run("pgrep -f 'slurmstepd: \\[" + job + "\\.'").exit_code == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   testing::Run(env_ + "scontrol update JobId=" + job + " StartTime=now");
-  ASSERT_TRUE(WaitFor(job, "COMPLETED", 120)) << Show(job);
+  ASSERT_TRUE(WaitFor(job, "COMPLETED", 120)) << Show(job) << testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
   const std::string out = testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
   EXPECT_NE(out.find("preempted by signal 10"), std::string::npos) << out;
   EXPECT_NE(out.find("requeueing job " + job), std::string::npos) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
 
-  const std::string straight = Submit(400, dir_ / "straight");
+  const std::string straight = Submit(3000, dir_ / "straight");
   ASSERT_TRUE(WaitFor(straight, "COMPLETED", 120)) << Show(straight);
-  EXPECT_TRUE(Weights(dir_ / "run", 400) == Weights(dir_ / "straight", 400))
+  EXPECT_TRUE(Weights(dir_ / "run", 3000) == Weights(dir_ / "straight", 3000))
       << "the preempted and requeued run ended with other weights than the uninterrupted one";
 }
 
