@@ -310,8 +310,9 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
       // No rank leaves before the checkpoint is on disk: a launcher ends the whole job as soon
       // as any rank exits non-zero.
       RETURN_IF_ERROR(control->Barrier());
-      return Status(StatusCode::kPreempted, "preempted by signal " + std::to_string(StopSignal()) +
-                                                " after iteration " + std::to_string(done) +
+      const std::string by = StopSignal() != 0 ? "signal " + std::to_string(StopSignal())
+                                               : "a stop signal sent to another rank";
+      return Status(StatusCode::kPreempted, "preempted by " + by + " after iteration " + std::to_string(done) +
                                                 "; the checkpoint is written: resume with --resume latest");
     }
   }

@@ -101,7 +101,7 @@ TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
   testing::Run(env_ + "scontrol update JobId=" + job + " StartTime=now");
   ASSERT_TRUE(WaitFor(job, "COMPLETED", 120)) << Show(job) << testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
   const std::string out = testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
-  EXPECT_NE(out.find("preempted by signal 10"), std::string::npos) << out;
+  EXPECT_NE(out.find("convoy: preempted by "), std::string::npos) << out;
   EXPECT_NE(out.find("requeueing job " + job), std::string::npos) << out;
   EXPECT_NE(out.find("resuming"), std::string::npos) << out;
 
