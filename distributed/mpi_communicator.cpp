@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace convoy {
@@ -37,6 +38,10 @@ Status Checked(int code, const char* what) {
 }  // namespace
 
 StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(const World& world, double timeout_s) {
+  // A blocking collective spins while it waits for a peer still in backward; on nodes with no
+  // spare core that spinning thread takes the computing thread's core. Yielding gives it back
+  // (the user's setting wins).
+  setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
     return Unavailable("rank " + std::to_string(world.rank) + ": MPI_Init_thread failed");
