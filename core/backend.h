@@ -61,6 +61,14 @@ class Backend {
   // work after the computation without waiting on the host; null on synchronous backends.
   virtual void* native_stream() const { return nullptr; }
 
+  // Input batches while the step computes: page-locks host buffers, copies host to device on a
+  // copy queue that starts after the work issued so far, and WaitCopies() orders later work
+  // after every such copy. Host backends copy at once and need no pinning.
+  virtual void PinHostMemory(void* ptr, size_t bytes) { (void)ptr, (void)bytes; }
+  virtual void UnpinHostMemory(void* ptr) { (void)ptr; }
+  virtual void CopyFromHostAsync(const float* host, int64_t count, float* dst) { CopyFromHost(host, count, dst); }
+  virtual void WaitCopies() {}
+
   // ---- element-wise and linear algebra ----
   virtual void Fill(int64_t count, float value, float* y) = 0;
   // y = alpha * x + y

@@ -112,6 +112,13 @@ const Batch* Prefetcher::Next() {
   return batch;
 }
 
+void Prefetcher::ForEachBuffer(const std::function<void(void*, size_t)>& visit) {
+  for (Batch& b : buffers_) {
+    visit(b.images.data(), b.images.size() * sizeof(float));
+    visit(b.labels.data(), b.labels.size() * sizeof(float));
+  }
+}
+
 void Prefetcher::Release(const Batch* batch) {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -58,6 +59,8 @@ class Prefetcher {
   const Batch* Next();
   // Gives a batch's buffer back for reuse.
   void Release(const Batch* batch);
+  // Every batch buffer's memory (images, then labels), e.g. to page-lock it; they never move.
+  void ForEachBuffer(const std::function<void(void*, size_t)>& visit);
 
   // Steps of a whole epoch (an evaluation pass).
   int64_t steps_per_epoch() const;

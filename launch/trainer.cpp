@@ -16,6 +16,7 @@
 #include "distributed/spec_consistency.h"
 #include "io/dataset.h"
 #include "io/prefetcher.h"
+#include "launch/batch_feeder.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
@@ -166,6 +167,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   const uint64_t max_iter =
       spec.has_max_iter() ? spec.max_iter() : static_cast<uint64_t>(std::ceil(spec.max_epochs() * steps_per_epoch));
 
+  BatchFeeder feeder(&prefetcher, net.get(), backend);
   GradientBuckets buckets(&net->params(), static_cast<int>(net->layers().size()),
                           static_cast<int64_t>(spec.bucket_mb() * (1 << 20)), comm, backend);
   net->set_grads_ready_callback([&](int layer) { buckets.OnLayerReady(layer); });
@@ -247,16 +249,13 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   const uint32_t display = std::max<uint32_t>(spec.display(), 1);
   for (uint64_t iter = solver.iter(); iter < max_iter; ++iter) {
     const Clock::time_point t0 = Clock::now();
-    const Batch* b = prefetcher.Next();
+    const Batch& b = feeder.Next();
     const Clock::time_point t1 = Clock::now();
-    backend->CopyFromHost(b->images.data(), net->images()->data.count(), net->images()->data.mutable_data());
-    backend->CopyFromHost(b->labels.data(), batch, net->labels()->data.mutable_data());
-    const double epoch = static_cast<double>(b->epoch) + static_cast<double>(b->consumed) / train_data.size();
-    position_epoch = b->epoch, position_consumed = b->consumed;
+    const double epoch = static_cast<double>(b.epoch) + static_cast<double>(b.consumed) / train_data.size();
+    position_epoch = b.epoch, position_consumed = b.consumed;
     if (trace)
-      for (int i = 0; i < b->size; ++i)
-        std::fprintf(trace.get(), "%llu %u\n", static_cast<unsigned long long>(b->epoch), b->samples[i]);
-    prefetcher.Release(b);
+      for (int i = 0; i < b.size; ++i)
+        std::fprintf(trace.get(), "%llu %u\n", static_cast<unsigned long long>(b.epoch), b.samples[i]);
 
     if (world.distributed() && getppid() != launcher)
       return Internal("rank " + std::to_string(comm->rank()) + ": its launcher (" + world.launcher + ", pid " +
@@ -273,7 +272,8 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     const Clock::time_point t3 = Clock::now();
     const float lr = LearningRate(spec, iter, steps_per_epoch) * lr_scale;
     solver.Step(lr);
-    const float loss = net->ReadScalar(net->loss_blob());
+    const float loss = net->ReadScalar(net->loss_blob());  // waits for the step on the device
+    feeder.StepDone();
     const Clock::time_point t4 = Clock::now();
     if (!std::isfinite(loss))
       return Internal("rank " + std::to_string(comm->rank()) + ": the loss became " + std::to_string(loss) +

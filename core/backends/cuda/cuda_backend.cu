@@ -23,6 +23,9 @@ class Cuda final : public Backend {
   explicit Cuda(int device) : device_(device) {
     CUDA_CHECK(cudaSetDevice(device_));
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&compute_mark_, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&copy_done_, cudaEventDisableTiming));
     cuda::Check(cublasCreate(&blas_), "cublasCreate");
     cuda::Check(cublasSetStream(blas_, stream_), "cublasSetStream");
     // Plain fp32 arithmetic (no TF32), so results agree with the CPU within float rounding.
@@ -47,7 +50,23 @@ class Cuda final : public Backend {
   void Copy(const float* src, int64_t count, float* dst) override {
     if (src != dst) CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
-  void Synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void Synchronize() override {
+    CUDA_CHECK(cudaStreamSynchronize(copy_stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void PinHostMemory(void* ptr, size_t bytes) override {
+    CUDA_CHECK(cudaHostRegister(ptr, bytes, cudaHostRegisterDefault));
+  }
+  void UnpinHostMemory(void* ptr) override { CUDA_CHECK(cudaHostUnregister(ptr)); }
+  // The copy waits for the compute work issued so far (which may still read the destination),
+  // then runs beside what is issued next.
+  void CopyFromHostAsync(const float* host, int64_t count, float* dst) override {
+    CUDA_CHECK(cudaEventRecord(compute_mark_, stream_));
+    CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, compute_mark_, 0));
+    CUDA_CHECK(cudaMemcpyAsync(dst, host, count * sizeof(float), cudaMemcpyHostToDevice, copy_stream_));
+    CUDA_CHECK(cudaEventRecord(copy_done_, copy_stream_));
+  }
+  void WaitCopies() override { CUDA_CHECK(cudaStreamWaitEvent(stream_, copy_done_, 0)); }
   void* native_stream() const override { return stream_; }
 
   void Fill(int64_t n, float value, float* y) override { cuda::Fill(n, value, y, stream_); }
@@ -153,6 +172,8 @@ class Cuda final : public Backend {
 
   int device_;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t copy_stream_ = nullptr;  // input batches, beside the computation
+  cudaEvent_t compute_mark_ = nullptr, copy_done_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   cuda::CachingAllocator allocator_;
   float* scratch_ = nullptr;
