@@ -1,5 +1,6 @@
 // Convolution kernels: im2col / col2im over the whole batch, and the layout changes around the
 // cuBLAS GEMMs. Shapes as in core/backend.h.
+#include "core/backends/cuda/block_sum.cuh"
 #include "core/backends/cuda/cuda_check.h"
 #include "core/backends/cuda/kernels.h"
 #include "core/kernel_math.h"
@@ -72,19 +73,10 @@ __global__ void GatherKernel(ConvShape s, const float* dy, float* dyt, int64_t t
   dyt[k * (plane * s.n) + n * plane + p] = dy[idx];
 }
 
-// One block per row: a tree reduction in shared memory, the same order every run.
+// One block per row.
 __global__ void RowSumsKernel(int64_t cols, const float* x, float* sums) {
-  __shared__ float partial[kThreads];
-  const float* row = x + blockIdx.x * cols;
-  float sum = 0.f;
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) sum += row[i];
-  partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (int width = blockDim.x / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) sums[blockIdx.x] = partial[0];
+  const float total = BlockSum<kThreads, float>(x + blockIdx.x * cols, cols);
+  if (threadIdx.x == 0) sums[blockIdx.x] = total;
 }
 
 }  // namespace

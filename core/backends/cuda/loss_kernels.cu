@@ -1,5 +1,6 @@
 // Softmax cross-entropy and top-k accuracy: one thread per sample writes its own term, then one
 // block sums the terms in a fixed order, so the loss is the same bits on every run.
+#include "core/backends/cuda/block_sum.cuh"
 #include "core/backends/cuda/cuda_check.h"
 #include "core/backends/cuda/kernels.h"
 
@@ -33,18 +34,10 @@ __global__ void TopKRowKernel(int n, int classes, int top_k, const float* scores
   hits[r] = above < top_k ? 1.f : 0.f;
 }
 
-// out[0] = scale * sum(terms[0..n)), by one block.
+// out[0] = scale * sum(terms[0..n)), by one block, accumulated in double.
 __global__ void SumKernel(int n, const float* terms, float scale, float* out) {
-  __shared__ double partial[kThreads];
-  double sum = 0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) sum += terms[i];
-  partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (int width = blockDim.x / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0] * scale);
+  const double total = BlockSum<kThreads, double>(terms, n);
+  if (threadIdx.x == 0) out[0] = static_cast<float>(total * scale);
 }
 
 __global__ void SoftmaxBackwardKernel(int64_t total, int classes, const float* probs, const float* labels,
