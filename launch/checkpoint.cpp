@@ -1,5 +1,7 @@
 #include "launch/checkpoint.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -91,6 +93,12 @@ StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Ch
   RETURN_IF_ERROR(WriteFileAtomically((dir / "latest").string(), name + "\n"));
   const auto found = ListCheckpoints(dir);
   for (size_t i = std::max(keep, 1); i < found.size(); ++i) fs::remove(found[i].second, ec);
+  // Temporary files of writers that were killed mid-write are garbage: never renamed, never read.
+  const std::string mine = ".tmp." + std::to_string(::getpid());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos && name.find(mine) == std::string::npos) fs::remove(entry.path(), ec);
+  }
   return path;
 }
 

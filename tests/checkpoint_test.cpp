@@ -125,6 +125,10 @@ TEST(CheckpointFileTest, AWriterKilledMidWriteLeavesThePreviousCheckpointWhole) 
       auto c = LoadCheckpoint(entry.path().string());
       EXPECT_TRUE(c.ok()) << c.status().message();
     }
+  // The next save clears what killed writers left behind.
+  ASSERT_TRUE(SaveCheckpoint(dir / "run", *latest, 3).ok());
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "run/checkpoints"))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
 }
 
 }  // namespace
