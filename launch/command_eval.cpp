@@ -41,6 +41,7 @@ int RunEval(int argc, char** argv) {
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> batch = flags.GetInt("batch");
   if (!batch.ok()) return Finish(batch.status());
+  if (*batch < 1) return Finish(InvalidInput("convoy eval: --batch must be positive, found " + std::to_string(*batch)));
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
   return Finish(Eval(flags.Get("checkpoint"), flags.Get("data"), *batch, flags.Get("device"), *threads));

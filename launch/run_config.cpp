@@ -23,6 +23,10 @@ StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path) {
   if (run.solver.train_data().empty())
     return InvalidInput(solver_path + ": field 'train_data' is required (a folder made by convoy convert)");
   if (run.solver.batch_size() == 0) return InvalidInput(solver_path + ": batch_size must be positive");
+  if (run.solver.test_batch_size() == 0)
+    return InvalidInput(solver_path + ": test_batch_size must be positive (default 100)");
+  if (run.solver.has_max_epochs() && !run.solver.has_max_iter() && !(run.solver.max_epochs() > 0))
+    return InvalidInput(solver_path + ": max_epochs must be positive, found " + std::to_string(run.solver.max_epochs()));
   if (!run.solver.has_max_iter() && !run.solver.has_max_epochs())
     return InvalidInput(solver_path + ": set max_iter or max_epochs");
   run.net_path = resolve(run.solver.net());

@@ -73,6 +73,13 @@ TEST_F(CliTest, CorruptShardFile) {
   ExpectCleanError(Train(), "shard-00000.h5: not a readable HDF5 file");
 }
 
+TEST_F(CliTest, ZeroTestBatchSize) {
+  testing::WriteFile(dir_ / "solver.prototxt",
+                     "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"train\"\nbatch_size: 16\n"
+                     "test_batch_size: 0\nmax_iter: 4\n");
+  ExpectCleanError(Train(), "solver.prototxt: test_batch_size must be positive");
+}
+
 TEST_F(CliTest, UnknownFlag) { ExpectCleanError(Train("--thread 2"), "unknown flag --thread"); }
 
 TEST_F(CliTest, CudaWithoutAGpuFailsInOneLine) {

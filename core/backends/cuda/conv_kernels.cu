@@ -51,26 +51,30 @@ __global__ void Col2imKernel(ConvShape s, const float* col, float* dx, int64_t t
   dx[idx] = sum;
 }
 
+// Where element idx of an N x K x P tensor sits in the K x (N*P) layout of the GEMMs; its
+// channel k goes to *channel.
+__device__ int64_t GemmLayoutIndex(const ConvShape& s, int64_t idx, int* channel) {
+  const int64_t plane = int64_t{s.oh()} * s.ow();
+  const int64_t p = idx % plane;
+  *channel = static_cast<int>((idx / plane) % s.k);
+  const int64_t n = idx / (plane * s.k);
+  return *channel * (plane * s.n) + n * plane + p;
+}
+
 __global__ void ScatterKernel(ConvShape s, const float* out, const float* bias, bool relu, float* y,
                               int64_t total) {
   const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (idx >= total) return;
-  const int64_t plane = int64_t{s.oh()} * s.ow();
-  const int64_t p = idx % plane;
-  const int k = static_cast<int>((idx / plane) % s.k);
-  const int64_t n = idx / (plane * s.k);
-  float v = out[k * (plane * s.n) + n * plane + p] + (bias ? bias[k] : 0.f);
+  int k;
+  const float v = out[GemmLayoutIndex(s, idx, &k)] + (bias ? bias[k] : 0.f);
   y[idx] = relu ? kmath::Relu(v, 0.f) : v;
 }
 
 __global__ void GatherKernel(ConvShape s, const float* dy, float* dyt, int64_t total) {
   const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (idx >= total) return;
-  const int64_t plane = int64_t{s.oh()} * s.ow();
-  const int64_t p = idx % plane;
-  const int k = static_cast<int>((idx / plane) % s.k);
-  const int64_t n = idx / (plane * s.k);
-  dyt[k * (plane * s.n) + n * plane + p] = dy[idx];
+  int k;
+  dyt[GemmLayoutIndex(s, idx, &k)] = dy[idx];
 }
 
 // One block per row.

@@ -39,15 +39,30 @@ __global__ void MaxForwardKernel(PoolShape s, const float* x, float* y, float* a
   argmax[idx] = static_cast<float>(where);
 }
 
+// Input pixel idx of the N*C x H x W input: its plane, position, and the outputs covering it.
+struct InputPixel {
+  int64_t plane;
+  int iy, ix;
+  kmath::Window ry, rx;
+};
+__device__ InputPixel Locate(const PoolShape& s, int64_t idx) {
+  InputPixel p;
+  p.ix = static_cast<int>(idx % s.w);
+  p.iy = static_cast<int>((idx / s.w) % s.h);
+  p.plane = idx / (int64_t{s.w} * s.h);
+  p.ry = Covering(p.iy, s.stride, s.pad, s.kernel, s.oh());
+  p.rx = Covering(p.ix, s.stride, s.pad, s.kernel, s.ow());
+  return p;
+}
+
 __global__ void MaxBackwardKernel(PoolShape s, const float* dy, const float* argmax, float* dx, int64_t total) {
   const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (idx >= total) return;
-  const int ix = static_cast<int>(idx % s.w), iy = static_cast<int>((idx / s.w) % s.h);
-  const int64_t plane = idx / (int64_t{s.w} * s.h);
+  const InputPixel px = Locate(s, idx);
+  const int64_t plane = px.plane;
+  const kmath::Window ry = px.ry, rx = px.rx;
   const int oh = s.oh(), ow = s.ow();
-  const kmath::Window ry = Covering(iy, s.stride, s.pad, s.kernel, oh);
-  const kmath::Window rx = Covering(ix, s.stride, s.pad, s.kernel, ow);
-  const float self = static_cast<float>(iy * s.w + ix);
+  const float self = static_cast<float>(px.iy * s.w + px.ix);
   float sum = 0.f;
   for (int oy = ry.begin; oy < ry.end; ++oy)
     for (int ox = rx.begin; ox < rx.end; ++ox) {
@@ -74,11 +89,10 @@ __global__ void AvgForwardKernel(PoolShape s, const float* x, float* y, int64_t 
 __global__ void AvgBackwardKernel(PoolShape s, const float* dy, float* dx, int64_t total) {
   const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (idx >= total) return;
-  const int ix = static_cast<int>(idx % s.w), iy = static_cast<int>((idx / s.w) % s.h);
-  const int64_t plane = idx / (int64_t{s.w} * s.h);
+  const InputPixel px = Locate(s, idx);
+  const int64_t plane = px.plane;
+  const kmath::Window ry = px.ry, rx = px.rx;
   const int oh = s.oh(), ow = s.ow();
-  const kmath::Window ry = Covering(iy, s.stride, s.pad, s.kernel, oh);
-  const kmath::Window rx = Covering(ix, s.stride, s.pad, s.kernel, ow);
   float sum = 0.f;
   for (int oy = ry.begin; oy < ry.end; ++oy)
     for (int ox = rx.begin; ox < rx.end; ++ox)
