@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/host_device.h"
+#include "core/kernel_math.h"
 #include "core/status.h"
 
 namespace convoy {
@@ -117,6 +118,21 @@ class Backend {
   // y = a * b element-wise (dropout backward: dx = dy * mask).
   virtual void Multiply(int64_t count, const float* a, const float* b, float* y) = 0;
 
+  // ---- batch normalisation: per channel over the N x HW values of an N x C x HW tensor ----
+  // mean (C) and biased variance (C) of x.
+  virtual void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) = 0;
+  // y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel; y may be x.
+  virtual void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean,
+                                const float* var, const float* gamma, const float* beta, float eps,
+                                float* y) = 0;
+  // The gradient through BatchNormForward when mean and var are x's own batch statistics
+  // (training): with xhat = (x - mean) / sqrt(var + eps) and M = N * HW,
+  //   dgamma = sum(dy * xhat), dbeta = sum(dy),
+  //   dx = gamma / sqrt(var + eps) * (dy - dbeta / M - xhat * dgamma / M). Overwrites all three.
+  virtual void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy,
+                                 const float* mean, const float* var, const float* gamma, float eps,
+                                 float* dx, float* dgamma, float* dbeta) = 0;
+
   // ---- loss and metrics ----
   // probs (n x classes) = softmax(logits); loss[0] = mean over rows of -log probs[label].
   virtual void SoftmaxCrossEntropyForward(int n, int classes, const float* logits,
@@ -128,11 +144,13 @@ class Backend {
   virtual void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
                            float* correct) = 0;
 
-  // ---- optimizer ----
-  // SGD with momentum and weight decay, PyTorch's form:
-  //   v = momentum * v + (g + decay * w);  w = w - lr * v
-  virtual void SgdUpdate(int64_t count, float lr, float momentum, float decay, const float* g,
-                         float* v, float* w) = 0;
+  // ---- optimizers (the formulas are in core/kernel_math.h) ----
+  // SGD with momentum and weight decay, PyTorch's form, optionally Nesterov's.
+  virtual void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov,
+                         const float* g, float* v, float* w) = 0;
+  // Adam (decay added to the gradient) or AdamW (decay applied to the weights).
+  virtual void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m,
+                          float* v, float* w) = 0;
 };
 
 // The process-wide backend of each kind. cuda fails with kUnavailable, naming the CUDA error,

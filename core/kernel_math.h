@@ -3,6 +3,7 @@
 // GPU kernel is checked even on machines without a GPU.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/random.h"
@@ -22,11 +23,34 @@ CONVOY_HOST_DEVICE inline float DropoutScale(float ratio, uint64_t seed, uint64_
   return RandomUniform(seed, stream, i) < ratio ? 0.f : 1.f / (1.f - ratio);
 }
 
-// One SGD step with momentum and weight decay (PyTorch's form), for one element.
-CONVOY_HOST_DEVICE inline void SgdStep(float lr, float momentum, float decay, float g, float& v,
-                                       float& w) {
-  v = momentum * v + (g + decay * w);
-  w -= lr * v;
+// One SGD step with momentum and weight decay (PyTorch's form), for one element. Nesterov's
+// variant steps along the gradient plus the updated momentum, as torch.optim.SGD(nesterov=True).
+CONVOY_HOST_DEVICE inline void SgdStep(float lr, float momentum, float decay, bool nesterov, float g,
+                                       float& v, float& w) {
+  const float d = g + decay * w;
+  v = momentum * v + d;
+  w -= lr * (nesterov ? d + momentum * v : v);
+}
+
+// Adam's settings for one step. correction1/2 are 1 - beta1^t and 1 - beta2^t at step t >= 1.
+// decoupled: AdamW (Loshchilov & Hutter), the decay shrinks the weights directly instead of
+// being added to the gradient.
+struct AdamHyper {
+  float lr = 0.001f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, decay = 0.f;
+  bool decoupled = false;
+  float correction1 = 1.f, correction2 = 1.f;
+};
+
+// One Adam/AdamW step for one element, as torch.optim.Adam / AdamW.
+CONVOY_HOST_DEVICE inline void AdamStep(const AdamHyper& h, float g, float& m, float& v, float& w) {
+  if (h.decoupled) {
+    w -= h.lr * h.decay * w;
+  } else {
+    g += h.decay * w;
+  }
+  m = h.beta1 * m + (1.f - h.beta1) * g;
+  v = h.beta2 * v + (1.f - h.beta2) * g * g;
+  w -= h.lr * (m / h.correction1) / (sqrtf(v / h.correction2) + h.eps);
 }
 
 // The clipped pooling window [begin, end) along one axis for output position o.

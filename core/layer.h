@@ -27,6 +27,9 @@ struct ParamDecl {
   Shape shape;
   proto::FillerSpec filler;
   int fan_in = 1;  // for xavier and msra
+  // False for state the layer updates itself (BatchNorm's running statistics): checkpointed
+  // with the weights, never touched by the solver.
+  bool trainable = true;
 };
 
 // What every op of a step needs to know.

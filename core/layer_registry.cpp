@@ -28,7 +28,8 @@ std::string LayerRegistry::KnownTypes() const {
 
 #define CONVOY_LAYER_LIST(X) \
   X(DataLayer) X(ConvolutionLayer) X(PoolingLayer) X(InnerProductLayer) X(ReluLayer) \
-  X(DropoutLayer) X(FlattenLayer) X(SoftmaxWithLossLayer) X(AccuracyLayer)
+  X(DropoutLayer) X(FlattenLayer) X(SoftmaxWithLossLayer) X(AccuracyLayer) X(BatchNormLayer) \
+  X(EltwiseLayer) X(ConcatLayer)
 #define CONVOY_DECLARE_LINK(cls) void Link##cls();
 CONVOY_LAYER_LIST(CONVOY_DECLARE_LINK)
 #define CONVOY_CALL_LINK(cls) Link##cls();

@@ -13,9 +13,7 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
   std::unique_ptr<Net> net(new Net());
   net->backend_ = backend;
   net->batch_ = batch;
-  std::map<std::string, int> consumers;  // gradient consumers of each blob's current value
-  for (int i = 0; i < spec.layer_size(); ++i)
-    RETURN_IF_ERROR(net->AddLayer(spec.layer(i), i, &consumers));
+  for (int i = 0; i < spec.layer_size(); ++i) RETURN_IF_ERROR(net->AddLayer(spec.layer(i), i));
   if (!net->data_layer_)
     return InvalidInput("net '" + spec.name() + "' has no layer of type Data: add one whose tops "
                         "are the images and labels blobs");
@@ -63,8 +61,7 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
   return net;
 }
 
-Status Net::AddLayer(const proto::LayerSpec& spec, int index,
-                     std::map<std::string, int>* consumers) {
+Status Net::AddLayer(const proto::LayerSpec& spec, int index) {
   const std::string where = "layer " + std::to_string(index) + " '" + spec.name() + "' (" +
                             spec.type() + "): ";
   if (spec.name().empty())
@@ -128,12 +125,11 @@ Status Net::AddLayer(const proto::LayerSpec& spec, int index,
   const bool any_propagate = std::find(propagate.begin(), propagate.end(), true) != propagate.end();
   const bool backward = layer->HasBackward() && (has_params || any_propagate);
   if (!backward) std::fill(propagate.begin(), propagate.end(), false);
+  const bool in_place = !tops.empty() && !bottoms.empty() && tops[0] == bottoms[0];
   for (size_t b = 0; b < bottoms.size(); ++b)
-    if (propagate[b] && ++(*consumers)[bottoms[b]->name] > 1)
-      return InvalidInput(where + "blob '" + bottoms[b]->name + "' already feeds gradients to "
-                          "another layer; a blob read by two trainable paths is not supported yet");
+    if (propagate[b]) RETURN_IF_ERROR(BranchGradient(where, index, in_place, &bottoms[b]));
   for (Blob* top : tops) {
-    (*consumers)[top->name] = 0;  // a new value of the blob (in place or fresh)
+    first_consumer_.erase(top->name);  // a new value of the blob (in place or fresh)
     auto& names = blob_needs_grad_names_;
     const bool listed = std::find(names.begin(), names.end(), top->name) != names.end();
     if (backward && !listed) names.push_back(top->name);
@@ -144,6 +140,26 @@ Status Net::AddLayer(const proto::LayerSpec& spec, int index,
   tops_.push_back(std::move(tops));
   propagate_.push_back(std::move(propagate));
   needs_backward_.push_back(backward);
+  return Status::Ok();
+}
+
+Status Net::BranchGradient(const std::string& where, int index, bool in_place, Blob** bottom) {
+  Blob* source = *bottom;
+  auto first = first_consumer_.find(source->name);
+  if (first == first_consumer_.end()) {
+    first_consumer_[source->name] = index;
+    return Status::Ok();
+  }
+  if (in_place)
+    return InvalidInput(where + "writes blob '" + source->name + "' in place, but layer '" +
+                        layers_[first->second]->name() + "' reads it too and needs its old value's "
+                        "gradient: give this layer's top a new name");
+  auto branch = std::make_unique<Blob>();
+  branch->name = source->name;
+  branch->data = Tensor::View(source->data, 0, source->data.shape());
+  branch->diff = Tensor(backend_, source->data.shape());
+  *bottom = branch.get();
+  branches_.push_back({source, std::move(branch), first->second});
   return Status::Ok();
 }
 
@@ -161,6 +177,11 @@ void Net::FuseRelus() {
 Status Net::ReshapeAll() {
   int64_t workspace = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
+    // Branches follow their source, whose storage may have just moved (it only grows).
+    for (GradBranch& g : branches_) {
+      g.branch->data = Tensor::View(g.source->data, 0, g.source->data.shape());
+      g.branch->diff.Reshape(g.source->data.shape());
+    }
     RETURN_IF_ERROR(layers_[i]->Reshape(bottoms_[i], tops_[i]));
     for (Blob* top : tops_[i]) top->diff.Reshape(top->data.shape());
     workspace = std::max(workspace, layers_[i]->WorkspaceSize());
@@ -193,7 +214,11 @@ StepContext Net::Context(bool train, uint64_t seed, uint64_t step) {
 void Net::ForwardLayer(size_t i, const StepContext& ctx) { layers_[i]->Forward(ctx, bottoms_[i], tops_[i]); }
 
 void Net::BackwardLayer(size_t i, const StepContext& ctx) {
-  if (needs_backward_[i]) layers_[i]->Backward(ctx, tops_[i], propagate_[i], bottoms_[i]);
+  if (!needs_backward_[i]) return;
+  layers_[i]->Backward(ctx, tops_[i], propagate_[i], bottoms_[i]);
+  for (const GradBranch& g : branches_)
+    if (g.sum_after_layer == static_cast<int>(i))
+      backend_->Axpy(g.source->diff.count(), 1.f, g.branch->diff.data(), g.source->diff.mutable_data());
 }
 
 void Net::Forward(const StepContext& ctx) {

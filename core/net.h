@@ -54,7 +54,10 @@ class Net {
 
  private:
   Net() = default;
-  Status AddLayer(const proto::LayerSpec& spec, int index, std::map<std::string, int>* consumers);
+  Status AddLayer(const proto::LayerSpec& spec, int index);
+  // Gives bottom b of the layer being added its own gradient buffer when an earlier layer
+  // already takes gradients from the same blob (see GradBranch).
+  Status BranchGradient(const std::string& where, int index, bool in_place, Blob** bottom);
   void FuseRelus();
   Status ReshapeAll();
 
@@ -66,6 +69,18 @@ class Net {
   std::vector<std::vector<bool>> propagate_;
   std::vector<bool> needs_backward_;
   std::vector<std::string> blob_needs_grad_names_;  // blobs whose current value carries gradients
+  // The layer that first took gradients from each blob's current value (Caffe's split point).
+  std::map<std::string, int> first_consumer_;
+  // A blob read by several layers that send gradients back: the first reader writes the blob's
+  // own diff, every later reader a branch that shares the blob's data but has its own diff, and
+  // right after the first reader's Backward (the last of them to run) the branches' diffs are
+  // added in. Gradients of a residual connection meet this way.
+  struct GradBranch {
+    Blob* source;
+    std::unique_ptr<Blob> branch;
+    int sum_after_layer;
+  };
+  std::vector<GradBranch> branches_;
   DataLayer* data_layer_ = nullptr;
   std::vector<std::string> scalar_outputs_;
   std::string loss_blob_;

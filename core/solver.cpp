@@ -1,8 +1,19 @@
 #include "core/solver.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numbers>
 
 namespace convoy {
+namespace {
+
+// The run's length in iterations, for the schedules that decay towards its end.
+double TotalIters(const proto::SolverSpec& spec, int64_t iters_per_epoch) {
+  if (spec.max_iter() > 0) return spec.max_iter();
+  return std::max(1.0, std::round(double{spec.max_epochs()} * static_cast<double>(iters_per_epoch)));
+}
+
+}  // namespace
 
 float LearningRate(const proto::SolverSpec& spec, uint64_t iter, int64_t iters_per_epoch) {
   double lr = spec.base_lr();
@@ -19,6 +30,16 @@ float LearningRate(const proto::SolverSpec& spec, uint64_t iter, int64_t iters_p
       lr *= std::pow(spec.gamma(), passed);
       break;
     }
+    case proto::SolverSpec::COSINE: {
+      const double progress = std::min(1.0, static_cast<double>(iter) / TotalIters(spec, iters_per_epoch));
+      lr = spec.min_lr() + (lr - spec.min_lr()) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+      break;
+    }
+    case proto::SolverSpec::POLY: {
+      const double progress = std::min(1.0, static_cast<double>(iter) / TotalIters(spec, iters_per_epoch));
+      lr *= std::pow(1.0 - progress, double{spec.power()});
+      break;
+    }
   }
   if (iter < spec.warmup_iters()) {
     const double f0 = spec.warmup_start_factor();
@@ -27,20 +48,48 @@ float LearningRate(const proto::SolverSpec& spec, uint64_t iter, int64_t iters_p
   return static_cast<float>(lr);
 }
 
-SgdSolver::SgdSolver(const proto::SolverSpec& spec, ParamStore* params, Backend* backend)
+Solver::Solver(const proto::SolverSpec& spec, ParamStore* params, Backend* backend)
     : spec_(spec), params_(params), backend_(backend) {
   momentum_ = Tensor(backend, {params->total_count()});
   backend->Fill(params->total_count(), 0.f, momentum_.mutable_data());
+  if (uses_second_moment()) {
+    second_moment_ = Tensor(backend, {params->total_count()});
+    backend->Fill(params->total_count(), 0.f, second_moment_.mutable_data());
+  }
 }
 
-void SgdSolver::Step(float lr) {
+bool Solver::uses_second_moment() const {
+  return spec_.type() == proto::SolverSpec::ADAM || spec_.type() == proto::SolverSpec::ADAMW;
+}
+
+void Solver::Step(float lr) {
   const float* g = params_->grads().data();
   float* w = params_->values().mutable_data();
-  float* v = momentum_.mutable_data();
-  for (const ParamEntry& e : params_->entries())
-    backend_->SgdUpdate(e.count(), lr * e.lr_mult, spec_.momentum(),
-                        spec_.weight_decay() * e.decay_mult, g + e.offset, v + e.offset,
-                        w + e.offset);
+  float* m = momentum_.mutable_data();
+  kmath::AdamHyper adam;
+  if (uses_second_moment()) {
+    const double t = static_cast<double>(iter_ + 1);
+    adam.beta1 = spec_.momentum();
+    adam.beta2 = spec_.momentum2();
+    adam.eps = spec_.delta();
+    adam.decoupled = spec_.type() == proto::SolverSpec::ADAMW;
+    adam.correction1 = static_cast<float>(1.0 - std::pow(double{adam.beta1}, t));
+    adam.correction2 = static_cast<float>(1.0 - std::pow(double{adam.beta2}, t));
+  }
+  for (const ParamEntry& e : params_->entries()) {
+    if (!e.decl.trainable) continue;
+    const float decay = spec_.weight_decay() * e.decay_mult;
+    if (uses_second_moment()) {
+      adam.lr = lr * e.lr_mult;
+      adam.decay = decay;
+      backend_->AdamUpdate(e.count(), adam, g + e.offset, m + e.offset,
+                           second_moment_.mutable_data() + e.offset, w + e.offset);
+    } else {
+      backend_->SgdUpdate(e.count(), lr * e.lr_mult, spec_.momentum(), decay,
+                          spec_.type() == proto::SolverSpec::NESTEROV, g + e.offset, m + e.offset,
+                          w + e.offset);
+    }
+  }
   ++iter_;
 }
 

@@ -43,7 +43,7 @@ Status Restore(const proto::ParamBlob& blob, const std::string& source, Tensor* 
 
 proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
                                     const proto::SolverSpec& solver_spec, Net& net,
-                                    SgdSolver* solver, uint32_t world_size) {
+                                    Solver* solver, uint32_t world_size) {
   proto::Checkpoint ckpt;
   ckpt.set_convoy_version(kConvoyVersion);
   *ckpt.mutable_net() = net_spec;
@@ -58,6 +58,8 @@ proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
     for (size_t i = 0; i < params.entries().size(); ++i) {
       const ParamEntry& e = params.entries()[i];
       Capture(e.name, Tensor::View(solver->momentum(), e.offset, e.decl.shape), state->add_momentum());
+      if (solver->uses_second_moment())
+        Capture(e.name, Tensor::View(solver->second_moment(), e.offset, e.decl.shape), state->add_second_moment());
     }
   }
   return ckpt;
@@ -132,7 +134,7 @@ StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::str
                    " checkpoints loads; see the messages above");
 }
 
-Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, SgdSolver* solver) {
+Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver) {
   const ParamStore& params = net->params();
   // Every parameter that cannot be honoured, listed together, before anything is overwritten.
   std::string problems;
@@ -160,13 +162,24 @@ Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, SgdSolver* sol
   }
   if (solver && ckpt.has_solver_state()) {
     const auto& state = ckpt.solver_state();
-    if (state.momentum_size() != static_cast<int>(params.entries().size()))
+    const int n = static_cast<int>(params.entries().size());
+    if (state.momentum_size() != n)
       return DataError("the checkpoint holds " + std::to_string(state.momentum_size()) + " momentum buffers for " +
-                       std::to_string(params.entries().size()) + " parameters");
-    for (size_t i = 0; i < params.entries().size(); ++i) {
+                       std::to_string(n) + " parameters");
+    const int second = solver->uses_second_moment() ? n : 0;
+    if (state.second_moment_size() != second)
+      return InvalidInput("the checkpoint holds " + std::to_string(state.second_moment_size()) +
+                          " second-moment buffers, this solver (" +
+                          proto::SolverSpec::Type_Name(ckpt.solver().type()) + " in the checkpoint) needs " +
+                          std::to_string(second) + ": resume with the solver type the run was trained with");
+    for (int i = 0; i < n; ++i) {
       const ParamEntry& e = params.entries()[i];
       Tensor v = Tensor::View(solver->momentum(), e.offset, e.decl.shape);
       RETURN_IF_ERROR(Restore(state.momentum(i), "checkpoint momentum", &v));
+      if (i < second) {
+        Tensor s = Tensor::View(solver->second_moment(), e.offset, e.decl.shape);
+        RETURN_IF_ERROR(Restore(state.second_moment(i), "checkpoint second moment", &s));
+      }
     }
     solver->set_iter(state.iter());
   }

@@ -16,7 +16,7 @@ inline constexpr const char* kConvoyVersion = "0.1.0";
 // Everything the checkpoint holds, copied from the running net and solver.
 proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
                                     const proto::SolverSpec& solver_spec, Net& net,
-                                    SgdSolver* solver, uint32_t world_size);
+                                    Solver* solver, uint32_t world_size);
 
 // Writes ckpt-<iter>.pb and points latest at it; keeps the newest `keep` checkpoints.
 // Returns the path written.
@@ -36,6 +36,6 @@ StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::str
 
 // Copies the checkpoint's parameters into the net (same names, same shapes, or an error listing
 // what differs), and its solver state into solver when given.
-Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, SgdSolver* solver);
+Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver);
 
 }  // namespace convoy

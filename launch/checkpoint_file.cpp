@@ -12,11 +12,12 @@ namespace {
 constexpr char kMagic[8] = {'C', 'O', 'N', 'V', 'O', 'Y', 'C', 'K'};
 constexpr size_t kChunkBytes = size_t{16} << 20;
 
-// All tensors of a checkpoint in file order: parameters, then momentum buffers.
+// All tensors of a checkpoint in file order: parameters, then the solver's buffers.
 std::vector<proto::ParamBlob*> Tensors(proto::Checkpoint* ckpt) {
   std::vector<proto::ParamBlob*> all;
   for (auto& p : *ckpt->mutable_param()) all.push_back(&p);
   for (auto& m : *ckpt->mutable_solver_state()->mutable_momentum()) all.push_back(&m);
+  for (auto& m : *ckpt->mutable_solver_state()->mutable_second_moment()) all.push_back(&m);
   return all;
 }
 

@@ -28,7 +28,7 @@ Status Time(const std::string& net_path, int batch, int iters, const std::string
   net->images()->data.FromHost(images);
   net->labels()->data.FromHost(labels);
   proto::SolverSpec solver_spec;
-  SgdSolver solver(solver_spec, &net->params(), backend);
+  Solver solver(solver_spec, &net->params(), backend);
 
   const size_t n = net->layers().size();
   std::vector<double> fwd(n, 0), bwd(n, 0);

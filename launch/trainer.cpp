@@ -123,7 +123,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   RETURN_IF_ERROR(CheckDatasetFitsNet(train_data, *net).Prefixed(run.net_path));
   if (test_data) RETURN_IF_ERROR(CheckDatasetFitsNet(*test_data, *net).Prefixed(run.net_path));
   RETURN_IF_ERROR(BroadcastParams(*net, comm));
-  SgdSolver solver(spec, &net->params(), backend);
+  Solver solver(spec, &net->params(), backend);
   const float lr_scale = spec.lr_reference_batch() > 0 ? static_cast<float>(global_batch) / spec.lr_reference_batch() : 1.f;
 
   // Resuming: everything the checkpoint holds goes back in before the first step.

@@ -198,11 +198,60 @@ TEST_P(BackendOpsTest, ElementWise) {
               1e-6f, "axpy", {y});
     RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Scale(n, 3.f, out[0].mutable_data()); }, 1e-6f, "scale", {y});
     RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Fill(n, 2.5f, out[0].mutable_data()); }, 0.f, "fill");
-    RunOnBoth({x}, {n, n},
+    for (bool nesterov : {false, true})
+      RunOnBoth({x}, {n, n},
+                [&](Backend* b, auto& in, auto& out) {
+                  b->SgdUpdate(n, 0.1f, 0.9f, 5e-4f, nesterov, in[0].data(), out[0].mutable_data(),
+                               out[1].mutable_data());
+                },
+                1e-6f, nesterov ? "nesterov update" : "sgd update", {RandomValues(n, 15), RandomValues(n, 16)});
+    std::vector<float> second(n);
+    for (int64_t i = 0; i < n; ++i) second[i] = std::fabs(x[i]) * 0.01f;
+    for (bool decoupled : {false, true}) {
+      kmath::AdamHyper h;
+      h.lr = 0.01f, h.decay = 0.01f, h.decoupled = decoupled, h.correction1 = 0.271f, h.correction2 = 0.003f;
+      RunOnBoth({y}, {n, n, n},
+                [&](Backend* b, auto& in, auto& out) {
+                  b->AdamUpdate(n, h, in[0].data(), out[0].mutable_data(), out[1].mutable_data(),
+                                out[2].mutable_data());
+                },
+                1e-5f, decoupled ? "adamw update" : "adam update", {RandomValues(n, 15), second, RandomValues(n, 16)});
+    }
+  }
+}
+
+TEST_P(BackendOpsTest, BatchNorm) {
+  struct Case { int n, c; int64_t hw; };
+  for (const Case& k : {Case{2, 3, 25}, Case{1, 1, 1}, Case{5, 16, 64}, Case{3, 7, 1}}) {
+    const int64_t count = int64_t{k.n} * k.c * k.hw;
+    std::vector<float> x = RandomValues(count, 21, 2.f);
+    for (float& v : x) v += 0.5f;  // a mean away from zero
+    const auto dy = RandomValues(count, 22), gamma = RandomValues(k.c, 23), beta = RandomValues(k.c, 24);
+    std::vector<float> mean(k.c), var(k.c);
+    {
+      Tensor tx(ReferenceBackend(), {count}), tm(ReferenceBackend(), {k.c}), tv(ReferenceBackend(), {k.c});
+      tx.FromHost(x);
+      ReferenceBackend()->ChannelMeanVar(k.n, k.c, k.hw, tx.data(), tm.mutable_data(), tv.mutable_data());
+      mean = tm.ToHost(), var = tv.ToHost();
+    }
+    RunOnBoth({x}, {k.c, k.c},
               [&](Backend* b, auto& in, auto& out) {
-                b->SgdUpdate(n, 0.1f, 0.9f, 5e-4f, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+                b->ChannelMeanVar(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
               },
-              1e-6f, "sgd update", {RandomValues(n, 15), RandomValues(n, 16)});
+              1e-5f, "channel mean and variance");
+    RunOnBoth({x, mean, var, gamma, beta}, {count},
+              [&](Backend* b, auto& in, auto& out) {
+                b->BatchNormForward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
+                                    in[4].data(), 1e-5f, out[0].mutable_data());
+              },
+              1e-4f, "batch norm forward");
+    RunOnBoth({x, dy, mean, var, gamma}, {count, k.c, k.c},
+              [&](Backend* b, auto& in, auto& out) {
+                b->BatchNormBackward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
+                                     in[4].data(), 1e-5f, out[0].mutable_data(), out[1].mutable_data(),
+                                     out[2].mutable_data());
+              },
+              2e-3f, "batch norm backward");
   }
 }
 

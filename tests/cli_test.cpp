@@ -45,7 +45,7 @@ TEST_F(CliTest, TrainsWhenAllIsWell) {
 
 TEST_F(CliTest, UnknownLayerType) {
   WriteConfigs(Replace(testing::SmallNetText(), "\"InnerProduct\"", "\"InnerProdukt\""));
-  ExpectCleanError(Train(), "unknown type 'InnerProdukt'; known types: Accuracy, Convolution");
+  ExpectCleanError(Train(), "unknown type 'InnerProdukt'; known types: Accuracy, BatchNorm, Concat, Convolution");
 }
 
 TEST_F(CliTest, TypoInAField) {

@@ -37,7 +37,7 @@ std::vector<float> TrainFiveSteps(Backend* backend, std::vector<float>* losses) 
   EXPECT_TRUE(net.ok()) << net.status().message();
   proto::SolverSpec solver_spec;
   solver_spec.set_weight_decay(5e-4f);
-  SgdSolver solver(solver_spec, &(*net)->params(), backend);
+  Solver solver(solver_spec, &(*net)->params(), backend);
   for (int step = 0; step < 5; ++step) {
     std::vector<float> images(16 * 784), labels(16);
     for (size_t i = 0; i < images.size(); ++i) images[i] = RandomNormal(11, step, i);

@@ -104,13 +104,34 @@ TEST(KernelMathTest, ElementFormulasMatchTheReference) {
     dropped += mask[i] == 0.f;
   }
   EXPECT_NEAR(dropped / double(n), 0.25, 0.05);  // the mask drops about the asked fraction
-  ref->SgdUpdate(n, 0.05f, 0.9f, 1e-3f, tg.data(), tv.mutable_data(), tw.mutable_data());
-  const auto v1 = tv.ToHost(), w1 = tw.ToHost();
-  for (int64_t i = 0; i < n; ++i) {
-    float v = v0[i], w = w0[i];
-    kmath::SgdStep(0.05f, 0.9f, 1e-3f, g[i], v, w);
-    ASSERT_FLOAT_EQ(v1[i], v);
-    ASSERT_FLOAT_EQ(w1[i], w);
+  for (bool nesterov : {false, true}) {
+    tv.FromHost(v0), tw.FromHost(w0);
+    ref->SgdUpdate(n, 0.05f, 0.9f, 1e-3f, nesterov, tg.data(), tv.mutable_data(), tw.mutable_data());
+    const auto v1 = tv.ToHost(), w1 = tw.ToHost();
+    for (int64_t i = 0; i < n; ++i) {
+      float v = v0[i], w = w0[i];
+      kmath::SgdStep(0.05f, 0.9f, 1e-3f, nesterov, g[i], v, w);
+      ASSERT_FLOAT_EQ(v1[i], v) << "nesterov " << nesterov;
+      ASSERT_FLOAT_EQ(w1[i], w) << "nesterov " << nesterov;
+    }
+  }
+  for (bool decoupled : {false, true}) {
+    kmath::AdamHyper h;
+    h.lr = 0.01f, h.decay = 0.05f, h.decoupled = decoupled, h.correction1 = 0.19f, h.correction2 = 0.002f;
+    const auto m0 = Values(n, 8);
+    std::vector<float> s0(n);
+    for (int64_t i = 0; i < n; ++i) s0[i] = std::fabs(v0[i]);  // a second moment is never negative
+    tm.FromHost(m0), tv.FromHost(s0), tw.FromHost(w0);
+    ref->AdamUpdate(n, h, tg.data(), tm.mutable_data(), tv.mutable_data(), tw.mutable_data());
+    const auto m1 = tm.ToHost(), s1 = tv.ToHost(), w1 = tw.ToHost();
+    for (int64_t i = 0; i < n; ++i) {
+      float m = m0[i], s = s0[i], w = w0[i];
+      kmath::AdamStep(h, g[i], m, s, w);
+      // The reference computes in double: agreement to float rounding.
+      ASSERT_NEAR(m1[i], m, 1e-6f * std::max(1.f, std::fabs(m))) << "decoupled " << decoupled;
+      ASSERT_NEAR(s1[i], s, 1e-6f * std::max(1.f, std::fabs(s))) << "decoupled " << decoupled;
+      ASSERT_NEAR(w1[i], w, 1e-5f * std::max(1.f, std::fabs(w))) << "decoupled " << decoupled;
+    }
   }
 }
 

@@ -40,6 +40,19 @@ const GradCase kCases[] = {
     {"leaky_relu", R"(name: "r" type: "ReLU" bottom: "x" top: "y" relu_param { negative_slope: 0.1 })", {{2, 3, 4}}},
     {"dropout", R"(name: "d" type: "Dropout" bottom: "x" top: "y" dropout_param { dropout_ratio: 0.4 })", {{4, 25}}},
     {"flatten", R"(name: "f" type: "Flatten" bottom: "x" top: "y")", {{2, 3, 2, 2}}},
+    {"global_ave_pool", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: AVE global_pooling: true })", {{2, 3, 4, 4}}},
+    {"global_max_pool", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: MAX global_pooling: true })", {{2, 2, 3, 3}}},
+    {"leaky_relu_type", R"(name: "r" type: "LeakyReLU" bottom: "x" top: "y")", {{3, 7}}},
+    {"batch_norm", R"(name: "bn" type: "BatchNorm" bottom: "x" top: "y")", {{4, 3, 3, 2}}},
+    {"batch_norm_2d", R"(name: "bn" type: "BatchNorm" bottom: "x" top: "y")", {{6, 5}}},
+    {"eltwise_sum", R"(name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "y")", {{2, 3, 2, 2}, {2, 3, 2, 2}}},
+    {"eltwise_coeff", R"(name: "e" type: "Eltwise" bottom: "a" bottom: "b" bottom: "c" top: "y"
+       eltwise_param { coeff: 1 coeff: -0.5 coeff: 2 })", {{2, 5}, {2, 5}, {2, 5}}},
+    {"concat_channels", R"(name: "c" type: "Concat" bottom: "a" bottom: "b" top: "y")", {{2, 1, 3, 2}, {2, 3, 3, 2}}},
+    {"concat_axis0", R"(name: "c" type: "Concat" bottom: "a" bottom: "b" top: "y" concat_param { axis: 0 })",
+     {{1, 4}, {2, 4}}},
     {"softmax_loss", R"(name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss")",
      {{5, 4}, {5}}, true},
 };

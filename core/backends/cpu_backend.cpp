@@ -360,9 +360,73 @@ class Cpu final : public HostMemoryBackend {
     correct[0] = static_cast<float>(hits);
   }
 
-  void SgdUpdate(int64_t count, float lr, float momentum, float decay, const float* g, float* v,
-                 float* w) override {
-    ForElements(count, [&](int64_t i) { kmath::SgdStep(lr, momentum, decay, g[i], v[i], w[i]); });
+  void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g,
+                 float* v, float* w) override {
+    ForElements(count, [&](int64_t i) { kmath::SgdStep(lr, momentum, decay, nesterov, g[i], v[i], w[i]); });
+  }
+  void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v,
+                  float* w) override {
+    ForElements(count, [&](int64_t i) { kmath::AdamStep(h, g[i], m[i], v[i], w[i]); });
+  }
+
+  // Batch normalisation: one channel per task; a channel's values are N runs of HW floats.
+  void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {
+    ForChannels(c, [&](int ch) {
+      double sum = 0, sq = 0;
+      for (int i = 0; i < n; ++i) {
+        const float* p = x + (int64_t{i} * c + ch) * hw;
+        float s = 0.f, q = 0.f;
+        for (int64_t j = 0; j < hw; ++j) s += p[j], q += p[j] * p[j];
+        sum += s, sq += q;
+      }
+      const double count = double{1.0} * n * hw;
+      const double m = sum / count;
+      mean[ch] = static_cast<float>(m);
+      var[ch] = static_cast<float>(std::max(0.0, sq / count - m * m));
+    });
+  }
+  void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                        const float* gamma, const float* beta, float eps, float* y) override {
+    ForChannels(c, [&](int ch) {
+      const float scale = gamma[ch] / std::sqrt(var[ch] + eps), shift = beta[ch] - mean[ch] * scale;
+      for (int i = 0; i < n; ++i) {
+        const int64_t o = (int64_t{i} * c + ch) * hw;
+        for (int64_t j = 0; j < hw; ++j) y[o + j] = x[o + j] * scale + shift;
+      }
+    });
+  }
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+                         float* dbeta) override {
+    ForChannels(c, [&](int ch) {
+      const float inv_std = 1.f / std::sqrt(var[ch] + eps), mu = mean[ch];
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (int i = 0; i < n; ++i) {
+        const int64_t o = (int64_t{i} * c + ch) * hw;
+        float s = 0.f, t = 0.f;
+        for (int64_t j = 0; j < hw; ++j) s += dy[o + j], t += dy[o + j] * (x[o + j] - mu);
+        sum_dy += s, sum_dy_xhat += t;
+      }
+      sum_dy_xhat *= inv_std;
+      dgamma[ch] = static_cast<float>(sum_dy_xhat);
+      dbeta[ch] = static_cast<float>(sum_dy);
+      const float m = static_cast<float>(n) * static_cast<float>(hw);
+      const float k = gamma[ch] * inv_std, mean_dy = static_cast<float>(sum_dy) / m,
+                  mean_dy_xhat = static_cast<float>(sum_dy_xhat) / m;
+      for (int i = 0; i < n; ++i) {
+        const int64_t o = (int64_t{i} * c + ch) * hw;
+        for (int64_t j = 0; j < hw; ++j)
+          dx[o + j] = k * (dy[o + j] - mean_dy - (x[o + j] - mu) * inv_std * mean_dy_xhat);
+      }
+    });
+  }
+
+ private:
+  template <typename PerChannel>
+  static void ForChannels(int c, PerChannel per_channel) {
+    Parallel(c, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t ch = begin; ch < end; ++ch) per_channel(static_cast<int>(ch));
+    });
   }
 };
 

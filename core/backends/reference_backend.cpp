@@ -224,11 +224,69 @@ class Reference final : public HostMemoryBackend {
     correct[0] = static_cast<float>(hits);
   }
 
-  void SgdUpdate(int64_t count, float lr, float momentum, float decay, const float* g, float* v,
-                 float* w) override {
+  void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g,
+                 float* v, float* w) override {
     for (int64_t i = 0; i < count; ++i) {
-      v[i] = momentum * v[i] + (g[i] + decay * w[i]);
-      w[i] = w[i] - lr * v[i];
+      const float d = g[i] + decay * w[i];
+      v[i] = momentum * v[i] + d;
+      w[i] = w[i] - lr * (nesterov ? d + momentum * v[i] : v[i]);
+    }
+  }
+  void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v,
+                  float* w) override {
+    for (int64_t i = 0; i < count; ++i) {
+      const double decayed = h.decoupled ? w[i] * (1.0 - double{h.lr} * h.decay) : w[i];
+      const double grad = h.decoupled ? g[i] : g[i] + double{h.decay} * w[i];
+      m[i] = static_cast<float>(h.beta1 * double{m[i]} + (1.0 - h.beta1) * grad);
+      v[i] = static_cast<float>(h.beta2 * double{v[i]} + (1.0 - h.beta2) * grad * grad);
+      const double m_hat = m[i] / double{h.correction1}, v_hat = v[i] / double{h.correction2};
+      w[i] = static_cast<float>(decayed - h.lr * m_hat / (std::sqrt(v_hat) + h.eps));
+    }
+  }
+
+  void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {
+    for (int ch = 0; ch < c; ++ch) {
+      double sum = 0;
+      for (int i = 0; i < n; ++i)
+        for (int64_t j = 0; j < hw; ++j) sum += x[(int64_t{i} * c + ch) * hw + j];
+      const double m = sum / (double{1.0} * n * hw);
+      double sq = 0;
+      for (int i = 0; i < n; ++i)
+        for (int64_t j = 0; j < hw; ++j) sq += std::pow(x[(int64_t{i} * c + ch) * hw + j] - m, 2);
+      mean[ch] = static_cast<float>(m);
+      var[ch] = static_cast<float>(sq / (double{1.0} * n * hw));
+    }
+  }
+  void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                        const float* gamma, const float* beta, float eps, float* y) override {
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch)
+        for (int64_t j = 0; j < hw; ++j) {
+          const int64_t o = (int64_t{i} * c + ch) * hw + j;
+          y[o] = static_cast<float>(gamma[ch] * (x[o] - double{mean[ch]}) / std::sqrt(double{var[ch]} + eps) + beta[ch]);
+        }
+  }
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+                         float* dbeta) override {
+    const double m = double{1.0} * n * hw;
+    for (int ch = 0; ch < c; ++ch) {
+      const double inv_std = 1.0 / std::sqrt(double{var[ch]} + eps);
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (int i = 0; i < n; ++i)
+        for (int64_t j = 0; j < hw; ++j) {
+          const int64_t o = (int64_t{i} * c + ch) * hw + j;
+          sum_dy += dy[o];
+          sum_dy_xhat += dy[o] * (x[o] - double{mean[ch]}) * inv_std;
+        }
+      dgamma[ch] = static_cast<float>(sum_dy_xhat);
+      dbeta[ch] = static_cast<float>(sum_dy);
+      for (int i = 0; i < n; ++i)
+        for (int64_t j = 0; j < hw; ++j) {
+          const int64_t o = (int64_t{i} * c + ch) * hw + j;
+          const double xhat = (x[o] - double{mean[ch]}) * inv_std;
+          dx[o] = static_cast<float>(gamma[ch] * inv_std * (dy[o] - sum_dy / m - xhat * sum_dy_xhat / m));
+        }
     }
   }
 };

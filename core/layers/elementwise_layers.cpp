@@ -84,3 +84,9 @@ void FlattenLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& to
 CONVOY_REGISTER_LAYER(ReLU, ReluLayer)
 CONVOY_REGISTER_LAYER(Dropout, DropoutLayer)
 CONVOY_REGISTER_LAYER(Flatten, FlattenLayer)
+
+namespace convoy {
+// LeakyReLU: the same layer under PyTorch's name (its slope defaults to 0.01, see slope()).
+static const bool kRegisteredLeakyRelu = LayerRegistry::Global().Add(
+    "LeakyReLU", [](const proto::LayerSpec& spec) { return std::make_unique<ReluLayer>(spec); });
+}  // namespace convoy

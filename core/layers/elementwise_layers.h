@@ -1,5 +1,5 @@
 // Layers that act element by element or only reshape: ReLU, Dropout, Flatten.
-//   ReLU:    y = x > 0 ? x : negative_slope * x (in place allowed)
+//   ReLU:    y = x > 0 ? x : negative_slope * x (in place allowed; type LeakyReLU too)
 //   Dropout: training: y = x * mask, mask 0 with probability ratio else 1 / (1 - ratio);
 //            testing: y = x. The mask is a pure function of (seed, layer, step).
 //   Flatten: y (N x C*H*W) = x (N x C x H x W)
@@ -18,7 +18,11 @@ class ReluLayer final : public Layer {
                const std::vector<Blob*>& top) override;
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
-  float slope() const { return spec_.relu_param().negative_slope(); }
+  // LeakyReLU is ReLU with PyTorch's default slope, 0.01, unless negative_slope says otherwise.
+  float slope() const {
+    const auto& p = spec_.relu_param();
+    return spec_.type() == "LeakyReLU" && !p.has_negative_slope() ? 0.01f : p.negative_slope();
+  }
   // Set when the layer before applies this ReLU itself (Net fuses them).
   void set_forward_fused(bool fused) { forward_fused_ = fused; }
 

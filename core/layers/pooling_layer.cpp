@@ -7,14 +7,20 @@ namespace convoy {
 
 Status PoolingLayer::Setup(Backend* backend, const std::vector<Blob*>&) {
   const auto& p = spec_.pooling_param();
+  max_ = p.pool() == proto::PoolingParam::MAX;
+  argmax_ = Tensor(backend, {0});
+  if (p.global_pooling()) {
+    if (p.has_kernel_size() || p.has_stride() || p.has_pad())
+      return InvalidInput(Where() + "pooling_param.global_pooling sets the window itself: remove "
+                          "kernel_size, stride and pad");
+    return Status::Ok();
+  }
   RETURN_IF_ERROR(ExpectPositive(Where(), "pooling_param.kernel_size", p.kernel_size()));
   RETURN_IF_ERROR(ExpectPositive(Where(), "pooling_param.stride", p.stride()));
   if (p.pad() >= p.kernel_size())
     return InvalidInput(Where() + "pooling_param.pad (" + std::to_string(p.pad()) +
                         ") must be smaller than kernel_size (" + std::to_string(p.kernel_size()) +
                         ")");
-  max_ = p.pool() == proto::PoolingParam::MAX;
-  argmax_ = Tensor(backend, {0});
   return Status::Ok();
 }
 
@@ -26,6 +32,12 @@ Status PoolingLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector
                      static_cast<int>(x.dim(2)), static_cast<int>(x.dim(3)),
                      static_cast<int>(p.kernel_size()), static_cast<int>(p.stride()),
                      static_cast<int>(p.pad())};
+  if (p.global_pooling()) {
+    if (x.dim(2) != x.dim(3))
+      return InvalidInput(Where() + "global_pooling needs a square input, found " + x.shape_string() +
+                          "; pool with an explicit kernel_size first");
+    shape_.kernel = shape_.h, shape_.stride = 1, shape_.pad = 0;
+  }
   if (shape_.h + 2 * shape_.pad < shape_.kernel || shape_.w + 2 * shape_.pad < shape_.kernel)
     return InvalidInput(Where() + "kernel_size " + std::to_string(shape_.kernel) +
                         " is larger than its padded input " + x.shape_string());

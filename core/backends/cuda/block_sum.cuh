@@ -22,4 +22,20 @@ __device__ Acc BlockSum(const float* values, int64_t count) {
   return partial[0];
 }
 
+// The sum over the block of every thread's `value`, in a fixed tree order; every thread gets it.
+// Safe to call several times in a row.
+template <int Threads, typename Acc>
+__device__ Acc BlockSumValue(Acc value) {
+  __shared__ Acc partial[Threads];
+  partial[threadIdx.x] = value;
+  __syncthreads();
+  for (int width = blockDim.x / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    __syncthreads();
+  }
+  const Acc total = partial[0];
+  __syncthreads();  // before a next call overwrites partial
+  return total;
+}
+
 }  // namespace convoy::cuda

@@ -155,8 +155,25 @@ class Cuda final : public Backend {
                    float* correct) override {
     cuda::TopKCorrect(n, classes, top_k, scores, labels, correct, Scratch(n), stream_);
   }
-  void SgdUpdate(int64_t n, float lr, float momentum, float decay, const float* g, float* v, float* w) override {
-    cuda::SgdUpdate(n, lr, momentum, decay, g, v, w, stream_);
+  void SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
+                 float* w) override {
+    cuda::SgdUpdate(n, lr, momentum, decay, nesterov, g, v, w, stream_);
+  }
+  void AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) override {
+    cuda::AdamUpdate(n, h, g, m, v, w, stream_);
+  }
+
+  void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {
+    cuda::ChannelMeanVar(n, c, hw, x, mean, var, stream_);
+  }
+  void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                        const float* gamma, const float* beta, float eps, float* y) override {
+    cuda::BatchNormForward(n, c, hw, x, mean, var, gamma, beta, eps, y, stream_);
+  }
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+                         float* dbeta) override {
+    cuda::BatchNormBackward(n, c, hw, x, dy, mean, var, gamma, eps, dx, dgamma, dbeta, stream_);
   }
 
  private:

@@ -32,10 +32,20 @@ __global__ void DropoutKernel(int64_t n, float ratio, uint64_t seed, uint64_t st
     y[i] = x[i] * mask[i];
   }
 }
-__global__ void SgdKernel(int64_t n, float lr, float momentum, float decay, const float* g, float* v, float* w) {
+__global__ void SgdKernel(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
+                          float* w) {
   GRID_STRIDE(i, n) {
     float vi = v[i], wi = w[i];
-    kmath::SgdStep(lr, momentum, decay, g[i], vi, wi);
+    kmath::SgdStep(lr, momentum, decay, nesterov, g[i], vi, wi);
+    v[i] = vi;
+    w[i] = wi;
+  }
+}
+__global__ void AdamKernel(int64_t n, kmath::AdamHyper h, const float* g, float* m, float* v, float* w) {
+  GRID_STRIDE(i, n) {
+    float mi = m[i], vi = v[i], wi = w[i];
+    kmath::AdamStep(h, g[i], mi, vi, wi);
+    m[i] = mi;
     v[i] = vi;
     w[i] = wi;
   }
@@ -86,9 +96,13 @@ void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, u
   DropoutKernel<<<Blocks(n), kThreads, 0, s>>>(n, ratio, seed, stream_id, first, x, mask, y);
   CUDA_CHECK(cudaGetLastError());
 }
-void SgdUpdate(int64_t n, float lr, float momentum, float decay, const float* g, float* v, float* w,
+void SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v, float* w,
                cudaStream_t s) {
-  SgdKernel<<<Blocks(n), kThreads, 0, s>>>(n, lr, momentum, decay, g, v, w);
+  SgdKernel<<<Blocks(n), kThreads, 0, s>>>(n, lr, momentum, decay, nesterov, g, v, w);
+  CUDA_CHECK(cudaGetLastError());
+}
+void AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w, cudaStream_t s) {
+  AdamKernel<<<Blocks(n), kThreads, 0, s>>>(n, h, g, m, v, w);
   CUDA_CHECK(cudaGetLastError());
 }
 

@@ -1,0 +1,104 @@
+#include "core/layers/join_layers.h"
+
+#include "core/layer_registry.h"
+
+namespace convoy {
+
+Status EltwiseLayer::Setup(Backend*, const std::vector<Blob*>& bottom) {
+  if (bottom.size() < 2)
+    return InvalidInput(Where() + "takes two or more bottom blobs, found " + std::to_string(bottom.size()));
+  const auto& coeff = spec_.eltwise_param().coeff();
+  if (!coeff.empty() && coeff.size() != static_cast<int>(bottom.size()))
+    return InvalidInput(Where() + "eltwise_param.coeff gives " + std::to_string(coeff.size()) +
+                        " coefficients for " + std::to_string(bottom.size()) + " bottoms: give one per bottom, or none");
+  coeff_.assign(bottom.size(), 1.f);
+  for (int i = 0; i < coeff.size(); ++i) coeff_[i] = coeff[i];
+  return Status::Ok();
+}
+
+Status EltwiseLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
+  for (size_t i = 1; i < bottom.size(); ++i)
+    if (bottom[i]->data.shape() != bottom[0]->data.shape())
+      return InvalidInput(Where() + "every bottom must have one shape: '" + bottom[0]->name + "' is " +
+                          bottom[0]->data.shape_string() + " but '" + bottom[i]->name + "' is " +
+                          bottom[i]->data.shape_string());
+  top[0]->data.Reshape(bottom[0]->data.shape());
+  return Status::Ok();
+}
+
+void EltwiseLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
+                           const std::vector<Blob*>& top) {
+  const int64_t n = top[0]->data.count();
+  float* y = top[0]->data.mutable_data();
+  ctx.backend->Copy(bottom[0]->data.data(), n, y);
+  if (coeff_[0] != 1.f) ctx.backend->Scale(n, coeff_[0], y);
+  for (size_t i = 1; i < bottom.size(); ++i) ctx.backend->Axpy(n, coeff_[i], bottom[i]->data.data(), y);
+}
+
+void EltwiseLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
+                            const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
+  const int64_t n = top[0]->data.count();
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    if (!propagate[i]) continue;
+    float* dx = bottom[i]->diff.mutable_data();
+    ctx.backend->Copy(top[0]->diff.data(), n, dx);
+    if (coeff_[i] != 1.f) ctx.backend->Scale(n, coeff_[i], dx);
+  }
+}
+
+Status ConcatLayer::Setup(Backend*, const std::vector<Blob*>& bottom) {
+  if (bottom.empty()) return InvalidInput(Where() + "takes one or more bottom blobs, found none");
+  axis_ = static_cast<int>(spec_.concat_param().axis());
+  return Status::Ok();
+}
+
+Status ConcatLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
+  const Shape& first = bottom[0]->data.shape();
+  if (axis_ >= static_cast<int>(first.size()))
+    return InvalidInput(Where() + "concat_param.axis " + std::to_string(axis_) + " is past the last axis of '" +
+                        bottom[0]->name + "' (" + ShapeString(first) + ")");
+  Shape joined = first;
+  joined[axis_] = 0;
+  inner_.clear();
+  for (const Blob* b : bottom) {
+    Shape s = b->data.shape();
+    const int64_t along = s.size() == first.size() ? s[axis_] : 0;
+    if (s.size() == first.size()) s[axis_] = first[axis_];
+    if (s != first)
+      return InvalidInput(Where() + "bottoms must agree on every axis but " + std::to_string(axis_) + ": '" +
+                          bottom[0]->name + "' is " + ShapeString(first) + ", '" + b->name + "' is " +
+                          b->data.shape_string());
+    joined[axis_] += along;
+  }
+  outer_ = 1;
+  for (int a = 0; a < axis_; ++a) outer_ *= first[a];
+  for (const Blob* b : bottom) inner_.push_back(outer_ > 0 ? b->data.count() / outer_ : 0);
+  top[0]->data.Reshape(joined);
+  top_inner_ = outer_ > 0 ? top[0]->data.count() / outer_ : 0;
+  return Status::Ok();
+}
+
+void ConcatLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
+                          const std::vector<Blob*>& top) {
+  float* y = top[0]->data.mutable_data();
+  int64_t at = 0;
+  for (size_t i = 0; i < bottom.size(); at += inner_[i], ++i)
+    for (int64_t o = 0; o < outer_; ++o)
+      ctx.backend->Copy(bottom[i]->data.data() + o * inner_[i], inner_[i], y + o * top_inner_ + at);
+}
+
+void ConcatLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
+                           const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
+  const float* dy = top[0]->diff.data();
+  int64_t at = 0;
+  for (size_t i = 0; i < bottom.size(); at += inner_[i], ++i) {
+    if (!propagate[i]) continue;
+    for (int64_t o = 0; o < outer_; ++o)
+      ctx.backend->Copy(dy + o * top_inner_ + at, inner_[i], bottom[i]->diff.mutable_data() + o * inner_[i]);
+  }
+}
+
+}  // namespace convoy
+
+CONVOY_REGISTER_LAYER(Eltwise, EltwiseLayer)
+CONVOY_REGISTER_LAYER(Concat, ConcatLayer)
