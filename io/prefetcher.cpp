@@ -1,6 +1,5 @@
 #include "io/prefetcher.h"
 
-
 namespace convoy {
 
 Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
@@ -48,14 +47,21 @@ std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch, uint64_t start) const 
   return mine;
 }
 
-void Prefetcher::Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count) {
+void Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count) {
   const int64_t bytes = dataset_.image_bytes();
   const int64_t plane = bytes / dataset_.manifest().channels();
+  const auto& m = dataset_.manifest();
+  const bool augment = options_.augment.enabled();
+  if (augment) scratch_.resize(bytes);
   for (int i = 0; i < count; ++i) {
     const uint32_t sample = order[first + i];
     const uint8_t* src = dataset_.image(sample);
     float* dst = batch->images.data() + i * bytes;
-    for (int64_t p = 0; p < bytes; ++p) dst[p] = lut_[(p / plane) * 256 + src[p]];
+    float* normalised = augment ? scratch_.data() : dst;
+    for (int64_t p = 0; p < bytes; ++p) normalised[p] = lut_[(p / plane) * 256 + src[p]];
+    if (augment)
+      Augment(options_.augment, epoch, sample, static_cast<int>(m.channels()), static_cast<int>(m.height()),
+              static_cast<int>(m.width()), normalised, dst);
     batch->labels[i] = static_cast<float>(dataset_.label(sample));
     batch->samples[i] = sample;
   }
@@ -88,7 +94,7 @@ void Prefetcher::Run() {
     }
     const int64_t first = static_cast<int64_t>(step) * options_.batch;
     const int count = static_cast<int>(std::min<int64_t>(options_.batch, static_cast<int64_t>(order.size()) - first));
-    Fill(batch, order, first, count);
+    Fill(batch, epoch, order, first, count);
     batch->epoch = epoch;
     batch->consumed = start + (step + 1) * static_cast<uint64_t>(plan_.global_batch());
     batch->step = step++;

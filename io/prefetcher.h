@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/augment.h"
 #include "io/dataset.h"
 #include "io/shard_plan.h"
 
@@ -46,6 +47,8 @@ struct PrefetchOptions {
   // Per-channel normalisation in pixel units; empty: the dataset's own (its manifest's).
   // Evaluation passes the training set's, so test images are scaled as training images were.
   std::vector<float> mean, std;
+  // Random crops and flips (training only; evaluation leaves it off).
+  Augmentation augment;
 };
 
 class Prefetcher {
@@ -67,13 +70,14 @@ class Prefetcher {
 
  private:
   void Run();
-  void Fill(Batch* batch, const std::vector<uint32_t>& order, int64_t first, int count);
+  void Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count);
   std::vector<uint32_t> Samples(uint64_t epoch, uint64_t start) const;
 
   const Dataset& dataset_;
   PrefetchOptions options_;
   ShardPlan plan_;
   std::vector<float> lut_;  // per channel, 256 normalised values
+  std::vector<float> scratch_;  // one normalised image before augmentation
   std::vector<Batch> buffers_;
   std::deque<Batch*> free_, ready_;
   bool done_ = false, stop_ = false;

@@ -85,6 +85,19 @@ StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::
   return batch / ranks;
 }
 
+// Averages the parameters no solver trains (running statistics) over the ranks, through host
+// memory: they are a few floats per channel.
+Status AverageStateParams(ParamStore& params, Communicator* comm) {
+  for (size_t i = 0; i < params.entries().size(); ++i) {
+    if (params.entries()[i].decl.trainable) continue;
+    Tensor value = params.value(i);
+    std::vector<float> host = value.ToHost();
+    RETURN_IF_ERROR(comm->AllreduceAverage(host.data(), static_cast<int64_t>(host.size())));
+    value.FromHost(host);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status Train(const TrainOptions& options, const World& world, Communicator* control) {
@@ -160,6 +173,9 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   prefetch.depth = static_cast<int>(spec.prefetch_batches());
   prefetch.rank = comm->rank();
   prefetch.world_size = comm->size();
+  prefetch.augment.crop_pad = static_cast<int>(net->data_layer().spec().data_param().crop_pad());
+  prefetch.augment.mirror = net->data_layer().spec().data_param().mirror();
+  prefetch.augment.seed = spec.seed();
   Prefetcher prefetcher(train_data, prefetch);
   const std::vector<float> mean(train_data.manifest().mean().begin(), train_data.manifest().mean().end());
   const std::vector<float> std(train_data.manifest().std().begin(), train_data.manifest().std().end());
@@ -206,8 +222,15 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     std::fflush(stdout);
   }
 
+  // BatchNorm running statistics are each rank's; averaged on request before they are used or
+  // saved, so evaluation and checkpoints see every rank's data.
+  auto average_running_stats = [&]() -> Status {
+    if (!spec.average_batchnorm_stats() || control->size() == 1) return Status::Ok();
+    return AverageStateParams(net->params(), control);
+  };
   auto test = [&](uint64_t iter) -> Status {
     if (!test_data) return Status::Ok();
+    RETURN_IF_ERROR(average_running_stats());
     ASSIGN_OR_RETURN(const EvalResult r, Evaluate(*net, *test_data, static_cast<int>(spec.test_batch_size()),
                                                   static_cast<int>(spec.test_iter()), mean, std, control));
     if (!lead) return Status::Ok();
@@ -221,6 +244,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   // The data position after the last step trained: (epoch, samples of its order consumed).
   uint64_t position_epoch = start_epoch, position_consumed = start_consumed;
   auto checkpoint = [&]() -> Status {
+    RETURN_IF_ERROR(average_running_stats());
     if (!lead) return Status::Ok();
     proto::Checkpoint ckpt = CaptureCheckpoint(run.net, spec, *net, &solver, comm->size());
     for (float m : mean) ckpt.add_input_mean(m);

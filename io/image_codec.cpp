@@ -1,0 +1,157 @@
+#include "io/image_codec.h"
+
+// jpeglib.h needs FILE and size_t declared before it.
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <jpeglib.h>
+#include <png.h>
+
+namespace convoy {
+namespace {
+
+// libjpeg reports errors by calling error_exit, which by default ends the process: ours jumps
+// back to the caller with the library's message instead.
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void JpegErrorExit(j_common_ptr info) {
+  auto* err = reinterpret_cast<JpegError*>(info->err);
+  (*info->err->format_message)(info, err->message);
+  std::longjmp(err->jump, 1);
+}
+void JpegSilence(j_common_ptr, int) {}  // warnings (e.g. extraneous bytes) do not stop a decode
+
+// `image` belongs to the caller: this function's frame, which setjmp saves, holds only plain C
+// objects, and nothing with a destructor is created between setjmp and a longjmp back to it.
+Status DecodeJpeg(const std::string& bytes, const std::string& name, Image* out) {
+  jpeg_decompress_struct info;
+  JpegError err;
+  info.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = JpegErrorExit;
+  err.mgr.emit_message = JpegSilence;
+  Image& image = *out;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&info);
+    return DataError(name + ": corrupt JPEG: " + err.message);
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  jpeg_read_header(&info, TRUE);
+  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&info);
+    return DataError(name + ": CMYK JPEGs are not supported; convert it to RGB");
+  }
+  info.out_color_space = JCS_RGB;  // libjpeg-turbo turns greyscale into RGB too
+  jpeg_start_decompress(&info);
+  image.width = static_cast<int>(info.output_width);
+  image.height = static_cast<int>(info.output_height);
+  image.channels = 3;
+  image.pixels.resize(static_cast<size_t>(image.width) * image.height * 3);
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = image.pixels.data() + static_cast<size_t>(info.output_scanline) * image.width * 3;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return Status::Ok();
+}
+
+StatusOr<Image> DecodePng(const std::string& bytes, const std::string& name) {
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
+    return DataError(name + ": corrupt PNG: " + png.message);
+  png.format = PNG_FORMAT_RGB;
+  Image image;
+  image.width = static_cast<int>(png.width);
+  image.height = static_cast<int>(png.height);
+  image.channels = 3;
+  image.pixels.resize(PNG_IMAGE_SIZE(png));
+  const png_color white = {255, 255, 255};
+  if (!png_image_finish_read(&png, &white, image.pixels.data(), 0, nullptr)) {
+    const std::string message = png.message;
+    png_image_free(&png);
+    return DataError(name + ": corrupt PNG: " + message);
+  }
+  return image;
+}
+
+}  // namespace
+
+StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name) {
+  if (bytes.empty()) return DataError(name + ": empty file");
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
+    Image image;
+    RETURN_IF_ERROR(DecodeJpeg(bytes, name, &image));
+    return image;
+  }
+  if (bytes.size() >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return DecodePng(bytes, name);
+  return DataError(name + ": neither a JPEG nor a PNG (its first bytes are not either's signature)");
+}
+
+StatusOr<Image> ReadImage(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot open");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) return DataError(path + ": read error");
+  return DecodeImage(bytes.str(), path);
+}
+
+Status WriteJpeg(const std::string& path, const Image& image, int quality) {
+  if (image.channels != 1 && image.channels != 3)
+    return InvalidInput(path + ": a JPEG holds 1 or 3 channels, the image has " + std::to_string(image.channels));
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (!file) return InvalidInput(path + ": cannot open for writing");
+  jpeg_compress_struct info;
+  JpegError err;
+  info.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = JpegErrorExit;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_compress(&info);
+    std::fclose(file);
+    return Internal(path + ": JPEG encoding failed: " + err.message);
+  }
+  jpeg_create_compress(&info);
+  jpeg_stdio_dest(&info, file);
+  info.image_width = static_cast<JDIMENSION>(image.width);
+  info.image_height = static_cast<JDIMENSION>(image.height);
+  info.input_components = image.channels;
+  info.in_color_space = image.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_set_defaults(&info);
+  jpeg_set_quality(&info, quality, TRUE);
+  jpeg_start_compress(&info, TRUE);
+  while (info.next_scanline < info.image_height) {
+    auto* row = const_cast<JSAMPLE*>(image.pixels.data() + static_cast<size_t>(info.next_scanline) * image.width * image.channels);
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  return std::fclose(file) == 0 ? Status::Ok() : Internal(path + ": write failed");
+}
+
+Status WritePng(const std::string& path, const Image& image) {
+  static const png_uint_32 kFormats[] = {0, PNG_FORMAT_GRAY, PNG_FORMAT_GA, PNG_FORMAT_RGB, PNG_FORMAT_RGBA};
+  if (image.channels < 1 || image.channels > 4)
+    return InvalidInput(path + ": a PNG holds 1 to 4 channels, the image has " + std::to_string(image.channels));
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(image.width);
+  png.height = static_cast<png_uint_32>(image.height);
+  png.format = kFormats[image.channels];
+  if (!png_image_write_to_file(&png, path.c_str(), 0, image.pixels.data(), 0, nullptr))
+    return Internal(path + ": PNG encoding failed: " + png.message);
+  return Status::Ok();
+}
+
+}  // namespace convoy

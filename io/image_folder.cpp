@@ -1,0 +1,178 @@
+#include "io/image_folder.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "core/random.h"
+#include "io/dataset_writer.h"
+#include "io/image_codec.h"
+#include "io/image_resize.h"
+
+namespace fs = std::filesystem;
+
+namespace convoy {
+namespace {
+
+bool IsImageName(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+std::string Hms(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  char text[32];
+  std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  return text;
+}
+
+struct Listing {
+  std::vector<std::string> classes;
+  std::vector<fs::path> files;
+  std::vector<int32_t> labels;
+  std::vector<std::string> ignored;
+};
+
+StatusOr<Listing> List(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    return NotFound(dir + ": not a folder; --in takes a folder holding one sub-folder of photos per class");
+  Listing listing;
+  std::vector<fs::path> class_dirs;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory()) class_dirs.push_back(entry.path());
+    else listing.ignored.push_back(entry.path().string() + " (not inside a class folder)");
+  }
+  if (ec) return InvalidInput(dir + ": cannot list: " + ec.message());
+  std::sort(class_dirs.begin(), class_dirs.end());
+  if (class_dirs.empty())
+    return InvalidInput(dir + " has no class folders: put the photos of each class in their own "
+                        "sub-folder (" + dir + "/cat/1.jpg, " + dir + "/dog/2.png, ...)");
+  for (const fs::path& class_dir : class_dirs) {
+    const auto label = static_cast<int32_t>(listing.classes.size());
+    listing.classes.push_back(class_dir.filename().string());
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::recursive_directory_iterator(class_dir, ec)) {
+      if (!entry.is_regular_file()) continue;
+      if (IsImageName(entry.path())) files.push_back(entry.path());
+      else listing.ignored.push_back(entry.path().string() + " (not .jpg, .jpeg or .png)");
+    }
+    if (ec) return InvalidInput(class_dir.string() + ": cannot list: " + ec.message());
+    std::sort(files.begin(), files.end());
+    for (auto& f : files) listing.files.push_back(std::move(f)), listing.labels.push_back(label);
+  }
+  return listing;
+}
+
+// The indices (into `good`) that go to validation: round(fraction x count) of each class,
+// chosen by a seeded shuffle, so a class keeps its share in both splits.
+std::vector<bool> StratifiedSplit(const std::vector<int32_t>& labels, int num_classes, double fraction,
+                                  uint64_t seed) {
+  std::vector<bool> val(labels.size(), false);
+  for (int c = 0; c < num_classes; ++c) {
+    std::vector<size_t> members;
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (labels[i] == c) members.push_back(i);
+    for (size_t i = members.size(); i > 1; --i)
+      std::swap(members[i - 1], members[RandomBelow(seed, 0x5b117 + c, i, i)]);
+    const auto take = static_cast<size_t>(std::llround(fraction * static_cast<double>(members.size())));
+    for (size_t i = 0; i < take && i < members.size(); ++i) val[members[i]] = true;
+  }
+  return val;
+}
+
+}  // namespace
+
+StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options) {
+  if (options.height <= 0 || options.width <= 0)
+    return InvalidInput("--size must be HxW with positive sides, e.g. 64x64");
+  if (!(options.val_fraction >= 0 && options.val_fraction < 1))
+    return InvalidInput("--val-fraction must be in [0, 1), found " + std::to_string(options.val_fraction));
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(Listing listing, List(options.in_dir));
+  ImageFolderReport report;
+  report.classes = listing.classes;
+  report.ignored = listing.ignored;
+  const int64_t n = static_cast<int64_t>(listing.files.size());
+  report.files = n;
+  if (n == 0)
+    return InvalidInput(options.in_dir + ": no .jpg, .jpeg or .png files in its " +
+                        std::to_string(listing.classes.size()) + " class folder(s)");
+
+  // Decode in parallel: each file writes only its own slot.
+  const int64_t bytes = int64_t{3} * options.height * options.width;
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * bytes));
+  std::vector<std::string> errors(n);
+  std::atomic<int64_t> next{0}, done{0};
+  std::mutex mutex;
+  std::condition_variable finished;
+  auto work = [&] {
+    for (int64_t i; (i = next++) < n;) {
+      StatusOr<Image> image = ReadImage(listing.files[i].string());
+      if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels.data() + i * bytes);
+      else errors[i] = image.status().message();
+      if (++done == n) {
+        std::lock_guard<std::mutex> lock(mutex);
+        finished.notify_all();
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 0; t < std::max(options.threads, 1); ++t) workers.emplace_back(work);
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!finished.wait_for(lock, std::chrono::seconds(1), [&] { return done.load() == n; }))
+      if (options.progress) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double rate = done.load() / std::max(elapsed, 1e-9);
+        options.progress("convert: " + std::to_string(done.load()) + "/" + std::to_string(n) + " files (" +
+                         std::to_string(std::lround(rate)) + " files/s, ETA " + Hms((n - done.load()) / std::max(rate, 1e-9)) + ")");
+      }
+  }
+  for (auto& t : workers) t.join();
+
+  std::vector<int64_t> good;
+  std::vector<int32_t> good_labels;
+  for (int64_t i = 0; i < n; ++i) {
+    if (errors[i].empty()) good.push_back(i), good_labels.push_back(listing.labels[i]);
+    else report.failed.emplace_back(listing.files[i].string(), errors[i]);
+  }
+  if (good.empty())
+    return DataError(options.in_dir + ": none of its " + std::to_string(n) + " photos decodes; the first: " +
+                     report.failed.front().second);
+  const auto num_classes = static_cast<int>(listing.classes.size());
+  const std::vector<bool> to_val = StratifiedSplit(good_labels, num_classes, options.val_fraction, options.seed);
+
+  DatasetContents splits[2];
+  const char* names[2] = {"train", "val"};
+  for (int s = 0; s < 2; ++s) {
+    splits[s].name = fs::path(options.in_dir).filename().string() + "/" + names[s];
+    splits[s].c = 3, splits[s].h = options.height, splits[s].w = options.width;
+    splits[s].num_classes = num_classes;
+    splits[s].class_names = listing.classes;
+  }
+  for (size_t k = 0; k < good.size(); ++k) {
+    DatasetContents& d = splits[to_val[k] ? 1 : 0];
+    const uint8_t* image = pixels.data() + good[k] * bytes;
+    d.images.insert(d.images.end(), image, image + bytes);
+    d.labels.push_back(good_labels[k]);
+  }
+  report.train = static_cast<int64_t>(splits[0].labels.size());
+  report.val = static_cast<int64_t>(splits[1].labels.size());
+  if (report.train == 0) return InvalidInput("--val-fraction " + std::to_string(options.val_fraction) + " leaves no training photos");
+  for (int s = 0; s < 2; ++s) {
+    if (splits[s].labels.empty()) continue;
+    const int shards = static_cast<int>(std::min<int64_t>(options.shards, splits[s].labels.size()));
+    RETURN_IF_ERROR(WriteDatasetFolder(splits[s], shards, (fs::path(options.out_dir) / names[s]).string()).status());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace convoy
