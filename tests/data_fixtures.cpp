@@ -5,6 +5,7 @@
 
 #include "io/dataset_writer.h"
 #include "io/idx_reader.h"
+#include "io/image_codec.h"
 #include "tests/test_util.h"
 
 namespace convoy::testing {
@@ -40,6 +41,27 @@ StatusOr<IdxPair> WriteFashionMnistSubset(const std::string& dir, int count, boo
 Status MakeFashionMnistDataset(const std::string& dir, int count, int shards, bool train) {
   ASSIGN_OR_RETURN(IdxPair idx, WriteFashionMnistSubset(dir + "-idx", count, train));
   return ConvertIdx(idx.images, idx.labels, shards, dir);
+}
+
+const char* const kFashionClasses[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
+                                         "sandal", "shirt", "sneaker", "bag", "ankle-boot"};
+
+Status MakeFashionPhotoFolder(const std::string& dir, int count, int side) {
+  ASSIGN_OR_RETURN(IdxArray images, ReadIdx(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz"));
+  ASSIGN_OR_RETURN(IdxArray labels, ReadIdx(std::string(kFashionMnistDir) + "/train-labels-idx1-ubyte.gz"));
+  for (const char* name : kFashionClasses) std::filesystem::create_directories(dir + "/" + name);
+  for (int i = 0; i < count; ++i) {
+    Image photo;
+    photo.width = photo.height = side;
+    photo.channels = 1;
+    photo.pixels.resize(static_cast<size_t>(side) * side);
+    for (int y = 0; y < side; ++y)  // nearest-neighbour upscale of the 28 x 28 original
+      for (int x = 0; x < side; ++x)
+        photo.pixels[static_cast<size_t>(y) * side + x] = images.data[static_cast<size_t>(i) * 784 + (y * 28 / side) * 28 + x * 28 / side];
+    const std::string base = dir + "/" + kFashionClasses[labels.data[i]] + "/" + std::to_string(i);
+    RETURN_IF_ERROR(i % 2 == 0 ? WritePng(base + ".png", photo) : WriteJpeg(base + ".jpg", photo, 95));
+  }
+  return Status::Ok();
 }
 
 std::string SmallNetText() {
