@@ -20,8 +20,36 @@ def cifar_small():
         nn.Flatten(), nn.Linear(1024, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
+class BasicBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus the shortcut (a 1x1 conv + BN where the shape changes), ReLU."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                      if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.short(x))
+
+
+def resnet20():
+    """configs/resnet20_cifar.prototxt (3 x 32 x 32 -> 10)."""
+    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for stage, ch in enumerate([16, 32, 64]):
+        for block in range(3):
+            layers.append(BasicBlock(cin, ch, 2 if stage > 0 and block == 0 else 1))
+            cin = ch
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return nn.Sequential(*layers)
+
+
 NETS = {"lenet": (lenet, (1, 28, 28), "configs/lenet_fashion_mnist.prototxt"),
-        "cifar": (cifar_small, (3, 32, 32), "configs/cifar_small.prototxt")}
+        "cifar": (cifar_small, (3, 32, 32), "configs/cifar_small.prototxt"),
+        "resnet20": (resnet20, (3, 32, 32), "configs/resnet20_cifar.prototxt")}
 
 
 def train_steps_per_second(net, shape, batch, iters, device, images=None, labels=None):

@@ -239,11 +239,15 @@ float Net::ReadScalar(const std::string& blob) const {
   return value;
 }
 
-int64_t Net::num_outputs() const {
+const Blob* Net::scores() const {
   for (size_t i = 0; i < layers_.size(); ++i)
-    if (!tops_[i].empty() && tops_[i][0]->name == loss_blob_)
-      return bottoms_[i][0]->data.count() / bottoms_[i][0]->data.dim(0);
-  return 0;
+    if (!tops_[i].empty() && tops_[i][0]->name == loss_blob_) return bottoms_[i][0];
+  return nullptr;
+}
+
+int64_t Net::num_outputs() const {
+  const Blob* s = scores();
+  return s ? s->data.count() / s->data.dim(0) : 0;
 }
 
 }  // namespace convoy

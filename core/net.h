@@ -43,8 +43,9 @@ class Net {
   const std::vector<std::string>& scalar_outputs() const { return scalar_outputs_; }
   const std::string& loss_blob() const { return loss_blob_; }
   float ReadScalar(const std::string& blob) const;
-  // The number of scores per sample the loss sees (the net's class count).
+  // The number of scores per sample the loss sees (the net's class count), and those scores.
   int64_t num_outputs() const;
+  const Blob* scores() const;
   StepContext Context(bool train, uint64_t seed, uint64_t step);
 
   ParamStore& params() { return params_; }

@@ -26,13 +26,15 @@ Status Eval(const std::string& checkpoint_path, const std::string& data_dir, int
               checkpoint_path.c_str(),
               static_cast<unsigned long long>(ckpt.solver_state().iter()), data_dir.c_str(),
               static_cast<long long>(r.samples), r.loss, r.accuracy);
+  std::vector<std::string> names(data.manifest().class_name().begin(), data.manifest().class_name().end());
+  std::fputs(FormatPerClass(r, names).c_str(), stdout);
   return Status::Ok();
 }
 
 }  // namespace
 
 int RunEval(int argc, char** argv) {
-  Flags flags("eval", "Tests a checkpoint on a converted dataset and prints its accuracy.",
+  Flags flags("eval", "Tests a checkpoint on a converted dataset: accuracy, per-class accuracy, confusion matrix.",
               {{"checkpoint", "checkpoint file (.pb)", "", false, true},
                {"data", "dataset folder (with manifest.prototxt)", "", false, true},
                {"batch", "samples per forward pass", "100"},

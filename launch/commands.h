@@ -12,6 +12,7 @@ namespace convoy {
 int RunConvert(int argc, char** argv);
 int RunTrain(int argc, char** argv);
 int RunEval(int argc, char** argv);
+int RunPredict(int argc, char** argv);
 int RunTime(int argc, char** argv);
 int RunInspect(int argc, char** argv);
 

@@ -13,7 +13,14 @@ struct EvalResult {
   double loss = 0;
   double accuracy = 0;
   int64_t samples = 0;
+  // classes x classes counts: row = true class, column = the top-scoring class.
+  int classes = 0;
+  std::vector<int64_t> confusion;
 };
+
+// Per-class accuracy as a table, then the confusion matrix (up to 20 classes), with the class
+// names where the dataset has them.
+std::string FormatPerClass(const EvalResult& r, const std::vector<std::string>& class_names);
 
 // max_batches 0: the whole dataset. mean/std: the training set's normalisation. Restores the
 // net's batch size afterwards.

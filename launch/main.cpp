@@ -32,9 +32,10 @@ namespace {
 constexpr const char* kUsage =
     "usage: convoy COMMAND [flags]   (convoy COMMAND --help for its flags)\n\n"
     "commands:\n"
-    "  convert   turn a dataset (IDX files) into HDF5 shards and a manifest\n"
+    "  convert   turn a dataset (IDX, a folder of photos, CIFAR) into HDF5 shards and a manifest\n"
     "  train     train a net with a solver file\n"
-    "  eval      test a checkpoint on a converted dataset\n"
+    "  eval      test a checkpoint on a converted dataset (per-class accuracy, confusion matrix)\n"
+    "  predict   the top-5 classes of photos (JPEG, PNG) under a checkpoint\n"
     "  time      per-layer forward/backward timing of a net\n"
     "  inspect   what a checkpoint holds, and whether it is whole\n";
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(command, "convert")) return convoy::RunConvert(argc - 2, argv + 2);
     if (!std::strcmp(command, "train")) return convoy::RunTrain(argc - 2, argv + 2);
     if (!std::strcmp(command, "eval")) return convoy::RunEval(argc - 2, argv + 2);
+    if (!std::strcmp(command, "predict")) return convoy::RunPredict(argc - 2, argv + 2);
     if (!std::strcmp(command, "time")) return convoy::RunTime(argc - 2, argv + 2);
     if (!std::strcmp(command, "inspect")) return convoy::RunInspect(argc - 2, argv + 2);
   } catch (const std::bad_alloc&) {

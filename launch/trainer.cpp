@@ -249,6 +249,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     proto::Checkpoint ckpt = CaptureCheckpoint(run.net, spec, *net, &solver, comm->size());
     for (float m : mean) ckpt.add_input_mean(m);
     for (float s : std) ckpt.add_input_std(s);
+    for (const std::string& name : train_data.manifest().class_name()) ckpt.add_class_name(name);
     ckpt.set_epoch(position_epoch);
     ckpt.set_samples_into_epoch(position_consumed);
     ckpt.set_global_batch(global_batch);

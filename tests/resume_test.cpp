@@ -27,8 +27,7 @@ class ResumeTest : public ::testing::Test {
     const std::string path = dir_ / ("solver" + std::to_string(max_iter) + ".prototxt");
     testing::WriteFile(path, "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 32\nbatch_size_is_global: true\n"
                              "max_iter: " + std::to_string(max_iter) +
-                             "\nbase_lr: 0.02\nmomentum: 0.9\nweight_decay: 0.0005\nlr_policy: STEP\nstepsize: 9\n"
-                             "gamma: 0.5\ndisplay: 1000\nseed: 5\n");
+                             "\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 1000\nseed: 5\n" + schedule_);
     return path;
   }
   testing::CommandResult Train(int ranks, int max_iter, const std::string& run, const std::string& extra = "") {
@@ -43,6 +42,7 @@ class ResumeTest : public ::testing::Test {
     if (!c.ok()) return bytes;
     for (const auto& p : c->param()) bytes += p.data();
     for (const auto& m : c->solver_state().momentum()) bytes += m.data();
+    for (const auto& m : c->solver_state().second_moment()) bytes += m.data();
     return bytes;
   }
   void ExpectBitExactResume(int ranks) {
@@ -86,10 +86,33 @@ class ResumeTest : public ::testing::Test {
     for (const auto& [sample, count] : uses) ASSERT_EQ(count, 1) << "sample " << sample;
   }
   testing::TempDir dir_;
+  std::string schedule_ = "base_lr: 0.02\nlr_policy: STEP\nstepsize: 9\ngamma: 0.5\n";
 };
 
 TEST_F(ResumeTest, BitExactOnOneRank) { ExpectBitExactResume(1); }
 TEST_F(ResumeTest, BitExactOnTwoRanks) { ExpectBitExactResume(2); }
+
+// Random crops and flips, BatchNorm running statistics and AdamW's two moments all continue
+// exactly. (The schedule is STEP: this test lengthens max_iter on resume, which would reshape a
+// cosine or poly schedule.)
+TEST_F(ResumeTest, BitExactWithAugmentationBatchNormAndAdamW) {
+  std::string net = testing::SmallNetText();
+  net = testing::Replace(net, "width: 28 }", "width: 28 crop_pad: 3 mirror: true }");
+  net = testing::Replace(net, "layer { name: \"relu1\" type: \"ReLU\" bottom: \"conv1\" top: \"conv1\" }",
+                         "layer { name: \"bn1\" type: \"BatchNorm\" bottom: \"conv1\" top: \"bn1\" }\n"
+                         "layer { name: \"relu1\" type: \"ReLU\" bottom: \"bn1\" top: \"bn1\" }");
+  net = testing::Replace(net, "bottom: \"conv1\" top: \"pool1\"", "bottom: \"bn1\" top: \"pool1\"");
+  testing::WriteFile(dir_ / "net.prototxt", net);
+  schedule_ = "type: ADAMW\nbase_lr: 0.002\nlr_policy: STEP\nstepsize: 9\nmomentum2: 0.99\n";
+  ExpectBitExactResume(1);
+  auto ckpt = LoadCheckpoint(dir_ / "resumed/checkpoints/ckpt-50.pb");
+  ASSERT_TRUE(ckpt.ok());
+  EXPECT_EQ(ckpt->solver_state().second_moment_size(), ckpt->param_size());
+  bool running_mean_moved = false;
+  for (const auto& p : ckpt->param())
+    if (p.name() == "bn1/2") running_mean_moved = p.data() != std::string(p.data().size(), '\0');
+  EXPECT_TRUE(running_mean_moved);
+}
 TEST_F(ResumeTest, TwoRanksToOneUsesEachSampleOnce) { ExpectEachSampleOnceAcrossRankChange(2, 1); }
 TEST_F(ResumeTest, OneRankToTwoUsesEachSampleOnce) { ExpectEachSampleOnceAcrossRankChange(1, 2); }
 
