@@ -71,7 +71,11 @@ void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* imag
           const int iy = y * s.stride - s.pad + i;
           if (iy < 0 || iy >= s.h) continue;
           float* row = plane + static_cast<int64_t>(iy) * s.w - s.pad + j;
-          for (int x = x_begin; x < x_end; ++x) row[x * s.stride] += in[x];
+          if (s.stride == 1) {  // contiguous: the compiler vectorises this form
+            for (int x = x_begin; x < x_end; ++x) row[x] += in[x];
+          } else {
+            for (int x = x_begin; x < x_end; ++x) row[x * s.stride] += in[x];
+          }
         }
       }
 }
@@ -232,6 +236,9 @@ class Cpu final : public HostMemoryBackend {
     const int64_t weights = s.k * p.rows;
     float* partial_w = ws + kConvGroups * p.slot;
     float* partial_b = partial_w + kConvGroups * weights;
+    // With few filters, sgemm runs dw^T (rows x K) = col x dyt^T faster than dw = dyt x col^T
+    // (measured: ResNet-20's 16-filter layers 11.5 -> 7.6 ms; with 64 filters the plain form wins).
+    const bool transposed = s.k < 32;
     p.ForGroups([&](int g, int c0, int c1) {
       float* col = ws + g * p.slot;
       float* dyt = col + p.rows * p.chunk_cols;
@@ -243,7 +250,11 @@ class Cpu final : public HostMemoryBackend {
         const int64_t cols = (last - first) * p.plane;
         for (int n = first; n < last; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
         GatherGrad(s, p, dy, first, last, dyt);
-        SerialGemm(false, true, s.k, p.rows, cols, dyt, cols, col, cols, c == c0 ? 0.f : 1.f, gw, p.rows);
+        const float beta = c == c0 ? 0.f : 1.f;
+        if (transposed)
+          SerialGemm(false, true, p.rows, s.k, cols, col, cols, dyt, cols, beta, gw, s.k);
+        else
+          SerialGemm(false, true, s.k, p.rows, cols, dyt, cols, col, cols, beta, gw, p.rows);
         for (int k = 0; k < s.k; ++k) {
           float sum = 0.f;
           for (int64_t i = 0; i < cols; ++i) sum += dyt[k * cols + i];
@@ -252,12 +263,14 @@ class Cpu final : public HostMemoryBackend {
       }
     });
     // The groups' partial sums, added in group order.
-    Parallel(weights, 4096, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        float sum = 0.f;
-        for (int g = 0; g < p.groups; ++g) sum += partial_w[g * weights + i];
-        dw[i] = sum;
-      }
+    Parallel(s.k, 1, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t r = 0; r < p.rows; ++r) {
+          const int64_t at = transposed ? r * s.k + k : k * p.rows + r;
+          float sum = 0.f;
+          for (int g = 0; g < p.groups; ++g) sum += partial_w[g * weights + at];
+          dw[k * p.rows + r] = sum;
+        }
     });
     if (db)
       for (int k = 0; k < s.k; ++k) {
