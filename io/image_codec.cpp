@@ -3,9 +3,8 @@
 // jpeglib.h needs FILE and size_t declared before it.
 #include <csetjmp>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -30,7 +29,7 @@ void JpegSilence(j_common_ptr, int) {}  // warnings (e.g. extraneous bytes) do n
 
 // `image` belongs to the caller: this function's frame, which setjmp saves, holds only plain C
 // objects, and nothing with a destructor is created between setjmp and a longjmp back to it.
-Status DecodeJpeg(const std::string& bytes, const std::string& name, Image* out) {
+Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_side, Image* out) {
   jpeg_decompress_struct info;
   JpegError err;
   info.err = jpeg_std_error(&err.mgr);
@@ -49,6 +48,10 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, Image* out)
     return DataError(name + ": CMYK JPEGs are not supported; convert it to RGB");
   }
   info.out_color_space = JCS_RGB;  // libjpeg-turbo turns greyscale into RGB too
+  const unsigned shorter = std::min(info.image_width, info.image_height);
+  info.scale_num = 1;
+  info.scale_denom = 1;
+  while (min_side > 0 && info.scale_denom < 8 && shorter / (info.scale_denom * 2) >= 2u * min_side) info.scale_denom *= 2;
   jpeg_start_decompress(&info);
   image.width = static_cast<int>(info.output_width);
   image.height = static_cast<int>(info.output_height);
@@ -86,25 +89,28 @@ StatusOr<Image> DecodePng(const std::string& bytes, const std::string& name) {
 
 }  // namespace
 
-StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name) {
+StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, int min_side) {
   if (bytes.empty()) return DataError(name + ": empty file");
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
     Image image;
-    RETURN_IF_ERROR(DecodeJpeg(bytes, name, &image));
+    RETURN_IF_ERROR(DecodeJpeg(bytes, name, min_side, &image));
     return image;
   }
   if (bytes.size() >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return DecodePng(bytes, name);
   return DataError(name + ": neither a JPEG nor a PNG (its first bytes are not either's signature)");
 }
 
-StatusOr<Image> ReadImage(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) return DataError(path + ": read error");
-  return DecodeImage(bytes.str(), path);
+StatusOr<Image> ReadImage(const std::string& path, int min_side) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) return NotFound(path + ": cannot open");
+  std::string bytes;
+  char buffer[1 << 16];
+  for (size_t got; (got = std::fread(buffer, 1, sizeof buffer, file)) > 0;) bytes.append(buffer, got);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) return DataError(path + ": read error");
+  return DecodeImage(bytes, path, min_side);
 }
 
 Status WriteJpeg(const std::string& path, const Image& image, int quality) {

@@ -18,10 +18,12 @@ struct Image {
 };
 
 // Decodes a JPEG or PNG held in memory (the format is read from its first bytes) to RGB.
-// `name` is only for messages.
-StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name);
+// `name` is only for messages. min_side > 0 says the caller will shrink the image until its
+// shorter side is min_side: a large JPEG is then decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
+// DCT scaling, to no less than twice min_side, so the resampler still averages (much faster).
+StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, int min_side = 0);
 // Reads and decodes the file at path.
-StatusOr<Image> ReadImage(const std::string& path);
+StatusOr<Image> ReadImage(const std::string& path, int min_side = 0);
 
 // Writers (tests make photos with them; channels 1 or 3 for JPEG, 1 to 4 for PNG).
 Status WriteJpeg(const std::string& path, const Image& image, int quality = 90);

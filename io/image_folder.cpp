@@ -114,7 +114,7 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   std::condition_variable finished;
   auto work = [&] {
     for (int64_t i; (i = next++) < n;) {
-      StatusOr<Image> image = ReadImage(listing.files[i].string());
+      StatusOr<Image> image = ReadImage(listing.files[i].string(), std::max(options.height, options.width));
       if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels.data() + i * bytes);
       else errors[i] = image.status().message();
       if (++done == n) {
