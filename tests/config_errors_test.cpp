@@ -59,6 +59,33 @@ TEST(ConfigErrorsTest, WrongNumberOfBottoms) {
   EXPECT_NE(net.status().message().find("takes 2 bottom blobs, found 1"), std::string::npos) << net.status().message();
 }
 
+TEST(ConfigErrorsTest, CropPaddingAsLargeAsTheImage) {
+  const std::string text = testing::Replace(testing::SmallNetText(), "width: 28 }", "width: 28 crop_pad: 28 }");
+  auto net = BuildFromText(text);
+  ASSERT_FALSE(net.ok());
+  EXPECT_NE(net.status().message().find("layer 'data' (Data): data_param.crop_pad (28) must be smaller than the "
+                                        "image's height and width (28x28)"),
+            std::string::npos)
+      << net.status().message();
+}
+
+TEST(ConfigErrorsTest, BadBatchNormAndEltwiseSettings) {
+  const std::string bn = testing::Replace(testing::SmallNetText(), "layer { name: \"relu1\"",
+                                          "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"conv1\" top: \"b\" "
+                                          "batch_norm_param { eps: 0 } }\nlayer { name: \"relu1\"");
+  auto net = BuildFromText(bn);
+  ASSERT_FALSE(net.ok());
+  EXPECT_NE(net.status().message().find("layer 'bn' (BatchNorm): batch_norm_param.eps must be positive"),
+            std::string::npos) << net.status().message();
+  const std::string sum = testing::Replace(testing::SmallNetText(), "layer { name: \"relu1\"",
+                                           "layer { name: \"sum\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"conv1\" "
+                                           "top: \"s\" eltwise_param { coeff: 1 } }\nlayer { name: \"relu1\"");
+  net = BuildFromText(sum);
+  ASSERT_FALSE(net.ok());
+  EXPECT_NE(net.status().message().find("eltwise_param.coeff gives 1 coefficients for 2 bottoms"), std::string::npos)
+      << net.status().message();
+}
+
 TEST(ConfigErrorsTest, ValidNetBuildsWithFusedRelus) {
   auto net = BuildFromText(testing::SmallNetText());
   ASSERT_TRUE(net.ok()) << net.status().message();

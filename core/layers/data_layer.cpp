@@ -1,5 +1,7 @@
 #include "core/layers/data_layer.h"
 
+#include <algorithm>
+
 #include "core/layer_registry.h"
 #include "core/layers/shape_checks.h"
 
@@ -9,7 +11,12 @@ Status DataLayer::Setup(Backend*, const std::vector<Blob*>&) {
   const auto& p = spec_.data_param();
   RETURN_IF_ERROR(ExpectPositive(Where(), "data_param.channels", p.channels()));
   RETURN_IF_ERROR(ExpectPositive(Where(), "data_param.height", p.height()));
-  return ExpectPositive(Where(), "data_param.width", p.width());
+  RETURN_IF_ERROR(ExpectPositive(Where(), "data_param.width", p.width()));
+  if (p.crop_pad() >= std::min(p.height(), p.width()))
+    return InvalidInput(Where() + "data_param.crop_pad (" + std::to_string(p.crop_pad()) +
+                        ") must be smaller than the image's height and width (" + std::to_string(p.height()) + "x" +
+                        std::to_string(p.width()) + ")");
+  return Status::Ok();
 }
 
 Shape DataLayer::image_shape() const {
