@@ -1,0 +1,47 @@
+// oneDNN's direct convolutions (its JIT kernels for this processor) for the CPU backend, on a
+// part of the batch at a time: convoy's tensors stay N x C x H x W, each call reorders its part
+// into the blocked layouts oneDNN's kernels want and back. The CPU backend runs a fixed number of
+// parts on its own thread pool, one single-threaded oneDNN call per part, so results do not
+// depend on the thread count. Every part has its own blocked buffers and scratchpad, so parts
+// run at once without sharing anything; they are made on first use of a shape and kept.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "core/backend.h"
+
+namespace convoy {
+
+class DnnlConvolution {
+ public:
+  DnnlConvolution();
+  ~DnnlConvolution();
+
+  // Whether oneDNN has a JIT kernel for convolutions of this (part) shape here; when not, the
+  // caller uses its own im2col + GEMM path.
+  bool Supported(const ConvShape& part);
+
+  // The three passes on one part, as Backend's ConvForward / ConvBackwardData /
+  // ConvBackwardFilter; `slot` (< kSlots) names the part's private buffers.
+  static constexpr int kSlots = 8;
+  void Forward(const ConvShape& part, int slot, const float* x, const float* w, const float* b, bool relu, float* y);
+  void BackwardData(const ConvShape& part, int slot, const float* dy, const float* w, float* dx);
+  void BackwardWeights(const ConvShape& part, int slot, const float* x, const float* dy, float* dw, float* db);
+
+ private:
+  struct Pass;
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool>;
+  Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);
+
+  struct Engine;
+  std::unique_ptr<Engine> engine_;
+  std::mutex mutex_;
+  std::map<Key, std::unique_ptr<Pass>> passes_;
+  std::map<Key, bool> supported_;
+};
+
+}  // namespace convoy
