@@ -68,6 +68,44 @@ TEST_F(DistributedTrainTest, TwoRanksOfBatch32EqualOneRankOfBatch64) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key << " missing from " << metrics;
 }
 
+// BatchNorm statistics are each rank's; average_batchnorm_stats averages them before the
+// checkpoint. After one step from the same initial weights, a running mean is linear in the
+// batch means, so two ranks' averaged running means equal one rank's over the whole batch.
+TEST_F(DistributedTrainTest, AveragedBatchNormStatisticsMatchOneRankOverTheWholeBatch) {
+  std::string net = testing::Replace(testing::SmallNetText(), "layer { name: \"relu1\" type: \"ReLU\" bottom: \"conv1\" top: \"conv1\" }",
+                                     "layer { name: \"bn1\" type: \"BatchNorm\" bottom: \"conv1\" top: \"bn1\" }\n"
+                                     "layer { name: \"relu1\" type: \"ReLU\" bottom: \"bn1\" top: \"bn1\" }");
+  testing::WriteFile(dir_ / "net.prototxt", testing::Replace(net, "bottom: \"conv1\" top: \"pool1\"", "bottom: \"bn1\" top: \"pool1\""));
+  auto running_mean = [&](const std::string& run) {
+    auto ckpt = LoadCheckpoint(dir_ / run + "/checkpoints/ckpt-1.pb");
+    EXPECT_TRUE(ckpt.ok()) << ckpt.status().message();
+    std::vector<float> v;
+    if (ckpt.ok())
+      for (const auto& p : ckpt->param())
+        if (p.name() == "bn1/2") v.assign(reinterpret_cast<const float*>(p.data().data()),
+                                          reinterpret_cast<const float*>(p.data().data()) + p.data().size() / 4);
+    return v;
+  };
+  const auto one = testing::Run(Train(Solver("one.prototxt", 64, 1), "one"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto averaged = testing::Run(testing::Mpirun(2) +
+                                     Train(Solver("avg.prototxt", 32, 1, "average_batchnorm_stats: true\n"), "avg"));
+  ASSERT_EQ(averaged.exit_code, 0) << averaged.output;
+  const auto local = testing::Run(testing::Mpirun(2) + Train(Solver("local.prototxt", 32, 1), "local"));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  const auto a = running_mean("one"), b = running_mean("avg"), c = running_mean("local");
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), 8u);
+  ASSERT_EQ(c.size(), 8u);
+  double averaged_gap = 0, local_gap = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    averaged_gap = std::max(averaged_gap, std::fabs(double{a[i]} - b[i]));
+    local_gap = std::max(local_gap, std::fabs(double{a[i]} - c[i]));
+  }
+  EXPECT_LT(averaged_gap, 1e-5) << "averaged statistics should be the whole batch's";
+  EXPECT_GT(local_gap, 1e-4) << "rank 0's own statistics come from its half of the batch only";
+}
+
 TEST_F(DistributedTrainTest, RanksWithDifferentSolversRefuseToStart) {
   const std::string a = Solver("a.prototxt", 16, 5), b = Solver("b.prototxt", 16, 5, "stepsize: 7\n");
   const std::string command = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "

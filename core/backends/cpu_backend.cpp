@@ -168,6 +168,28 @@ void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* 
   dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
 
+// Two sums of terms(j) = {a, b} over j in [0, n), kept in 16 independent lanes so the compiler
+// vectorises them (strict floating point keeps a single running sum serial); the lanes are then
+// added in a fixed order, so the result is deterministic.
+template <typename Terms>
+std::pair<float, float> LaneSums(int64_t n, Terms terms) {
+  constexpr int kLanes = 16;
+  float a[kLanes] = {}, b[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const auto [ta, tb] = terms(j + l);
+      a[l] += ta, b[l] += tb;
+    }
+  for (; j < n; ++j) {
+    const auto [ta, tb] = terms(j);
+    a[0] += ta, b[0] += tb;
+  }
+  float sa = 0.f, sb = 0.f;
+  for (int l = 0; l < kLanes; ++l) sa += a[l], sb += b[l];
+  return {sa, sb};
+}
+
 // sum (count) = the `parts` partial sums laid out one after another, added in part order.
 void SumParts(int parts, int64_t count, const float* partial, float* sum) {
   Parallel(count, 4096, [&](int64_t i0, int64_t i1) {
@@ -528,8 +550,7 @@ class Cpu final : public HostMemoryBackend {
       double sum = 0, sq = 0;
       for (int i = 0; i < n; ++i) {
         const float* p = x + (int64_t{i} * c + ch) * hw;
-        float s = 0.f, q = 0.f;
-        for (int64_t j = 0; j < hw; ++j) s += p[j], q += p[j] * p[j];
+        const auto [s, q] = LaneSums(hw, [&](int64_t j) { return std::pair{p[j], p[j] * p[j]}; });
         sum += s, sq += q;
       }
       const double count = double{1.0} * n * hw;
@@ -556,8 +577,7 @@ class Cpu final : public HostMemoryBackend {
       double sum_dy = 0, sum_dy_xhat = 0;
       for (int i = 0; i < n; ++i) {
         const int64_t o = (int64_t{i} * c + ch) * hw;
-        float s = 0.f, t = 0.f;
-        for (int64_t j = 0; j < hw; ++j) s += dy[o + j], t += dy[o + j] * (x[o + j] - mu);
+        const auto [s, t] = LaneSums(hw, [&](int64_t j) { return std::pair{dy[o + j], dy[o + j] * (x[o + j] - mu)}; });
         sum_dy += s, sum_dy_xhat += t;
       }
       sum_dy_xhat *= inv_std;
