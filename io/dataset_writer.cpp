@@ -63,7 +63,7 @@ StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data,
 }
 
 Status ConvertIdx(const std::string& images_path, const std::string& labels_path, int shards,
-                  const std::string& out_dir) {
+                  const std::string& out_dir, const std::vector<std::string>& class_names) {
   ASSIGN_OR_RETURN(IdxArray images, ReadIdx(images_path));
   ASSIGN_OR_RETURN(IdxArray labels, ReadIdx(labels_path));
   if (images.dims.size() != 3)
@@ -83,6 +83,13 @@ Status ConvertIdx(const std::string& images_path, const std::string& labels_path
   data.images = std::move(images.data);
   data.labels.assign(labels.data.begin(), labels.data.end());
   data.num_classes = 1 + *std::max_element(data.labels.begin(), data.labels.end());
+  if (!class_names.empty()) {
+    if (static_cast<int>(class_names.size()) < data.num_classes)
+      return InvalidInput("--class-names gives " + std::to_string(class_names.size()) + " names but " + labels_path +
+                          " has labels up to " + std::to_string(data.num_classes - 1) + ": give one name per class");
+    data.num_classes = static_cast<int>(class_names.size());
+    data.class_names = class_names;
+  }
   return WriteDatasetFolder(data, shards, out_dir).status();
 }
 

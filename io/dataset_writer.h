@@ -24,8 +24,9 @@ struct DatasetContents {
 StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data, int shards,
                                                     const std::string& out_dir);
 
-// Converts an IDX image file (N x H x W) and label file (N) — MNIST, Fashion-MNIST.
+// Converts an IDX image file (N x H x W) and label file (N) — MNIST, Fashion-MNIST. IDX files
+// carry no class names; class_names (optional, in label order) go into the manifest.
 Status ConvertIdx(const std::string& images_path, const std::string& labels_path, int shards,
-                  const std::string& out_dir);
+                  const std::string& out_dir, const std::vector<std::string>& class_names = {});
 
 }  // namespace convoy

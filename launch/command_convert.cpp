@@ -80,6 +80,7 @@ int RunConvert(int argc, char** argv) {
                           "OUT/test)", "idx"},
                {"images", "idx: IDX image file (.gz or raw)", ""},
                {"labels", "idx: IDX label file (.gz or raw)", ""},
+               {"class-names", "idx: the class names in label order, comma-separated", ""},
                {"in", "imagefolder, cifar: the input folder", ""},
                {"size", "imagefolder: HxW every photo is resized to (shorter side, then centre crop)", ""},
                {"val-fraction", "imagefolder: share of each class held out for validation", "0"},
@@ -95,7 +96,13 @@ int RunConvert(int argc, char** argv) {
   Status status;
   if (format == "idx") {
     status = Required(flags, {"images", "labels"}, format);
-    if (status.ok()) status = ConvertIdx(flags.Get("images"), flags.Get("labels"), *shards, out);
+    std::vector<std::string> names;
+    for (std::string rest = flags.Get("class-names"); !rest.empty();) {
+      const size_t comma = rest.find(',');
+      names.push_back(rest.substr(0, comma));
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+    if (status.ok()) status = ConvertIdx(flags.Get("images"), flags.Get("labels"), *shards, out, names);
     if (status.ok()) std::printf("wrote %d shard(s) and manifest.prototxt to %s\n", *shards, out.c_str());
   } else if (format == "imagefolder") {
     status = ConvertFolder(flags, *shards);
