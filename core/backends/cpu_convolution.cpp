@@ -1,0 +1,341 @@
+#include "core/backends/cpu_convolution.h"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/backends/cpu_parallel.h"
+#include "core/backends/dnnl_convolution.h"
+
+namespace convoy::cpu {
+namespace {
+
+// Im2colImage's rows of W floats, W known when compiled: each row's copy becomes a few vector moves.
+template <int W>
+void CopyRows(const ConvShape& s, const float* image, int64_t cols, float* col) {
+  const int oh = s.oh();
+  for (int c = 0; c < s.c; ++c)
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
+        const float* in = image + (static_cast<int64_t>(c) * s.h + i) * s.w + j;
+        for (int y = 0; y < oh; ++y, out += W, in += s.w) std::memcpy(out, in, W * sizeof(float));
+      }
+}
+
+// One image's part of the column matrix: rows C*KH*KW, each holding OH*OW entries at stride
+// `cols` (the chunk's column count).
+void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
+  const int oh = s.oh(), ow = s.ow();
+  if (s.stride == 1 && s.pad == 0) {  // every window inside the image: straight copies, no edge tests
+    switch (ow) {  // LeNet's widths (and a few more) with the row length built in
+      case 8: return CopyRows<8>(s, image, cols, col);
+      case 16: return CopyRows<16>(s, image, cols, col);
+      case 24: return CopyRows<24>(s, image, cols, col);
+      case 32: return CopyRows<32>(s, image, cols, col);
+      default: break;
+    }
+    for (int c = 0; c < s.c; ++c)
+      for (int i = 0; i < s.kh; ++i)
+        for (int j = 0; j < s.kw; ++j) {
+          float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
+          const float* in = image + (static_cast<int64_t>(c) * s.h + i) * s.w + j;
+          for (int y = 0; y < oh; ++y, out += ow, in += s.w)
+            for (int x = 0; x < ow; ++x) out[x] = in[x];
+        }
+    return;
+  }
+  for (int c = 0; c < s.c; ++c)
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
+        const float* plane = image + static_cast<int64_t>(c) * s.h * s.w;
+        // Output columns x whose input column x * stride - pad + j lies inside the image.
+        const int x_begin = std::min(ow, std::max(0, (s.pad - j + s.stride - 1) / s.stride));
+        const int x_end = std::max(x_begin, std::min(ow, (s.w + s.pad - j + s.stride - 1) / s.stride));
+        for (int y = 0; y < oh; ++y, out += ow) {
+          const int iy = y * s.stride - s.pad + i;
+          if (iy < 0 || iy >= s.h) {
+            std::fill(out, out + ow, 0.f);
+            continue;
+          }
+          const float* row = plane + static_cast<int64_t>(iy) * s.w - s.pad + j;
+          std::fill(out, out + x_begin, 0.f);
+          if (s.stride == 1) {  // a plain loop: rows are short (8 floats in LeNet), a memcpy call each cost more
+            for (int x = x_begin; x < x_end; ++x) out[x] = row[x];
+          } else {
+            for (int x = x_begin; x < x_end; ++x) out[x] = row[x * s.stride];
+          }
+          std::fill(out + x_end, out + ow, 0.f);
+        }
+      }
+}
+
+// The adjoint of Im2colImage: adds every column entry back onto its input pixel.
+void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  const int oh = s.oh(), ow = s.ow();
+  std::fill(image, image + static_cast<int64_t>(s.c) * s.h * s.w, 0.f);
+  if (s.stride == 1 && s.pad == 0) {  // as in Im2colImage: no edges to test
+    for (int c = 0; c < s.c; ++c)
+      for (int i = 0; i < s.kh; ++i)
+        for (int j = 0; j < s.kw; ++j) {
+          const float* in = col + ((c * s.kh + i) * s.kw + j) * cols;
+          float* out = image + (static_cast<int64_t>(c) * s.h + i) * s.w + j;
+          for (int y = 0; y < oh; ++y, in += ow, out += s.w)
+            for (int x = 0; x < ow; ++x) out[x] += in[x];
+        }
+    return;
+  }
+  for (int c = 0; c < s.c; ++c)
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        const float* in = col + ((c * s.kh + i) * s.kw + j) * cols;
+        float* plane = image + static_cast<int64_t>(c) * s.h * s.w;
+        const int x_begin = std::min(ow, std::max(0, (s.pad - j + s.stride - 1) / s.stride));
+        const int x_end = std::max(x_begin, std::min(ow, (s.w + s.pad - j + s.stride - 1) / s.stride));
+        for (int y = 0; y < oh; ++y, in += ow) {
+          const int iy = y * s.stride - s.pad + i;
+          if (iy < 0 || iy >= s.h) continue;
+          float* row = plane + static_cast<int64_t>(iy) * s.w - s.pad + j;
+          if (s.stride == 1) {  // contiguous: the compiler vectorises this form
+            for (int x = x_begin; x < x_end; ++x) row[x] += in[x];
+          } else {
+            for (int x = x_begin; x < x_end; ++x) row[x * s.stride] += in[x];
+          }
+        }
+      }
+}
+
+// Convolutions run on chunks of whole images, each chunk's column matrix small enough to stay
+// in cache between im2col and the GEMM that reads it (one big column matrix for the whole batch
+// went through memory twice: 37 MB for ResNet-20's first stage at batch 64). The chunks are
+// spread over a fixed number of groups, each with its own scratch and its own partial filter
+// gradient, summed in group order: results are the same bits whatever the thread count.
+constexpr int64_t kChunkFloats = int64_t{1} << 17;  // 512 KB of column matrix
+constexpr int kConvGroups = 8;
+
+struct ConvPlan {
+  int64_t rows, plane, image;  // column-matrix rows, output pixels and input floats per image
+  int per_chunk, chunks, groups;
+  int64_t chunk_cols;          // columns of a full chunk
+  int64_t slot;                // scratch floats per group: column matrix, then K x chunk_cols
+  explicit ConvPlan(const ConvShape& s)
+      : rows(int64_t{s.c} * s.kh * s.kw),
+        plane(int64_t{s.oh()} * s.ow()),
+        image(int64_t{s.c} * s.h * s.w) {
+    per_chunk = static_cast<int>(std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(rows * plane, 1), 1, std::max(s.n, 1)));
+    chunks = (s.n + per_chunk - 1) / per_chunk;
+    groups = std::max(1, std::min(kConvGroups, chunks));
+    chunk_cols = per_chunk * plane;
+    slot = (rows + s.k) * chunk_cols;
+  }
+  // Images [first, last) of chunk c.
+  int First(int c, int n) const { return std::min(n, c * per_chunk); }
+  int Last(int c, int n) const { return std::min(n, (c + 1) * per_chunk); }
+  // Runs body(group, chunk begin, chunk end) for every group, on the pool.
+  template <typename Body>
+  void ForGroups(Body body) const {
+    Parallel(groups, 1, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g)
+        body(static_cast<int>(g), static_cast<int>(chunks * g / groups), static_cast<int>(chunks * (g + 1) / groups));
+    });
+  }
+};
+
+// Where oneDNN has JIT kernels for a shape, convolutions are its direct ones (2x faster than
+// im2col + GEMM on ResNet-20's layers), on a fixed split of the batch into parts: each part is
+// one single-threaded oneDNN call on a pool thread, and the parts' filter gradients are added in
+// part order, so results are the same bits for any thread count.
+DnnlConvolution& Dnnl() {
+  static DnnlConvolution dnnl;
+  return dnnl;
+}
+
+struct DnnlParts {
+  int parts;
+  explicit DnnlParts(const ConvShape& s) : parts(std::min(s.n, DnnlConvolution::kSlots)) {}
+  int First(const ConvShape& s, int g) const { return static_cast<int>(int64_t{s.n} * g / parts); }
+  ConvShape Part(const ConvShape& s, int g) const {
+    ConvShape part = s;
+    part.n = First(s, g + 1) - First(s, g);
+    return part;
+  }
+  // Runs body(part index, part shape, first image) for every part, on the pool.
+  template <typename Body>
+  void ForParts(const ConvShape& s, Body body) const {
+    Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) body(static_cast<int>(g), Part(s, static_cast<int>(g)), First(s, static_cast<int>(g)));
+    });
+  }
+};
+
+enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
+
+// Which passes go to oneDNN, as measured here (bench: convoy time on LeNet and ResNet-20): its
+// direct kernels win on 3x3 and 1x1 filters (ResNet-20's layers 1.5-2x) and on filter gradients
+// of few-channel inputs (LeNet's conv1, 2.3 -> 1.2 ms); im2col + GEMM wins on LeNet's 5x5 conv2
+// (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
+bool UseDnnl(const ConvShape& s, ConvPass pass) {
+  if (s.n < 1) return false;
+  const bool wanted = s.kh * s.kw <= 9 || (pass == ConvPass::kBackwardWeights && s.c < 4);
+  if (!wanted) return false;
+  const DnnlParts p(s);
+  ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
+  small.n = s.n / p.parts;
+  large.n = (s.n + p.parts - 1) / p.parts;
+  return Dnnl().Supported(small) && Dnnl().Supported(large);
+}
+
+// One thread's sgemm (the pool gives the parallelism), row-major with explicit leading dimensions.
+void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                int64_t ldb, float beta, float* c, int64_t ldc) {
+  omp_set_num_threads(1);
+  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
+}
+
+// sum (count) = the `parts` partial sums laid out one after another, added in part order.
+void SumParts(int parts, int64_t count, const float* partial, float* sum) {
+  Parallel(count, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float total = 0.f;
+      for (int g = 0; g < parts; ++g) total += partial[g * count + i];
+      sum[i] = total;
+    }
+  });
+}
+
+// dyt (K x cols of images [first, last)) = dy of those images, K-major.
+void GatherGrad(const ConvShape& s, const ConvPlan& p, const float* dy, int first, int last, float* dyt) {
+  const int64_t cols = (last - first) * p.plane;
+  for (int n = first; n < last; ++n)
+    for (int k = 0; k < s.k; ++k)
+      std::memcpy(dyt + k * cols + (n - first) * p.plane, dy + (int64_t{n} * s.k + k) * p.plane, p.plane * sizeof(float));
+}
+
+}  // namespace
+
+int64_t ConvWorkspaceSize(const ConvShape& s) {
+  // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
+  const ConvPlan p(s);
+  return std::max<int64_t>(DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k));
+}
+void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+               float* ws) {
+  if (UseDnnl(s, ConvPass::kForward)) {
+    const int64_t image = int64_t{s.c} * s.h * s.w, out = int64_t{s.k} * s.oh() * s.ow();
+    DnnlParts(s).ForParts(s, [&](int g, const ConvShape& part, int first) {
+      Dnnl().Forward(part, g, x + first * image, w, b, relu, y + first * out);
+    });
+    return;
+  }
+  const ConvPlan p(s);
+  p.ForGroups([&](int g, int c0, int c1) {
+    float* col = ws + g * p.slot;
+    float* out = col + p.rows * p.chunk_cols;
+    for (int c = c0; c < c1; ++c) {
+      const int first = p.First(c, s.n), last = p.Last(c, s.n);
+      const int64_t cols = (last - first) * p.plane;
+      for (int n = first; n < last; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
+      SerialGemm(false, false, s.k, cols, p.rows, w, p.rows, col, cols, 0.f, out, cols);
+      // K x (images x P) -> images x K x P, adding the bias on the way.
+      for (int n = first; n < last; ++n)
+        for (int k = 0; k < s.k; ++k) {
+          const float* src = out + k * cols + (n - first) * p.plane;
+          float* dst = y + (int64_t{n} * s.k + k) * p.plane;
+          const float bias = b ? b[k] : 0.f;
+          if (relu) {
+            for (int64_t i = 0; i < p.plane; ++i) dst[i] = std::max(src[i] + bias, 0.f);
+          } else {
+            for (int64_t i = 0; i < p.plane; ++i) dst[i] = src[i] + bias;
+          }
+        }
+    }
+  });
+}
+void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
+  if (UseDnnl(s, ConvPass::kBackwardData)) {
+    const int64_t image = int64_t{s.c} * s.h * s.w, out = int64_t{s.k} * s.oh() * s.ow();
+    DnnlParts(s).ForParts(s, [&](int g, const ConvShape& part, int first) {
+      Dnnl().BackwardData(part, g, dy + first * out, w, dx + first * image);
+    });
+    return;
+  }
+  const ConvPlan p(s);
+  p.ForGroups([&](int g, int c0, int c1) {
+    float* col = ws + g * p.slot;
+    float* dyt = col + p.rows * p.chunk_cols;
+    for (int c = c0; c < c1; ++c) {
+      const int first = p.First(c, s.n), last = p.Last(c, s.n);
+      const int64_t cols = (last - first) * p.plane;
+      GatherGrad(s, p, dy, first, last, dyt);
+      SerialGemm(true, false, p.rows, cols, s.k, w, p.rows, dyt, cols, 0.f, col, cols);
+      for (int n = first; n < last; ++n) Col2imImage(s, col + (n - first) * p.plane, cols, dx + n * p.image);
+    }
+  });
+}
+void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
+                      float* ws) {
+  if (UseDnnl(s, ConvPass::kBackwardWeights)) {
+    const DnnlParts parts(s);
+    const int64_t image = int64_t{s.c} * s.h * s.w, out = int64_t{s.k} * s.oh() * s.ow();
+    const int64_t weights = int64_t{s.k} * s.c * s.kh * s.kw;
+    float* partial_b = ws + DnnlConvolution::kSlots * weights;
+    parts.ForParts(s, [&](int g, const ConvShape& part, int first) {
+      Dnnl().BackwardWeights(part, g, x + first * image, dy + first * out, ws + g * weights,
+                             db ? partial_b + int64_t{g} * s.k : nullptr);
+    });
+    SumParts(parts.parts, weights, ws, dw);
+    if (db) SumParts(parts.parts, s.k, partial_b, db);
+    return;
+  }
+  const ConvPlan p(s);
+  const int64_t weights = s.k * p.rows;
+  float* partial_w = ws + kConvGroups * p.slot;
+  float* partial_b = partial_w + kConvGroups * weights;
+  // With few filters, sgemm runs dw^T (rows x K) = col x dyt^T faster than dw = dyt x col^T
+  // (measured: ResNet-20's 16-filter layers 11.5 -> 7.6 ms; with 64 filters the plain form wins).
+  const bool transposed = s.k < 32;
+  p.ForGroups([&](int g, int c0, int c1) {
+    float* col = ws + g * p.slot;
+    float* dyt = col + p.rows * p.chunk_cols;
+    float* gw = partial_w + g * weights;
+    float* gb = partial_b + int64_t{g} * s.k;
+    std::fill(gb, gb + s.k, 0.f);
+    for (int c = c0; c < c1; ++c) {
+      const int first = p.First(c, s.n), last = p.Last(c, s.n);
+      const int64_t cols = (last - first) * p.plane;
+      for (int n = first; n < last; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
+      GatherGrad(s, p, dy, first, last, dyt);
+      const float beta = c == c0 ? 0.f : 1.f;
+      if (transposed)
+        SerialGemm(false, true, p.rows, s.k, cols, col, cols, dyt, cols, beta, gw, s.k);
+      else
+        SerialGemm(false, true, s.k, p.rows, cols, dyt, cols, col, cols, beta, gw, p.rows);
+      for (int k = 0; k < s.k; ++k) {
+        float sum = 0.f;
+        for (int64_t i = 0; i < cols; ++i) sum += dyt[k * cols + i];
+        gb[k] += sum;
+      }
+    }
+  });
+  // The groups' partial sums, added in group order.
+  Parallel(s.k, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k)
+      for (int64_t r = 0; r < p.rows; ++r) {
+        const int64_t at = transposed ? r * s.k + k : k * p.rows + r;
+        float sum = 0.f;
+        for (int g = 0; g < p.groups; ++g) sum += partial_w[g * weights + at];
+        dw[k * p.rows + r] = sum;
+      }
+  });
+  if (db)
+    for (int k = 0; k < s.k; ++k) {
+      float sum = 0.f;
+      for (int g = 0; g < p.groups; ++g) sum += partial_b[int64_t{g} * s.k + k];
+      db[k] = sum;
+    }
+}
+
+}  // namespace convoy::cpu

@@ -1,0 +1,20 @@
+// The CPU backend's convolutions. Where oneDNN has JIT kernels and they win (3x3 and 1x1 filters;
+// filter gradients of few-channel inputs), its direct convolutions; elsewhere im2col on
+// cache-sized chunks of images and oneDNN's sgemm. Either way the batch is cut into a fixed
+// number of parts, run on convoy's thread pool, with partial gradients added in part order, so
+// the results are the same bits for any thread count. Signatures as Backend's.
+#pragma once
+
+#include <cstdint>
+
+#include "core/backend.h"
+
+namespace convoy::cpu {
+
+int64_t ConvWorkspaceSize(const ConvShape& s);
+void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                 float* ws);
+void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws);
+void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws);
+
+}  // namespace convoy::cpu
