@@ -70,19 +70,26 @@ struct DnnlConvolution::Pass {
   Dims dims;
   explicit Pass(const ConvShape& s) : dims(s) {}
 
+  // Reorders between each buffer and the user's layout, made on first use: every buffer moves
+  // one way only in a given pass.
+  dnnl::reorder src_reorder, weights_reorder, dst_reorder;
+
   // The primitive's view of user data at ptr: the user memory itself when the layouts agree,
-  // else `buffer` after reordering into it (when `in`).
-  memory In(const dnnl::engine& e, const memory::desc& user, const memory::desc& md, bool blocked, memory& buffer,
+  // else `buffer` after reordering into it.
+  memory In(const dnnl::engine& e, const memory::desc& user, bool blocked, memory& buffer, dnnl::reorder& reorder,
             const float* ptr) {
     memory mem(user, e, const_cast<float*>(ptr));
     if (!blocked) return mem;
-    dnnl::reorder(mem, buffer).execute(stream, mem, buffer);
+    if (!reorder) reorder = dnnl::reorder(mem, buffer);
+    reorder.execute(stream, mem, buffer);
     return buffer;
   }
-  void Out(const dnnl::engine& e, const memory::desc& user, bool blocked, memory& buffer, float* ptr) {
+  void Out(const dnnl::engine& e, const memory::desc& user, bool blocked, memory& buffer, dnnl::reorder& reorder,
+           float* ptr) {
     if (!blocked) return;
     memory mem(user, e, ptr);
-    dnnl::reorder(buffer, mem).execute(stream, buffer, mem);
+    if (!reorder) reorder = dnnl::reorder(buffer, mem);
+    reorder.execute(stream, buffer, mem);
   }
 };
 
@@ -175,14 +182,14 @@ void DnnlConvolution::Forward(const ConvShape& s, int slot, const float* x, cons
   Pass& p = Get(kForward, s, slot, b != nullptr, relu);
   const auto& e = engine_->engine;
   const Dims& d = p.dims;
-  memory src = p.In(e, Desc(d.src, Tag::nchw), p.src_md, p.blocked_src, p.src, x);
-  memory weights = p.In(e, Desc(d.weights, Tag::oihw), p.weights_md, p.blocked_weights, p.weights, w);
+  memory src = p.In(e, Desc(d.src, Tag::nchw), p.blocked_src, p.src, p.src_reorder, x);
+  memory weights = p.In(e, Desc(d.weights, Tag::oihw), p.blocked_weights, p.weights, p.weights_reorder, w);
   memory dst = p.blocked_dst ? p.dst : memory(Desc(d.dst, Tag::nchw), e, y);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst},
                                        {DNNL_ARG_SCRATCHPAD, p.scratchpad}};
   if (b) args[DNNL_ARG_BIAS] = memory(Desc(d.bias, Tag::x), e, const_cast<float*>(b));
   p.primitive.execute(p.stream, args);
-  p.Out(e, Desc(d.dst, Tag::nchw), p.blocked_dst, p.dst, y);
+  p.Out(e, Desc(d.dst, Tag::nchw), p.blocked_dst, p.dst, p.dst_reorder, y);
   p.stream.wait();
 }
 
@@ -191,12 +198,12 @@ void DnnlConvolution::BackwardData(const ConvShape& s, int slot, const float* dy
   Pass& p = Get(kBackwardData, s, slot, false, false);
   const auto& e = engine_->engine;
   const Dims& d = p.dims;
-  memory diff_dst = p.In(e, Desc(d.dst, Tag::nchw), p.dst_md, p.blocked_dst, p.dst, dy);
-  memory weights = p.In(e, Desc(d.weights, Tag::oihw), p.weights_md, p.blocked_weights, p.weights, w);
+  memory diff_dst = p.In(e, Desc(d.dst, Tag::nchw), p.blocked_dst, p.dst, p.dst_reorder, dy);
+  memory weights = p.In(e, Desc(d.weights, Tag::oihw), p.blocked_weights, p.weights, p.weights_reorder, w);
   memory diff_src = p.blocked_src ? p.src : memory(Desc(d.src, Tag::nchw), e, dx);
   p.primitive.execute(p.stream, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights},
                                  {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}});
-  p.Out(e, Desc(d.src, Tag::nchw), p.blocked_src, p.src, dx);
+  p.Out(e, Desc(d.src, Tag::nchw), p.blocked_src, p.src, p.src_reorder, dx);
   p.stream.wait();
 }
 
@@ -206,14 +213,14 @@ void DnnlConvolution::BackwardWeights(const ConvShape& s, int slot, const float*
   Pass& p = Get(kBackwardWeights, s, slot, db != nullptr, false);
   const auto& e = engine_->engine;
   const Dims& d = p.dims;
-  memory src = p.In(e, Desc(d.src, Tag::nchw), p.src_md, p.blocked_src, p.src, x);
-  memory diff_dst = p.In(e, Desc(d.dst, Tag::nchw), p.dst_md, p.blocked_dst, p.dst, dy);
+  memory src = p.In(e, Desc(d.src, Tag::nchw), p.blocked_src, p.src, p.src_reorder, x);
+  memory diff_dst = p.In(e, Desc(d.dst, Tag::nchw), p.blocked_dst, p.dst, p.dst_reorder, dy);
   memory diff_weights = p.blocked_weights ? p.weights : memory(Desc(d.weights, Tag::oihw), e, dw);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst},
                                        {DNNL_ARG_DIFF_WEIGHTS, diff_weights}, {DNNL_ARG_SCRATCHPAD, p.scratchpad}};
   if (db) args[DNNL_ARG_DIFF_BIAS] = memory(Desc(d.bias, Tag::x), e, db);
   p.primitive.execute(p.stream, args);
-  p.Out(e, Desc(d.weights, Tag::oihw), p.blocked_weights, p.weights, dw);
+  p.Out(e, Desc(d.weights, Tag::oihw), p.blocked_weights, p.weights, p.weights_reorder, dw);
   p.stream.wait();
 }
 
