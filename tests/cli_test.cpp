@@ -43,6 +43,25 @@ TEST_F(CliTest, TrainsWhenAllIsWell) {
   EXPECT_TRUE(std::filesystem::exists(dir_ / "run/metrics.jsonl"));
 }
 
+// predict on a grey net: a colour PNG is made grey; a missing and a corrupt photo are reported
+// by path (the readable one still printed) and the exit code is 2.
+TEST_F(CliTest, PredictReportsUnreadablePhotosAndGoesOn) {
+  ASSERT_EQ(Train().exit_code, 0);
+  ASSERT_TRUE(testing::MakeFashionPhotoFolder(dir_ / "photos", 2).ok());
+  testing::WriteFile(dir_ / "broken.png", "\x89PNG\r\n\x1a\nnot really");
+  const std::string ckpt = dir_ / "run/checkpoints/ckpt-4.pb";
+  const std::string photo = dir_ / "photos/ankle-boot/0.png";  // Fashion-MNIST's first image
+  auto r = testing::Run(testing::ConvoyBinary() + " predict --checkpoint " + ckpt + " --top 3 " + photo + " " +
+                        (dir_ / "missing.jpg") + " " + (dir_ / "broken.png"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(photo + ":\n  1. class "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  3. class "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("  4. "), std::string::npos) << "--top 3 prints three\n" << r.output;
+  EXPECT_NE(r.output.find("missing.jpg: cannot predict: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("broken.png: corrupt PNG"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("convoy: error: 2 of 3 photo(s) could not be read"), std::string::npos) << r.output;
+}
+
 TEST_F(CliTest, UnknownLayerType) {
   WriteConfigs(Replace(testing::SmallNetText(), "\"InnerProduct\"", "\"InnerProdukt\""));
   ExpectCleanError(Train(), "unknown type 'InnerProdukt'; known types: Accuracy, BatchNorm, Concat, Convolution");
