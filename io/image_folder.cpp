@@ -151,8 +151,10 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
 
   DatasetContents splits[2];
   const char* names[2] = {"train", "val"};
+  fs::path base(options.in_dir);
+  if (base.filename().empty()) base = base.parent_path();  // "photos/" names itself "photos"
   for (int s = 0; s < 2; ++s) {
-    splits[s].name = fs::path(options.in_dir).filename().string() + "/" + names[s];
+    splits[s].name = base.filename().string() + "/" + names[s];
     splits[s].c = 3, splits[s].h = options.height, splits[s].w = options.width;
     splits[s].num_classes = num_classes;
     splits[s].class_names = listing.classes;
@@ -167,7 +169,12 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   report.val = static_cast<int64_t>(splits[1].labels.size());
   if (report.train == 0) return InvalidInput("--val-fraction " + std::to_string(options.val_fraction) + " leaves no training photos");
   for (int s = 0; s < 2; ++s) {
-    if (splits[s].labels.empty()) continue;
+    if (splits[s].labels.empty()) {
+      // No such split this time: an earlier conversion's must not pass for this one's.
+      std::error_code ec;
+      fs::remove(fs::path(options.out_dir) / names[s] / "manifest.prototxt", ec);
+      continue;
+    }
     const int shards = static_cast<int>(std::min<int64_t>(options.shards, splits[s].labels.size()));
     RETURN_IF_ERROR(WriteDatasetFolder(splits[s], shards, (fs::path(options.out_dir) / names[s]).string()).status());
   }
