@@ -50,7 +50,7 @@ Status Predict(const std::string& checkpoint_path, const std::vector<std::string
   for (const std::string& path : photos) {
     StatusOr<std::vector<float>> input = Prepare(path, chw, ckpt);
     if (!input.ok()) {
-      std::printf("%s: cannot predict: %s\n", path.c_str(), input.status().message().c_str());
+      std::printf("cannot predict: %s\n", input.status().message().c_str());  // the message names the file
       ++failed;
       continue;
     }
