@@ -3,7 +3,8 @@
 // into the blocked layouts oneDNN's kernels want and back. The CPU backend runs a fixed number of
 // parts on its own thread pool, one single-threaded oneDNN call per part, so results do not
 // depend on the thread count. Every part has its own blocked buffers and scratchpad, so parts
-// run at once without sharing anything; they are made on first use of a shape and kept.
+// run at once without sharing anything; they are made on first use of a shape and kept, so a
+// training step allocates nothing here.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,10 @@ class DnnlConvolution {
   struct Pass;
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool>;
   Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);
+  // One pass over the part; the pass's written tensor (dst, src or weights) is the non-const one
+  // in the public call, and bias is the bias (forward) or its gradient (backward weights).
+  void Run(int kind, const ConvShape& part, int slot, const float* src, const float* weights, const float* dst,
+           const float* bias, bool relu);
 
   struct Engine;
   std::unique_ptr<Engine> engine_;
