@@ -27,6 +27,17 @@ void JpegErrorExit(j_common_ptr info) {
 }
 void JpegSilence(j_common_ptr, int) {}  // warnings (e.g. extraneous bytes) do not stop a decode
 
+// A header can claim any size (65,535 x 65,535 for a JPEG, far more for a PNG); a corrupt one
+// must not make a decoder thread ask for gigabytes and die. 256 megapixels is a 768 MB RGB photo.
+constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
+
+Status CheckSize(uint64_t width, uint64_t height, const std::string& name) {
+  if (width == 0 || height == 0 || width * height > kMaxPixels)
+    return DataError(name + ": its header says " + std::to_string(width) + "x" + std::to_string(height) +
+                     " pixels; convoy reads photos of at most 256 megapixels");
+  return Status::Ok();
+}
+
 // `image` belongs to the caller: this function's frame, which setjmp saves, holds only plain C
 // objects, and nothing with a destructor is created between setjmp and a longjmp back to it.
 Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_side, Image* out) {
@@ -46,6 +57,10 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_sid
   if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&info);
     return DataError(name + ": CMYK JPEGs are not supported; convert it to RGB");
+  }
+  if (Status size = CheckSize(info.image_width, info.image_height, name); !size.ok()) {
+    jpeg_destroy_decompress(&info);
+    return size;
   }
   info.out_color_space = JCS_RGB;  // libjpeg-turbo turns greyscale into RGB too
   const unsigned shorter = std::min(info.image_width, info.image_height);
@@ -72,6 +87,10 @@ StatusOr<Image> DecodePng(const std::string& bytes, const std::string& name) {
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
     return DataError(name + ": corrupt PNG: " + png.message);
+  if (Status size = CheckSize(png.width, png.height, name); !size.ok()) {
+    png_image_free(&png);
+    return size;
+  }
   png.format = PNG_FORMAT_RGB;
   Image image;
   image.width = static_cast<int>(png.width);

@@ -114,9 +114,14 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   std::condition_variable finished;
   auto work = [&] {
     for (int64_t i; (i = next++) < n;) {
-      StatusOr<Image> image = ReadImage(listing.files[i].string(), std::max(options.height, options.width));
-      if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels.data() + i * bytes);
-      else errors[i] = image.status().message();
+      const std::string path = listing.files[i].string();
+      try {  // an exception must not end the thread (and with it the program)
+        StatusOr<Image> image = ReadImage(path, std::max(options.height, options.width));
+        if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels.data() + i * bytes);
+        else errors[i] = image.status().message();
+      } catch (const std::bad_alloc&) {
+        errors[i] = path + ": not enough memory to decode it";
+      }
       if (++done == n) {
         std::lock_guard<std::mutex> lock(mutex);
         finished.notify_all();

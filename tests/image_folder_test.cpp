@@ -111,6 +111,26 @@ TEST_F(ImageFolderTest, ConvertsEveryModeAndReportsBadFilesByPath) {
     EXPECT_TRUE(std::equal(val->image(i), val->image(i) + val->image_bytes(), val2->image(i))) << i;
 }
 
+// A header may claim any size: a JPEG saying 30000 x 30000 (libjpeg accepts up to 65500) is
+// refused by path before 2.7 GB are asked for.
+TEST_F(ImageFolderTest, PhotoClaimingAHugeSizeIsSkippedByPath) {
+  const fs::path in = dir_ / "photos";
+  fs::create_directories(in / "cat");
+  ASSERT_TRUE(WriteJpeg(in / "cat/a.jpg", Solid(40, 30, 3, {250, 0, 0, 0})).ok());
+  std::ifstream good(in / "cat/a.jpg", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(good)), {});
+  const size_t sof = bytes.find("\xFF\xC0");  // baseline frame header: length, precision, height, width
+  ASSERT_NE(sof, std::string::npos);
+  for (size_t k : {sof + 5, sof + 7}) bytes[k] = '\x75', bytes[k + 1] = '\x30';  // 0x7530 = 30000
+  std::ofstream(in / "cat/huge.jpg", std::ios::binary) << bytes;
+  auto r = testing::Run(testing::ConvoyBinary() + " convert --format imagefolder --in " + in.string() +
+                        " --size 8x8 --out " + (dir_ / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find((in / "cat/huge.jpg").string() + ": its header says 30000x30000 pixels"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("converted 1 of 2 photos"), std::string::npos) << r.output;
+}
+
 TEST_F(ImageFolderTest, BadInvocationsAreClearErrors) {
   fs::create_directories(dir_ / "flat");
   std::ofstream(dir_ / "flat/x.jpg") << "x";
