@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "core/text_format.h"
 #include "io/dataset_writer.h"
 
 namespace fs = std::filesystem;
@@ -17,11 +17,9 @@ constexpr int64_t kImageBytes = 3 * 32 * 32;
 // Appends every record of one batch file to data; label_bytes is 1 (CIFAR-10) or 2 (CIFAR-100:
 // coarse then fine; the fine label is kept).
 Status ReadBatch(const fs::path& path, int label_bytes, int num_classes, DatasetContents* data) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path.string() + ": missing; expected the CIFAR binary distribution's files");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
+  StatusOr<std::string> read = ReadFileToString(path.string());
+  if (!read.ok()) return NotFound(read.status().message() + "; expected the CIFAR binary distribution's files");
+  const std::string& bytes = *read;
   const int64_t record = label_bytes + kImageBytes;
   if (bytes.empty() || bytes.size() % record != 0)
     return DataError(path.string() + ": " + std::to_string(bytes.size()) + " bytes is not a whole number of " +

@@ -9,6 +9,8 @@
 #include <jpeglib.h>
 #include <png.h>
 
+#include "core/text_format.h"
+
 namespace convoy {
 namespace {
 
@@ -121,14 +123,7 @@ StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, i
 }
 
 StatusOr<Image> ReadImage(const std::string& path, int min_side) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (!file) return NotFound(path + ": cannot open");
-  std::string bytes;
-  char buffer[1 << 16];
-  for (size_t got; (got = std::fread(buffer, 1, sizeof buffer, file)) > 0;) bytes.append(buffer, got);
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) return DataError(path + ": read error");
+  ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(path));
   return DecodeImage(bytes, path, min_side);
 }
 

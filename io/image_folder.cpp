@@ -9,8 +9,9 @@
 #include <mutex>
 #include <thread>
 
-#include "core/random.h"
+#include "core/hms.h"
 #include "io/dataset_writer.h"
+#include "io/epoch_order.h"
 #include "io/image_codec.h"
 #include "io/image_resize.h"
 
@@ -23,13 +24,6 @@ bool IsImageName(const fs::path& path) {
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
-}
-
-std::string Hms(double seconds) {
-  const long s = std::lround(std::max(0.0, seconds));
-  char text[32];
-  std::snprintf(text, sizeof text, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  return text;
 }
 
 struct Listing {
@@ -79,10 +73,10 @@ std::vector<bool> StratifiedSplit(const std::vector<int32_t>& labels, int num_cl
     std::vector<size_t> members;
     for (size_t i = 0; i < labels.size(); ++i)
       if (labels[i] == c) members.push_back(i);
-    for (size_t i = members.size(); i > 1; --i)
-      std::swap(members[i - 1], members[RandomBelow(seed, 0x5b117 + c, i, i)]);
+    // The epoch shuffle, with the class as the epoch: a seeded order of the class's photos.
+    const std::vector<uint32_t> order = EpochOrder(static_cast<uint32_t>(members.size()), seed, c, true);
     const auto take = static_cast<size_t>(std::llround(fraction * static_cast<double>(members.size())));
-    for (size_t i = 0; i < take && i < members.size(); ++i) val[members[i]] = true;
+    for (size_t i = 0; i < take && i < members.size(); ++i) val[members[order[i]]] = true;
   }
   return val;
 }

@@ -15,6 +15,7 @@ Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
     const float std = c < options_.std.size() && options_.std[c] > 0 ? options_.std[c] : 255.f;
     for (int v = 0; v < 256; ++v) lut_[c * 256 + v] = (static_cast<float>(v) - mean) / std;
   }
+  if (options_.augment.enabled()) scratch_.resize(dataset.image_bytes());
   buffers_.resize(std::max(options_.depth, 1) + 1);
   for (Batch& b : buffers_) {
     b.images.resize(static_cast<size_t>(options_.batch) * dataset.image_bytes());
@@ -52,7 +53,6 @@ void Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>&
   const int64_t plane = bytes / dataset_.manifest().channels();
   const auto& m = dataset_.manifest();
   const bool augment = options_.augment.enabled();
-  if (augment) scratch_.resize(bytes);
   for (int i = 0; i < count; ++i) {
     const uint32_t sample = order[first + i];
     const uint8_t* src = dataset_.image(sample);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "core/hms.h"
 #include "core/net.h"
 #include "core/solver.h"
 #include "distributed/gradient_buckets.h"
@@ -33,13 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string Hms(double seconds) {
-  const long s = std::lround(std::max(seconds, 0.0));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  return buf;
 }
 
 double PeakResidentMb() {
