@@ -9,9 +9,7 @@ usage: bench/lenet_cpu_vs_pytorch.py [--convoy build/convoy] [--iters 300] [--re
 import argparse
 import gzip
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -22,6 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convoy_runs import convoy_train_images_per_second  # noqa: E402
 from torch_models import lenet, train_steps_per_second  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,17 +45,6 @@ def torch_images_per_second(threads, iters):
     return train_steps_per_second(lenet, (1, 28, 28), 64, iters, "cpu", x, y)
 
 
-def convoy_images_per_second(binary, data_dir, threads, iters, workdir):
-    solver = os.path.join(workdir, "solver.prototxt")
-    with open(solver, "w") as f:
-        f.write(f'net: "{ROOT}/configs/lenet_fashion_mnist.prototxt"\ntrain_data: "{data_dir}/train"\n'
-                f"batch_size: 64\nmax_iter: {iters}\nbase_lr: 0.01\nmomentum: 0.9\n"
-                f"weight_decay: 0.0005\ndisplay: 100000\nseed: 1\n")
-    out = subprocess.run([binary, "train", "--solver", solver, "--run-dir", os.path.join(workdir, "run"),
-                          "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"s: (\d+) images/s", out).group(1))
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--convoy", default=os.path.join(ROOT, "build/convoy"))
@@ -72,8 +60,11 @@ def main():
     print(f"{'threads':>7} {'convoy img/s':>13} {'PyTorch img/s':>14} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as work:
         for threads in (1, 2):
-            ours = statistics.median(convoy_images_per_second(args.convoy, args.data, threads, args.iters, work)
-                                     for _ in range(args.repeats))
+            ours = statistics.median(
+                convoy_train_images_per_second(args.convoy, f"{ROOT}/configs/lenet_fashion_mnist.prototxt",
+                                               f"{args.data}/train", threads, args.iters, work,
+                                               "base_lr: 0.01\nweight_decay: 0.0005\n")
+                for _ in range(args.repeats))
             theirs = statistics.median(torch_images_per_second(threads, args.iters) for _ in range(args.repeats))
             print(f"{threads:7d} {ours:13.0f} {theirs:14.0f} {ours / theirs:6.2f}")
 

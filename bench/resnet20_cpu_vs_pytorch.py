@@ -10,7 +10,6 @@ usage: bench/resnet20_cpu_vs_pytorch.py [--convoy build/convoy] [--iters 30] [--
 """
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"  # PyTorch's best setting here (../shar
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convoy_runs import convoy_train_images_per_second  # noqa: E402
 from torch_models import resnet20, train_steps_per_second  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,17 +31,6 @@ def make_photos(build, work, count):
     subprocess.run([os.path.join(build, "convoy"), "convert", "--format", "imagefolder", "--in", photos,
                     "--size", "32x32", "--out", data], check=True, capture_output=True)
     return os.path.join(data, "train")
-
-
-def convoy_images_per_second(binary, train_dir, threads, iters, work):
-    solver = os.path.join(work, "solver.prototxt")
-    with open(solver, "w") as f:
-        f.write(f'net: "{ROOT}/configs/resnet20_cifar.prototxt"\ntrain_data: "{train_dir}"\n'
-                f"batch_size: 64\nmax_iter: {iters}\nbase_lr: 0.05\nmomentum: 0.9\n"
-                f"weight_decay: 0.0001\ndisplay: 100000\nseed: 1\n")
-    out = subprocess.run([binary, "train", "--solver", solver, "--run-dir", os.path.join(work, "run"),
-                          "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"s: (\d+) images/s", out).group(1))
 
 
 def main():
@@ -57,8 +46,10 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         train_dir = make_photos(args.build, work, 2000)
         for threads in (1, 2):
-            ours = statistics.median(convoy_images_per_second(binary, train_dir, threads, args.iters, work)
-                                     for _ in range(args.repeats))
+            ours = statistics.median(
+                convoy_train_images_per_second(binary, f"{ROOT}/configs/resnet20_cifar.prototxt", train_dir,
+                                               threads, args.iters, work, "base_lr: 0.05\nweight_decay: 0.0001\n")
+                for _ in range(args.repeats))
             torch.set_num_threads(threads)
             theirs = statistics.median(train_steps_per_second(resnet20, (3, 32, 32), 64, args.iters, "cpu")
                                        for _ in range(args.repeats))

@@ -87,7 +87,7 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   if (options.height <= 0 || options.width <= 0)
     return InvalidInput("--size must be HxW with positive sides, e.g. 64x64");
   if (!(options.val_fraction >= 0 && options.val_fraction < 1))
-    return InvalidInput("--val-fraction must be in [0, 1), found " + std::to_string(options.val_fraction));
+    return InvalidInput("--val-fraction expects a number in [0, 1), found " + std::to_string(options.val_fraction));
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Listing listing, List(options.in_dir));
   ImageFolderReport report;

@@ -19,14 +19,6 @@ StatusOr<std::pair<int, int>> ParseSize(const std::string& text) {
   return std::make_pair(h, w);
 }
 
-StatusOr<double> ParseFraction(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !(v >= 0 && v < 1))
-    return InvalidInput("convoy convert: --val-fraction expects a number in [0, 1), found '" + text + "'");
-  return v;
-}
-
 Status Required(const Flags& flags, std::initializer_list<const char*> names, const std::string& format) {
   for (const char* name : names)
     if (!flags.Has(name))
@@ -37,7 +29,7 @@ Status Required(const Flags& flags, std::initializer_list<const char*> names, co
 Status ConvertFolder(const Flags& flags, int shards) {
   RETURN_IF_ERROR(Required(flags, {"in", "size"}, "imagefolder"));
   ASSIGN_OR_RETURN(const auto size, ParseSize(flags.Get("size")));
-  ASSIGN_OR_RETURN(const double fraction, ParseFraction(flags.Get("val-fraction")));
+  ASSIGN_OR_RETURN(const double fraction, flags.GetDouble("val-fraction"));
   ASSIGN_OR_RETURN(const int threads, flags.GetInt("threads"));
   ASSIGN_OR_RETURN(const int seed, flags.GetInt("seed"));
   ImageFolderOptions options;

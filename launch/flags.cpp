@@ -76,4 +76,15 @@ StatusOr<int> Flags::GetInt(const std::string& name) const {
                       v + "'");
 }
 
+StatusOr<double> Flags::GetDouble(const std::string& name) const {
+  const std::string& v = values_.at(name);
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size()) return d;
+  } catch (const std::exception&) {
+  }
+  return InvalidInput("convoy " + command_ + ": --" + name + " expects a number, found '" + v + "'");
+}
+
 }  // namespace convoy

@@ -30,6 +30,7 @@ class Flags {
   bool Has(const std::string& name) const { return !values_.at(name).empty(); }
   bool GetBool(const std::string& name) const { return values_.at(name) == "true"; }
   StatusOr<int> GetInt(const std::string& name) const;
+  StatusOr<double> GetDouble(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
