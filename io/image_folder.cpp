@@ -81,37 +81,22 @@ std::vector<bool> StratifiedSplit(const std::vector<int32_t>& labels, int num_cl
   return val;
 }
 
-}  // namespace
-
-StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options) {
-  if (options.height <= 0 || options.width <= 0)
-    return InvalidInput("--size must be HxW with positive sides, e.g. 64x64");
-  if (!(options.val_fraction >= 0 && options.val_fraction < 1))
-    return InvalidInput("--val-fraction expects a number in [0, 1), found " + std::to_string(options.val_fraction));
-  const auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(Listing listing, List(options.in_dir));
-  ImageFolderReport report;
-  report.classes = listing.classes;
-  report.ignored = listing.ignored;
-  const int64_t n = static_cast<int64_t>(listing.files.size());
-  report.files = n;
-  if (n == 0)
-    return InvalidInput(options.in_dir + ": no .jpg, .jpeg or .png files in its " +
-                        std::to_string(listing.classes.size()) + " class folder(s)");
-
-  // Decode in parallel: each file writes only its own slot.
+// Decodes and resizes every file into its slot of pixels (3 x H x W each) on options.threads
+// threads, reporting progress each second; returns each file's error, empty where it decoded.
+std::vector<std::string> DecodeAll(const std::vector<fs::path>& files, const ImageFolderOptions& options,
+                                   std::chrono::steady_clock::time_point start, uint8_t* pixels) {
+  const int64_t n = static_cast<int64_t>(files.size());
   const int64_t bytes = int64_t{3} * options.height * options.width;
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * bytes));
   std::vector<std::string> errors(n);
   std::atomic<int64_t> next{0}, done{0};
   std::mutex mutex;
   std::condition_variable finished;
   auto work = [&] {
     for (int64_t i; (i = next++) < n;) {
-      const std::string path = listing.files[i].string();
+      const std::string path = files[i].string();
       try {  // an exception must not end the thread (and with it the program)
         StatusOr<Image> image = ReadImage(path, std::max(options.height, options.width));
-        if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels.data() + i * bytes);
+        if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels + i * bytes);
         else errors[i] = image.status().message();
       } catch (const std::bad_alloc&) {
         errors[i] = path + ": not enough memory to decode it";
@@ -131,10 +116,45 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double rate = done.load() / std::max(elapsed, 1e-9);
         options.progress("convert: " + std::to_string(done.load()) + "/" + std::to_string(n) + " files (" +
-                         std::to_string(std::lround(rate)) + " files/s, ETA " + Hms((n - done.load()) / std::max(rate, 1e-9)) + ")");
+                         std::to_string(std::lround(rate)) + " files/s, ETA " +
+                         Hms((n - done.load()) / std::max(rate, 1e-9)) + ")");
       }
   }
   for (auto& t : workers) t.join();
+  return errors;
+}
+
+}  // namespace
+
+StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options) {
+  if (options.height <= 0 || options.width <= 0)
+    return InvalidInput("--size must be HxW with positive sides, e.g. 64x64");
+  if (!(options.val_fraction >= 0 && options.val_fraction < 1))
+    return InvalidInput("--val-fraction expects a number in [0, 1), found " + std::to_string(options.val_fraction));
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(Listing listing, List(options.in_dir));
+  ImageFolderReport report;
+  report.classes = listing.classes;
+  report.ignored = listing.ignored;
+  const int64_t n = static_cast<int64_t>(listing.files.size());
+  report.files = n;
+  if (n == 0)
+    return InvalidInput(options.in_dir + ": no .jpg, .jpeg or .png files in its " +
+                        std::to_string(listing.classes.size()) + " class folder(s)");
+
+  const int64_t bytes = int64_t{3} * options.height * options.width;
+  // The photos are held in memory twice at the end (all, then split): say so if that fails.
+  const Status too_big = InvalidInput(
+      options.in_dir + ": " + std::to_string(n) + " photos of 3x" + std::to_string(options.height) + "x" +
+      std::to_string(options.width) + " need " + std::to_string(2 * n * bytes >> 20) +
+      " MiB of memory, more than this machine gives; convert fewer photos or a smaller --size");
+  std::vector<uint8_t> pixels;
+  try {
+    pixels.resize(static_cast<size_t>(n * bytes));
+  } catch (const std::bad_alloc&) {
+    return too_big;
+  }
+  const std::vector<std::string> errors = DecodeAll(listing.files, options, start, pixels.data());
 
   std::vector<int64_t> good;
   std::vector<int32_t> good_labels;
@@ -158,12 +178,17 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
     splits[s].num_classes = num_classes;
     splits[s].class_names = listing.classes;
   }
-  for (size_t k = 0; k < good.size(); ++k) {
-    DatasetContents& d = splits[to_val[k] ? 1 : 0];
-    const uint8_t* image = pixels.data() + good[k] * bytes;
-    d.images.insert(d.images.end(), image, image + bytes);
-    d.labels.push_back(good_labels[k]);
+  try {
+    for (size_t k = 0; k < good.size(); ++k) {
+      DatasetContents& d = splits[to_val[k] ? 1 : 0];
+      const uint8_t* image = pixels.data() + good[k] * bytes;
+      d.images.insert(d.images.end(), image, image + bytes);
+      d.labels.push_back(good_labels[k]);
+    }
+  } catch (const std::bad_alloc&) {
+    return too_big;
   }
+  std::vector<uint8_t>().swap(pixels);  // the splits hold the photos now
   report.train = static_cast<int64_t>(splits[0].labels.size());
   report.val = static_cast<int64_t>(splits[1].labels.size());
   if (report.train == 0) return InvalidInput("--val-fraction " + std::to_string(options.val_fraction) + " leaves no training photos");

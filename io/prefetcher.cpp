@@ -1,5 +1,7 @@
 #include "io/prefetcher.h"
 
+#include "io/normalization.h"
+
 namespace convoy {
 
 Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
@@ -11,9 +13,8 @@ Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
   if (options_.std.empty()) options_.std.assign(m.std().begin(), m.std().end());
   lut_.resize(m.channels() * 256);
   for (uint32_t c = 0; c < m.channels(); ++c) {
-    const float mean = c < options_.mean.size() ? options_.mean[c] : 0.f;
-    const float std = c < options_.std.size() && options_.std[c] > 0 ? options_.std[c] : 255.f;
-    for (int v = 0; v < 256; ++v) lut_[c * 256 + v] = (static_cast<float>(v) - mean) / std;
+    const ChannelNormalization normalize = NormalizationOf(options_.mean, options_.std, c);
+    for (int v = 0; v < 256; ++v) lut_[c * 256 + v] = normalize(static_cast<float>(v));
   }
   if (options_.augment.enabled()) scratch_.resize(dataset.image_bytes());
   buffers_.resize(std::max(options_.depth, 1) + 1);

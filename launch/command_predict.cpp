@@ -9,6 +9,7 @@
 #include "core/net.h"
 #include "io/image_codec.h"
 #include "io/image_resize.h"
+#include "io/normalization.h"
 #include "launch/checkpoint.h"
 #include "launch/commands.h"
 
@@ -25,13 +26,14 @@ StatusOr<std::vector<float>> Prepare(const std::string& path, const Shape& chw, 
   ResizeAndCenterCrop(image, h, w, rgb.data());
   const int64_t plane = int64_t{h} * w;
   std::vector<float> out(static_cast<size_t>(c) * plane);
+  const std::vector<float> mean(ckpt.input_mean().begin(), ckpt.input_mean().end());
+  const std::vector<float> std(ckpt.input_std().begin(), ckpt.input_std().end());
   for (int ch = 0; ch < c; ++ch) {
-    const float mean = ch < ckpt.input_mean_size() ? ckpt.input_mean(ch) : 0.f;
-    const float std = ch < ckpt.input_std_size() && ckpt.input_std(ch) > 0 ? ckpt.input_std(ch) : 255.f;
+    const ChannelNormalization normalize = NormalizationOf(mean, std, ch);
     for (int64_t p = 0; p < plane; ++p) {
       const float v = c == 3 ? rgb[ch * plane + p]
                              : 0.299f * rgb[p] + 0.587f * rgb[plane + p] + 0.114f * rgb[2 * plane + p];
-      out[ch * plane + p] = (v - mean) / std;
+      out[ch * plane + p] = normalize(v);
     }
   }
   return out;

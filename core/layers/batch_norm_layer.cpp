@@ -84,10 +84,7 @@ void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& 
                                  batch_mean_.data(), batch_var_.data(), params_[0].data(),
                                  spec_.batch_norm_param().eps(), dx, param_grads_[0].mutable_data(),
                                  param_grads_[1].mutable_data());
-  if (!spec_.batch_norm_param().affine()) {
-    ctx.backend->Fill(c_, 0.f, param_grads_[0].mutable_data());
-    ctx.backend->Fill(c_, 0.f, param_grads_[1].mutable_data());
-  }
+  // Without affine, gamma and beta are not trainable: the solver never reads these gradients.
 }
 
 }  // namespace convoy
