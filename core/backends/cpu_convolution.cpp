@@ -131,15 +131,28 @@ struct ConvPlan {
     chunk_cols = per_chunk * plane;
     slot = (rows + s.k) * chunk_cols;
   }
-  // Images [first, last) of chunk c.
-  int First(int c, int n) const { return std::min(n, c * per_chunk); }
-  int Last(int c, int n) const { return std::min(n, (c + 1) * per_chunk); }
-  // Runs body(group, chunk begin, chunk end) for every group, on the pool.
+  // One chunk of images [first, last) and its group's scratch: the column matrix, then K x cols.
+  struct Chunk {
+    int group, first, last;
+    bool first_of_group;
+    int64_t cols;
+    float* col;
+    float* second;
+  };
+  // Runs body(chunk) for every chunk, in order within a group, the groups in parallel on the pool.
   template <typename Body>
-  void ForGroups(Body body) const {
+  void ForChunks(int n, float* ws, Body body) const {
     Parallel(groups, 1, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g)
-        body(static_cast<int>(g), static_cast<int>(chunks * g / groups), static_cast<int>(chunks * (g + 1) / groups));
+      for (int64_t g = g0; g < g1; ++g) {
+        const int c0 = static_cast<int>(chunks * g / groups), c1 = static_cast<int>(chunks * (g + 1) / groups);
+        for (int c = c0; c < c1; ++c) {
+          Chunk chunk{static_cast<int>(g), std::min(n, c * per_chunk), std::min(n, (c + 1) * per_chunk), c == c0, 0,
+                      ws + g * slot, nullptr};
+          chunk.cols = (chunk.last - chunk.first) * plane;
+          chunk.second = chunk.col + rows * chunk_cols;
+          body(chunk);
+        }
+      }
     });
   }
 };
@@ -236,27 +249,21 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
     return;
   }
   const ConvPlan p(s);
-  p.ForGroups([&](int g, int c0, int c1) {
-    float* col = ws + g * p.slot;
-    float* out = col + p.rows * p.chunk_cols;
-    for (int c = c0; c < c1; ++c) {
-      const int first = p.First(c, s.n), last = p.Last(c, s.n);
-      const int64_t cols = (last - first) * p.plane;
-      for (int n = first; n < last; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
-      SerialGemm(false, false, s.k, cols, p.rows, w, p.rows, col, cols, 0.f, out, cols);
-      // K x (images x P) -> images x K x P, adding the bias on the way.
-      for (int n = first; n < last; ++n)
-        for (int k = 0; k < s.k; ++k) {
-          const float* src = out + k * cols + (n - first) * p.plane;
-          float* dst = y + (int64_t{n} * s.k + k) * p.plane;
-          const float bias = b ? b[k] : 0.f;
-          if (relu) {
-            for (int64_t i = 0; i < p.plane; ++i) dst[i] = std::max(src[i] + bias, 0.f);
-          } else {
-            for (int64_t i = 0; i < p.plane; ++i) dst[i] = src[i] + bias;
-          }
+  p.ForChunks(s.n, ws, [&](const ConvPlan::Chunk& c) {
+    for (int n = c.first; n < c.last; ++n) Im2colImage(s, x + n * p.image, c.cols, c.col + (n - c.first) * p.plane);
+    SerialGemm(false, false, s.k, c.cols, p.rows, w, p.rows, c.col, c.cols, 0.f, c.second, c.cols);
+    // K x (images x P) -> images x K x P, adding the bias on the way.
+    for (int n = c.first; n < c.last; ++n)
+      for (int k = 0; k < s.k; ++k) {
+        const float* src = c.second + k * c.cols + (n - c.first) * p.plane;
+        float* dst = y + (int64_t{n} * s.k + k) * p.plane;
+        const float bias = b ? b[k] : 0.f;
+        if (relu) {
+          for (int64_t i = 0; i < p.plane; ++i) dst[i] = std::max(src[i] + bias, 0.f);
+        } else {
+          for (int64_t i = 0; i < p.plane; ++i) dst[i] = src[i] + bias;
         }
-    }
+      }
   });
 }
 
@@ -269,16 +276,10 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
     return;
   }
   const ConvPlan p(s);
-  p.ForGroups([&](int g, int c0, int c1) {
-    float* col = ws + g * p.slot;
-    float* dyt = col + p.rows * p.chunk_cols;
-    for (int c = c0; c < c1; ++c) {
-      const int first = p.First(c, s.n), last = p.Last(c, s.n);
-      const int64_t cols = (last - first) * p.plane;
-      GatherGrad(s, p, dy, first, last, dyt);
-      SerialGemm(true, false, p.rows, cols, s.k, w, p.rows, dyt, cols, 0.f, col, cols);
-      for (int n = first; n < last; ++n) Col2imImage(s, col + (n - first) * p.plane, cols, dx + n * p.image);
-    }
+  p.ForChunks(s.n, ws, [&](const ConvPlan::Chunk& c) {
+    GatherGrad(s, p, dy, c.first, c.last, c.second);
+    SerialGemm(true, false, p.rows, c.cols, s.k, w, p.rows, c.second, c.cols, 0.f, c.col, c.cols);
+    for (int n = c.first; n < c.last; ++n) Col2imImage(s, c.col + (n - c.first) * p.plane, c.cols, dx + n * p.image);
   });
 }
 
@@ -303,45 +304,38 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   // (measured on ResNet-20's 3x3 shapes before they went to oneDNN: 16 filters 11.5 -> 7.6 ms;
   // with 64 filters the plain form wins).
   const bool transposed = s.k < 32;
-  p.ForGroups([&](int g, int c0, int c1) {
-    float* col = ws + g * p.slot;
-    float* dyt = col + p.rows * p.chunk_cols;
-    float* gw = partial_w + g * weights;
-    float* gb = partial_b + int64_t{g} * s.k;
-    std::fill(gb, gb + s.k, 0.f);
-    for (int c = c0; c < c1; ++c) {
-      const int first = p.First(c, s.n), last = p.Last(c, s.n);
-      const int64_t cols = (last - first) * p.plane;
-      for (int n = first; n < last; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
-      GatherGrad(s, p, dy, first, last, dyt);
-      const float beta = c == c0 ? 0.f : 1.f;
-      if (transposed)
-        SerialGemm(false, true, p.rows, s.k, cols, col, cols, dyt, cols, beta, gw, s.k);
-      else
-        SerialGemm(false, true, s.k, p.rows, cols, dyt, cols, col, cols, beta, gw, p.rows);
-      for (int k = 0; k < s.k; ++k) {
-        float sum = 0.f;
-        for (int64_t i = 0; i < cols; ++i) sum += dyt[k * cols + i];
-        gb[k] += sum;
-      }
+  p.ForChunks(s.n, ws, [&](const ConvPlan::Chunk& c) {
+    float* gw = partial_w + c.group * weights;
+    float* gb = partial_b + int64_t{c.group} * s.k;
+    if (c.first_of_group) std::fill(gb, gb + s.k, 0.f);
+    float* dyt = c.second;
+    for (int n = c.first; n < c.last; ++n) Im2colImage(s, x + n * p.image, c.cols, c.col + (n - c.first) * p.plane);
+    GatherGrad(s, p, dy, c.first, c.last, dyt);
+    const float beta = c.first_of_group ? 0.f : 1.f;
+    if (transposed)
+      SerialGemm(false, true, p.rows, s.k, c.cols, c.col, c.cols, dyt, c.cols, beta, gw, s.k);
+    else
+      SerialGemm(false, true, s.k, p.rows, c.cols, dyt, c.cols, c.col, c.cols, beta, gw, p.rows);
+    for (int k = 0; k < s.k; ++k) {
+      float sum = 0.f;
+      for (int64_t i = 0; i < c.cols; ++i) sum += dyt[k * c.cols + i];
+      gb[k] += sum;
     }
   });
   // The groups' partial sums, added in group order.
-  Parallel(s.k, 1, [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k)
-      for (int64_t r = 0; r < p.rows; ++r) {
-        const int64_t at = transposed ? r * s.k + k : k * p.rows + r;
-        float sum = 0.f;
-        for (int g = 0; g < p.groups; ++g) sum += partial_w[g * weights + at];
-        dw[k * p.rows + r] = sum;
-      }
-  });
-  if (db)
-    for (int k = 0; k < s.k; ++k) {
-      float sum = 0.f;
-      for (int g = 0; g < p.groups; ++g) sum += partial_b[int64_t{g} * s.k + k];
-      db[k] = sum;
-    }
+  if (transposed) {
+    Parallel(s.k, 1, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t r = 0; r < p.rows; ++r) {
+          float sum = 0.f;
+          for (int g = 0; g < p.groups; ++g) sum += partial_w[g * weights + r * s.k + k];
+          dw[k * p.rows + r] = sum;
+        }
+    });
+  } else {
+    SumParts(p.groups, weights, partial_w, dw);
+  }
+  if (db) SumParts(p.groups, s.k, partial_b, db);
 }
 
 }  // namespace convoy::cpu
