@@ -25,6 +25,9 @@ struct ConvShape {
   int k = 0;                       // output channels
   int kh = 0, kw = 0;
   int stride = 1, pad = 0;
+  // Whether x (and dx) and y (and dy) are channel-blocked (see Backend's blocked ops); only a
+  // backend whose ConvTakesBlocked says yes for the shape is given blocked tensors.
+  bool x_blocked = false, y_blocked = false;
   CONVOY_HOST_DEVICE int oh() const { return (h + 2 * pad - kh) / stride + 1; }
   CONVOY_HOST_DEVICE int ow() const { return (w + 2 * pad - kw) / stride + 1; }
 };
@@ -132,6 +135,32 @@ class Backend {
   virtual void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy,
                                  const float* mean, const float* var, const float* gamma, float eps,
                                  float* dx, float* dgamma, float* dbeta) = 0;
+
+  // ---- channel-blocked images ----
+  // N x C/16 x HW x 16 (oneDNN's nChw16c), for C a multiple of 16: channel ch of pixel p of
+  // image i is at ((i * C/16 + ch / 16) * HW + p) * 16 + ch % 16. A backend whose convolution
+  // kernels want this layout keeps images in it between the layers that can read it (Net plans
+  // which), instead of reordering them on every call. Such a backend says so with
+  // ConvTakesBlocked and implements every op below; the others are never given blocked tensors.
+  static constexpr int kChannelBlock = 16;
+  // Whether Net should keep images blocked on this backend at all.
+  virtual bool KeepsBlockedImages() const { return false; }
+  virtual bool ConvTakesBlocked(const ConvShape& s) const;
+  // y = x converted between the plain and the blocked layout of an N x C x HW tensor.
+  virtual void ToBlocked(int n, int c, int64_t hw, const float* x, float* y);
+  virtual void ToPlain(int n, int c, int64_t hw, const float* x, float* y);
+  // The three batch normalisation ops above on blocked tensors.
+  virtual void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var);
+  virtual void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean,
+                                       const float* var, const float* gamma, const float* beta, float eps,
+                                       float* y);
+  virtual void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy,
+                                        const float* mean, const float* var, const float* gamma, float eps,
+                                        float* dx, float* dgamma, float* dbeta);
+  // Global average pooling of a blocked x into y (N x C: the same bits in either layout), and
+  // its gradient dx (blocked) from dy (N x C).
+  virtual void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y);
+  virtual void GlobalAvgPoolBackwardBlocked(int n, int c, int64_t hw, const float* dy, float* dx);
 
   // ---- loss and metrics ----
   // probs (n x classes) = softmax(logits); loss[0] = mean over rows of -log probs[label].

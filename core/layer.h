@@ -20,7 +20,16 @@ struct Blob {
   std::string name;
   Tensor data;
   Tensor diff;
+  // Whether data and diff are channel-blocked (Backend's "channel-blocked images"); Net decides
+  // once it is built, from the layers' LayoutRules.
+  bool blocked = false;
 };
+
+// Which layouts a layer can read and write (Net::PlanLayouts):
+//   kPlain — plain tensors only (the default);
+//   kSame  — any, as long as all its bottoms and tops share one (element-wise layers);
+//   kAny   — each bottom and top in either (convolutions the backend runs blocked).
+enum class LayoutRule { kPlain, kSame, kAny };
 
 // A parameter a layer asks for; the net allocates it inside its ParamStore.
 struct ParamDecl {
@@ -72,6 +81,11 @@ class Layer {
   virtual Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) = 0;
   // Floats of StepContext::workspace the layer needs at its current shape.
   virtual int64_t WorkspaceSize() const { return 0; }
+  // See LayoutRule; asked after Reshape, of a backend that keeps blocked images.
+  virtual LayoutRule layout_rule(const Backend& backend) const {
+    (void)backend;
+    return LayoutRule::kPlain;
+  }
   // Asks the layer to apply ReLU to its own output (for a following in-place ReLU); false if
   // it cannot, and then the ReLU runs on its own.
   virtual bool FuseRelu() { return false; }

@@ -1,6 +1,7 @@
 #include "core/net.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/layer_registry.h"
 #include "core/layers/elementwise_layers.h"
@@ -57,6 +58,7 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
     net->layers_[i]->BindParams(std::move(values), std::move(grads));
   }
   net->FuseRelus();
+  net->PlanLayouts();
   RETURN_IF_ERROR(net->ReshapeAll());
   return net;
 }
@@ -174,6 +176,37 @@ void Net::FuseRelus() {
   }
 }
 
+// Channel-blocked images (Backend's "channel-blocked images") wherever every layer that reads or
+// writes them can take that: a blob starts blocked if it is an N x C x H x W image with C a
+// multiple of the block, then each layer whose LayoutRule cannot take what its blobs hold turns
+// them plain, until nothing changes. In a ResNet every image blob between the first convolution
+// and the global pooling stays blocked, so convolutions reorder nothing.
+void Net::PlanLayouts() {
+  if (!backend_->KeepsBlockedImages()) return;
+  for (auto& [name, blob] : blobs_) {
+    const Tensor& t = blob->data;
+    blob->blocked = t.num_axes() == 4 && t.dim(1) > 0 && t.dim(1) % Backend::kChannelBlock == 0;
+  }
+  const auto source = [&](Blob* b) {
+    for (const GradBranch& g : branches_)
+      if (g.branch.get() == b) return g.source;
+    return b;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const LayoutRule rule = layers_[i]->layout_rule(*backend_);
+      if (rule == LayoutRule::kAny) continue;
+      std::vector<Blob*> touched(tops_[i]);
+      for (Blob* b : bottoms_[i]) touched.push_back(source(b));
+      const bool mixed = std::any_of(touched.begin(), touched.end(), [](Blob* b) { return !b->blocked; });
+      if (rule == LayoutRule::kSame && !mixed) continue;
+      for (Blob* b : touched) changed |= std::exchange(b->blocked, false);
+    }
+  }
+  for (GradBranch& g : branches_) g.branch->blocked = g.source->blocked;
+}
+
 Status Net::ReshapeAll() {
   int64_t workspace = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -231,6 +264,11 @@ void Net::Backward(const StepContext& ctx) {
     if (grads_ready_ && needs_backward_[i] && !layers_[i]->param_decls().empty())
       grads_ready_(static_cast<int>(i));
   }
+}
+
+const Blob* Net::blob(const std::string& name) const {
+  auto it = blobs_.find(name);
+  return it == blobs_.end() ? nullptr : it->second.get();
 }
 
 float Net::ReadScalar(const std::string& blob) const {

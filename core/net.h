@@ -37,6 +37,8 @@ class Net {
   void set_grads_ready_callback(std::function<void(int)> callback) { grads_ready_ = std::move(callback); }
 
   Blob* images() { return blobs_.at(data_layer_->spec().top(0)).get(); }
+  // A blob by name; null if the net has none.
+  const Blob* blob(const std::string& name) const;
   Blob* labels() { return blobs_.at(data_layer_->spec().top(1)).get(); }
   const DataLayer& data_layer() const { return *data_layer_; }
   // Scalar outputs nothing consumes (the loss, accuracies), in layer order.
@@ -60,6 +62,7 @@ class Net {
   // already takes gradients from the same blob (see GradBranch).
   Status BranchGradient(const std::string& where, int index, bool in_place, Blob** bottom);
   void FuseRelus();
+  void PlanLayouts();
   Status ReshapeAll();
 
   Backend* backend_ = nullptr;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/backends/cpu_blocked_ops.h"
 #include "core/backends/cpu_convolution.h"
 #include "core/backends/cpu_parallel.h"
 #include "core/backends/host_memory.h"
@@ -321,6 +322,30 @@ class Cpu final : public HostMemoryBackend {
           dx[o + j] = k * (dy[o + j] - mean_dy - (x[o + j] - mu) * inv_std * mean_dy_xhat);
       }
     });
+  }
+
+  // Blocked images: see cpu_blocked_ops.h; convolutions read and write them where oneDNN runs.
+  bool KeepsBlockedImages() const override { return true; }
+  bool ConvTakesBlocked(const ConvShape& s) const override { return cpu::ConvTakesBlocked(s); }
+  void ToBlocked(int n, int c, int64_t hw, const float* x, float* y) override { cpu::ToBlocked(n, c, hw, x, y); }
+  void ToPlain(int n, int c, int64_t hw, const float* x, float* y) override { cpu::ToPlain(n, c, hw, x, y); }
+  void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {
+    cpu::ChannelMeanVarBlocked(n, c, hw, x, mean, var);
+  }
+  void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                               const float* gamma, const float* beta, float eps, float* y) override {
+    cpu::BatchNormForwardBlocked(n, c, hw, x, mean, var, gamma, beta, eps, y);
+  }
+  void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                                const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+                                float* dbeta) override {
+    cpu::BatchNormBackwardBlocked(n, c, hw, x, dy, mean, var, gamma, eps, dx, dgamma, dbeta);
+  }
+  void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) override {
+    cpu::GlobalAvgPoolBlocked(n, c, hw, x, y);
+  }
+  void GlobalAvgPoolBackwardBlocked(int n, int c, int64_t hw, const float* dy, float* dx) override {
+    cpu::GlobalAvgPoolBackwardBlocked(n, c, hw, dy, dx);
   }
 
  private:

@@ -196,6 +196,7 @@ enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
 bool UseDnnl(const ConvShape& s, ConvPass pass) {
   if (s.n < 1) return false;
+  if (s.x_blocked || s.y_blocked) return true;  // only given where ConvTakesBlocked said so
   const bool wanted = s.kh * s.kw <= 9 || (pass == ConvPass::kBackwardWeights && s.c < 4);
   if (!wanted) return false;
   const DnnlParts p(s);
@@ -232,6 +233,13 @@ void GatherGrad(const ConvShape& s, const ConvPlan& p, const float* dy, int firs
 }
 
 }  // namespace
+
+bool ConvTakesBlocked(const ConvShape& s) {
+  // oneDNN's JIT kernels cover a shape whatever the batch; asked with one image.
+  ConvShape one = s;
+  one.n = 1, one.x_blocked = one.y_blocked = false;
+  return s.kh * s.kw <= 9 && Dnnl().Supported(one);
+}
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).

@@ -12,6 +12,8 @@
 namespace convoy::cpu {
 
 int64_t ConvWorkspaceSize(const ConvShape& s);
+// Whether oneDNN runs this shape, so its images may be channel-blocked (x_blocked, y_blocked).
+bool ConvTakesBlocked(const ConvShape& s);
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                  float* ws);
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws);

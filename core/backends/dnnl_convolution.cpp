@@ -27,16 +27,19 @@ memory::desc Desc(const memory::dims& dims, Tag tag) { return memory::desc(dims,
 
 struct Dims {
   memory::dims src, weights, bias, dst, strides, padding;
+  Tag src_tag, dst_tag;
   explicit Dims(const ConvShape& s)
       : src{s.n, s.c, s.h, s.w},
         weights{s.k, s.c, s.kh, s.kw},
         bias{s.k},
         dst{s.n, s.k, s.oh(), s.ow()},
         strides{s.stride, s.stride},
-        padding{s.pad, s.pad} {}
-  // convoy's layouts of the three tensors.
-  memory::desc Plain(Role role) const {
-    return role == kSrc ? Desc(src, Tag::nchw) : role == kWeights ? Desc(weights, Tag::oihw) : Desc(dst, Tag::nchw);
+        padding{s.pad, s.pad},
+        src_tag(s.x_blocked ? Tag::nChw16c : Tag::nchw),
+        dst_tag(s.y_blocked ? Tag::nChw16c : Tag::nchw) {}
+  // convoy's layouts of the three tensors: images plain or channel-blocked, filters plain.
+  memory::desc User(Role role) const {
+    return role == kSrc ? Desc(src, src_tag) : role == kWeights ? Desc(weights, Tag::oihw) : Desc(dst, dst_tag);
   }
 };
 
@@ -98,7 +101,7 @@ struct DnnlConvolution::Pass {
   dnnl::primitive primitive;
   memory user[3], bias;        // convoy's tensors, by Role
   memory used[3];              // what the primitive reads or writes: a blocked buffer or user[role]
-  bool blocked[3] = {};
+  bool reordered[3] = {};      // whether oneDNN's layout differs from convoy's
   dnnl::reorder reorder[3];    // user -> blocked for what is read, blocked -> user for what is written
   std::unordered_map<int, memory> args;
 };
@@ -107,7 +110,7 @@ DnnlConvolution::DnnlConvolution() : engine_(std::make_unique<Engine>()) {}
 DnnlConvolution::~DnnlConvolution() = default;
 
 bool DnnlConvolution::Supported(const ConvShape& s) {
-  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, 0, 0, false, false};
+  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, 0, 0, false, false, false, false};
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = supported_.find(key);
   if (it != supported_.end()) return it->second;
@@ -126,7 +129,7 @@ bool DnnlConvolution::Supported(const ConvShape& s) {
 }
 
 DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int slot, bool bias, bool relu) {
-  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, kind, slot, bias, relu};
+  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, kind, slot, bias, relu, s.x_blocked, s.y_blocked};
   std::lock_guard<std::mutex> lock(mutex_);
   auto& pass = passes_[key];
   if (pass) return *pass;
@@ -158,10 +161,10 @@ DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int sl
     p.primitive = dnnl::convolution_backward_weights(bw);
   }
   for (int role = 0; role < 3; ++role) {
-    p.user[role] = memory(d.Plain(Role(role)), e, DNNL_MEMORY_NONE);
-    p.blocked[role] = layout[role] != d.Plain(Role(role));
-    p.used[role] = p.blocked[role] ? memory(layout[role], e) : p.user[role];
-    if (p.blocked[role])
+    p.user[role] = memory(d.User(Role(role)), e, DNNL_MEMORY_NONE);
+    p.reordered[role] = layout[role] != d.User(Role(role));
+    p.used[role] = p.reordered[role] ? memory(layout[role], e) : p.user[role];
+    if (p.reordered[role])
       p.reorder[role] = role == kWritten[kind] ? dnnl::reorder(p.used[role], p.user[role])
                                                : dnnl::reorder(p.user[role], p.used[role]);
     p.args[args[role]] = p.used[role];
@@ -182,11 +185,11 @@ void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, const float* s
   const Role written = kWritten[kind];
   for (int role = 0; role < 3; ++role) {
     p.user[role].set_data_handle(const_cast<float*>(data[role]));
-    if (p.blocked[role] && role != written) p.reorder[role].execute(p.stream, p.user[role], p.used[role]);
+    if (p.reordered[role] && role != written) p.reorder[role].execute(p.stream, p.user[role], p.used[role]);
   }
   if (bias) p.bias.set_data_handle(const_cast<float*>(bias));
   p.primitive.execute(p.stream, p.args);
-  if (p.blocked[written]) p.reorder[written].execute(p.stream, p.used[written], p.user[written]);
+  if (p.reordered[written]) p.reorder[written].execute(p.stream, p.used[written], p.user[written]);
   p.stream.wait();
 }
 

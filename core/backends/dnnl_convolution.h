@@ -1,6 +1,7 @@
 // oneDNN's direct convolutions (its JIT kernels for this processor) for the CPU backend, on a
-// part of the batch at a time: convoy's tensors stay N x C x H x W, each call reorders its part
-// into the blocked layouts oneDNN's kernels want and back. The CPU backend runs a fixed number of
+// part of the batch at a time: each call reorders its part between convoy's layout (images
+// N x C x H x W, or channel-blocked where Net planned that) and the one oneDNN's kernels want,
+// where the two differ. The CPU backend runs a fixed number of
 // parts on its own thread pool, one single-threaded oneDNN call per part, so results do not
 // depend on the thread count. Every part has its own blocked buffers and scratchpad, so parts
 // run at once without sharing anything; they are made on first use of a shape and kept, so a
@@ -35,7 +36,7 @@ class DnnlConvolution {
 
  private:
   struct Pass;
-  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool>;
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, bool>;
   Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);
   // One pass over the part; the pass's written tensor (dst, src or weights) is the non-const one
   // in the public call, and bias is the bias (forward) or its gradient (backward weights).

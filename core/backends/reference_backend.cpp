@@ -289,6 +289,62 @@ class Reference final : public HostMemoryBackend {
         }
     }
   }
+
+  // Blocked ops by their definition: convert to the plain layout, run the plain op, convert back.
+  // The reference keeps no blocked blobs itself (ConvTakesBlocked stays false); these are the
+  // ground truth for backends that do.
+  void ToBlocked(int n, int c, int64_t hw, const float* x, float* y) override {
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch)
+        for (int64_t p = 0; p < hw; ++p) y[BlockedIndex(c, hw, i, ch, p)] = x[(int64_t{i} * c + ch) * hw + p];
+  }
+  void ToPlain(int n, int c, int64_t hw, const float* x, float* y) override {
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch)
+        for (int64_t p = 0; p < hw; ++p) y[(int64_t{i} * c + ch) * hw + p] = x[BlockedIndex(c, hw, i, ch, p)];
+  }
+  void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {
+    ChannelMeanVar(n, c, hw, Plain(n, c, hw, x).data(), mean, var);
+  }
+  void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                               const float* gamma, const float* beta, float eps, float* y) override {
+    std::vector<float> plain_y(int64_t{n} * c * hw);
+    BatchNormForward(n, c, hw, Plain(n, c, hw, x).data(), mean, var, gamma, beta, eps, plain_y.data());
+    ToBlocked(n, c, hw, plain_y.data(), y);
+  }
+  void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                                const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+                                float* dbeta) override {
+    std::vector<float> plain_dx(int64_t{n} * c * hw);
+    BatchNormBackward(n, c, hw, Plain(n, c, hw, x).data(), Plain(n, c, hw, dy).data(), mean, var, gamma, eps,
+                      plain_dx.data(), dgamma, dbeta);
+    ToBlocked(n, c, hw, plain_dx.data(), dx);
+  }
+  void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) override {
+    const std::vector<float> plain = Plain(n, c, hw, x);
+    for (int64_t plane = 0; plane < int64_t{n} * c; ++plane) {
+      double sum = 0;
+      for (int64_t p = 0; p < hw; ++p) sum += plain[plane * hw + p];
+      y[plane] = static_cast<float>(sum / hw);
+    }
+  }
+  void GlobalAvgPoolBackwardBlocked(int n, int c, int64_t hw, const float* dy, float* dx) override {
+    std::vector<float> plain(int64_t{n} * c * hw);
+    for (int64_t plane = 0; plane < int64_t{n} * c; ++plane)
+      for (int64_t p = 0; p < hw; ++p) plain[plane * hw + p] = static_cast<float>(dy[plane] / double(hw));
+    ToBlocked(n, c, hw, plain.data(), dx);
+  }
+
+ private:
+  static int64_t BlockedIndex(int c, int64_t hw, int i, int ch, int64_t p) {
+    const int b = kChannelBlock;
+    return ((int64_t{i} * (c / b) + ch / b) * hw + p) * b + ch % b;
+  }
+  std::vector<float> Plain(int n, int c, int64_t hw, const float* x) {
+    std::vector<float> plain(int64_t{n} * c * hw);
+    ToPlain(n, c, hw, x, plain.data());
+    return plain;
+  }
 };
 
 }  // namespace

@@ -54,18 +54,27 @@ void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& b
                              const std::vector<Blob*>& top) {
   const auto& p = spec_.batch_norm_param();
   Backend* b = ctx.backend;
+  const bool blocked = bottom[0]->blocked;  // and top's: the layer's rule is kSame
   const float* x = bottom[0]->data.data();
   float* y = top[0]->data.mutable_data();
+  const auto normalise = [&](const Tensor& mean, const Tensor& var) {
+    if (blocked)
+      b->BatchNormForwardBlocked(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(),
+                                 p.eps(), y);
+    else
+      b->BatchNormForward(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(), p.eps(), y);
+  };
   Tensor& running_mean = params_[2];
   Tensor& running_var = params_[3];
   if (!ctx.train) {
-    b->BatchNormForward(n_, c_, hw_, x, running_mean.data(), running_var.data(), params_[0].data(),
-                        params_[1].data(), p.eps(), y);
+    normalise(running_mean, running_var);
     return;
   }
-  b->ChannelMeanVar(n_, c_, hw_, x, batch_mean_.mutable_data(), batch_var_.mutable_data());
-  b->BatchNormForward(n_, c_, hw_, x, batch_mean_.data(), batch_var_.data(), params_[0].data(),
-                      params_[1].data(), p.eps(), y);
+  if (blocked)
+    b->ChannelMeanVarBlocked(n_, c_, hw_, x, batch_mean_.mutable_data(), batch_var_.mutable_data());
+  else
+    b->ChannelMeanVar(n_, c_, hw_, x, batch_mean_.mutable_data(), batch_var_.mutable_data());
+  normalise(batch_mean_, batch_var_);
   // The running variance estimates the population's: the batch's, unbiased (m / (m - 1)).
   const float f = p.moving_average_fraction();
   const double m = static_cast<double>(n_) * static_cast<double>(hw_);
@@ -80,10 +89,15 @@ void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& 
                               const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
   // gamma's and beta's gradients come with dx; an unwanted dx goes to the scratch workspace.
   float* dx = propagate[0] ? bottom[0]->diff.mutable_data() : ctx.workspace;
-  ctx.backend->BatchNormBackward(n_, c_, hw_, bottom[0]->data.data(), top[0]->diff.data(),
-                                 batch_mean_.data(), batch_var_.data(), params_[0].data(),
-                                 spec_.batch_norm_param().eps(), dx, param_grads_[0].mutable_data(),
-                                 param_grads_[1].mutable_data());
+  const float eps = spec_.batch_norm_param().eps();
+  const float *x = bottom[0]->data.data(), *dy = top[0]->diff.data();
+  float *dgamma = param_grads_[0].mutable_data(), *dbeta = param_grads_[1].mutable_data();
+  if (bottom[0]->blocked)
+    ctx.backend->BatchNormBackwardBlocked(n_, c_, hw_, x, dy, batch_mean_.data(), batch_var_.data(),
+                                          params_[0].data(), eps, dx, dgamma, dbeta);
+  else
+    ctx.backend->BatchNormBackward(n_, c_, hw_, x, dy, batch_mean_.data(), batch_var_.data(), params_[0].data(),
+                                   eps, dx, dgamma, dbeta);
   // Without affine, gamma and beta are not trainable: the solver never reads these gradients.
 }
 

@@ -17,6 +17,7 @@ class BatchNormLayer final : public Layer {
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   int64_t WorkspaceSize() const override { return count_; }
+  LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                const std::vector<Blob*>& top) override;
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top,

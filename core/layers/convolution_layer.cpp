@@ -42,24 +42,34 @@ Status ConvolutionLayer::Reshape(const std::vector<Blob*>& bottom, const std::ve
 
 int64_t ConvolutionLayer::WorkspaceSize() const { return backend_->ConvWorkspaceSize(shape_); }
 
+namespace {
+
+// The layer's shape with its blobs' layouts.
+ConvShape WithLayouts(ConvShape s, const Blob& x, const Blob& y) {
+  s.x_blocked = x.blocked, s.y_blocked = y.blocked;
+  return s;
+}
+
+}  // namespace
+
 void ConvolutionLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                                const std::vector<Blob*>& top) {
   const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
   float* y = top[0]->data.mutable_data();
-  ctx.backend->ConvForward(shape_, bottom[0]->data.data(), params_[0].data(), bias, fused_relu_, y,
-                           ctx.workspace);
+  ctx.backend->ConvForward(WithLayouts(shape_, *bottom[0], *top[0]), bottom[0]->data.data(), params_[0].data(),
+                           bias, fused_relu_, y, ctx.workspace);
 }
 
 void ConvolutionLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                                 const std::vector<bool>& propagate,
                                 const std::vector<Blob*>& bottom) {
+  const ConvShape s = WithLayouts(shape_, *bottom[0], *top[0]);
   const float* dy = top[0]->diff.data();
   float* dbias = param_grads_.size() > 1 ? param_grads_[1].mutable_data() : nullptr;
-  ctx.backend->ConvBackwardFilter(shape_, bottom[0]->data.data(), dy,
-                                  param_grads_[0].mutable_data(), dbias, ctx.workspace);
-  if (propagate[0])
-    ctx.backend->ConvBackwardData(shape_, dy, params_[0].data(), bottom[0]->diff.mutable_data(),
+  ctx.backend->ConvBackwardFilter(s, bottom[0]->data.data(), dy, param_grads_[0].mutable_data(), dbias,
                                   ctx.workspace);
+  if (propagate[0])
+    ctx.backend->ConvBackwardData(s, dy, params_[0].data(), bottom[0]->diff.mutable_data(), ctx.workspace);
 }
 
 }  // namespace convoy

@@ -18,6 +18,9 @@ class ConvolutionLayer final : public Layer {
                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
   int64_t WorkspaceSize() const override;
   bool FuseRelu() override { return fused_relu_ = true; }
+  LayoutRule layout_rule(const Backend& backend) const override {
+    return backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
+  }
 
  private:
   ConvShape shape_;

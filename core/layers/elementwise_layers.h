@@ -13,6 +13,7 @@ class ReluLayer final : public Layer {
  public:
   using Layer::Layer;
   bool AllowsInPlace() const override { return true; }
+  LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                const std::vector<Blob*>& top) override;

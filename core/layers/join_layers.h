@@ -11,6 +11,7 @@ class EltwiseLayer final : public Layer {
  public:
   using Layer::Layer;
   int NumBottoms() const override { return -1; }
+  LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,

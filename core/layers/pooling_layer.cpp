@@ -48,7 +48,10 @@ Status PoolingLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector
 
 void PoolingLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                            const std::vector<Blob*>& top) {
-  if (max_)
+  if (bottom[0]->blocked)
+    ctx.backend->GlobalAvgPoolBlocked(shape_.n, shape_.c, int64_t{shape_.h} * shape_.w, bottom[0]->data.data(),
+                                      top[0]->data.mutable_data());
+  else if (max_)
     ctx.backend->MaxPoolForward(shape_, bottom[0]->data.data(), top[0]->data.mutable_data(),
                                 argmax_.mutable_data());
   else
@@ -58,7 +61,10 @@ void PoolingLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bot
 void PoolingLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                             const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
   if (!propagate[0]) return;
-  if (max_)
+  if (bottom[0]->blocked)
+    ctx.backend->GlobalAvgPoolBackwardBlocked(shape_.n, shape_.c, int64_t{shape_.h} * shape_.w, top[0]->diff.data(),
+                                              bottom[0]->diff.mutable_data());
+  else if (max_)
     ctx.backend->MaxPoolBackward(shape_, top[0]->diff.data(), argmax_.data(),
                                  bottom[0]->diff.mutable_data());
   else
