@@ -10,7 +10,6 @@ usage: bench/lenet_ddp_vs_convoy.py [--convoy build/convoy] [--iters 300] [--rep
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import tempfile
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convoy_runs import solver_lines, steady_images_per_second  # noqa: E402
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,vader",
            "OMPI_MCA_oob_tcp_if_include": "lo", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 
@@ -26,18 +27,18 @@ def convoy_run(binary, data, ranks, iters, work):
     solver = os.path.join(work, "solver.prototxt")
     with open(solver, "w") as f:
         f.write(f'net: "{ROOT}/configs/lenet_fashion_mnist.prototxt"\ntrain_data: "{data}/train"\n'
-                f"batch_size: 64\nmax_iter: {iters}\nbase_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
-                f"display: {iters}\nseed: 1\n")
+                f"batch_size: 64\n{solver_lines(iters)}base_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
+                f"seed: 1\n")
     run = os.path.join(work, f"run{ranks}")
     cmd = [binary, "train", "--solver", solver, "--run-dir", run, "--threads", "1"]
     if ranks > 1:
         cmd = ["mpirun", "-np", str(ranks)] + cmd
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **MPI_ENV}).stdout
-    ips = float(re.search(r"s: (\d+) images/s", out).group(1))
     with open(os.path.join(run, "metrics.jsonl")) as f:
-        last = [json.loads(line) for line in f if "step_ms" in line][-1]
+        windows = [json.loads(line) for line in f if "step_ms" in line][1:]  # after the warm-up
     os.remove(os.path.join(run, "metrics.jsonl"))
-    return ips, last["comm_exposed_ms"] / last["step_ms"]
+    exposed = sum(w["comm_exposed_ms"] for w in windows) / sum(w["step_ms"] for w in windows)
+    return steady_images_per_second(out), exposed
 
 
 DDP_WORKER = r'''

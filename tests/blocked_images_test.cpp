@@ -100,6 +100,8 @@ TEST(BlockedImagesTest, ConvolutionsReadAndWriteBlockedImages) {
       {2, 32, 8, 8, 16, 3, 3, 2, 1},
       {9, 16, 6, 6, 32, 1, 1, 2, 0},  // a projection shortcut; 9 images: parts of unequal size
       {2, 3, 8, 8, 16, 3, 3, 1, 1},   // a first layer: plain colour images in, blocked out
+      {3, 32, 8, 8, 64, 3, 3, 1, 1},  // Winograd's kernels (3x3, stride 1, >= 32 channels)
+      {8, 64, 6, 5, 32, 3, 3, 1, 1},
   };
   for (ConvShape s : shapes) {
     ASSERT_TRUE(Cpu()->ConvTakesBlocked(s)) << "oneDNN has no kernel here for c" << s.c << " k" << s.k;

@@ -12,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
 #include <tuple>
 
 #include "core/backend.h"
@@ -37,6 +39,8 @@ class DnnlConvolution {
  private:
   struct Pass;
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, bool>;
+  // Winograd or direct, by shape (see WinogradWins); none where oneDNN has no JIT kernels.
+  std::optional<dnnl::algorithm> Algorithm(const ConvShape& part);
   Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);
   // One pass over the part; the pass's written tensor (dst, src or weights) is the non-const one
   // in the public call, and bias is the bias (forward) or its gradient (backward weights).
@@ -47,7 +51,7 @@ class DnnlConvolution {
   std::unique_ptr<Engine> engine_;
   std::mutex mutex_;
   std::map<Key, std::unique_ptr<Pass>> passes_;
-  std::map<Key, bool> supported_;
+  std::map<Key, std::optional<dnnl::algorithm>> algorithm_;  // per shape, none without JIT kernels
 };
 
 }  // namespace convoy
