@@ -60,12 +60,14 @@ def main():
     print(f"{'threads':>7} {'convoy img/s':>13} {'PyTorch img/s':>14} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as work:
         for threads in (1, 2):
-            ours = statistics.median(
-                convoy_train_images_per_second(args.convoy, f"{ROOT}/configs/lenet_fashion_mnist.prototxt",
-                                               f"{args.data}/train", threads, args.iters, work,
-                                               "base_lr: 0.01\nweight_decay: 0.0005\n")
-                for _ in range(args.repeats))
-            theirs = statistics.median(torch_images_per_second(threads, args.iters) for _ in range(args.repeats))
+            # convoy and PyTorch take turns, so the machine's drift over minutes meets both alike.
+            ours, theirs = [], []
+            for _ in range(args.repeats):
+                ours.append(convoy_train_images_per_second(
+                    args.convoy, f"{ROOT}/configs/lenet_fashion_mnist.prototxt", f"{args.data}/train", threads,
+                    args.iters, work, "base_lr: 0.01\nweight_decay: 0.0005\n"))
+                theirs.append(torch_images_per_second(threads, args.iters))
+            ours, theirs = statistics.median(ours), statistics.median(theirs)
             print(f"{threads:7d} {ours:13.0f} {theirs:14.0f} {ours / theirs:6.2f}")
 
 

@@ -84,9 +84,11 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        one = [convoy_run(a.convoy, a.data, 1, a.iters, work) for _ in range(a.repeats)]
-        two = [convoy_run(a.convoy, a.data, 2, a.iters, work) for _ in range(a.repeats)]
-        ddp = [ddp_run(a.iters, work) for _ in range(a.repeats)]
+        one, two, ddp = [], [], []
+        for _ in range(a.repeats):  # taking turns, so the machine's drift meets all three alike
+            one.append(convoy_run(a.convoy, a.data, 1, a.iters, work))
+            two.append(convoy_run(a.convoy, a.data, 2, a.iters, work))
+            ddp.append(ddp_run(a.iters, work))
     one_ips = statistics.median(r[0] for r in one)
     two_ips = statistics.median(r[0] for r in two)
     exposed = statistics.median(r[1] for r in two)

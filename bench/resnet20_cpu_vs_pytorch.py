@@ -46,13 +46,15 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         train_dir = make_photos(args.build, work, 2000)
         for threads in (1, 2):
-            ours = statistics.median(
-                convoy_train_images_per_second(binary, f"{ROOT}/configs/resnet20_cifar.prototxt", train_dir,
-                                               threads, args.iters, work, "base_lr: 0.05\nweight_decay: 0.0001\n")
-                for _ in range(args.repeats))
+            # convoy and PyTorch take turns, so the machine's drift over minutes meets both alike.
             torch.set_num_threads(threads)
-            theirs = statistics.median(train_steps_per_second(resnet20, (3, 32, 32), 64, args.iters, "cpu")
-                                       for _ in range(args.repeats))
+            ours, theirs = [], []
+            for _ in range(args.repeats):
+                ours.append(convoy_train_images_per_second(
+                    binary, f"{ROOT}/configs/resnet20_cifar.prototxt", train_dir, threads, args.iters, work,
+                    "base_lr: 0.05\nweight_decay: 0.0001\n"))
+                theirs.append(train_steps_per_second(resnet20, (3, 32, 32), 64, args.iters, "cpu"))
+            ours, theirs = statistics.median(ours), statistics.median(theirs)
             print(f"{threads:7d} {ours:13.0f} {theirs:14.0f} {ours / theirs:6.2f}")
 
 
