@@ -28,11 +28,11 @@ void Backend::ChannelMeanVarBlocked(int, int, int64_t, const float*, float*, flo
   BlockedUnsupported(*this, "ChannelMeanVarBlocked");
 }
 void Backend::BatchNormForwardBlocked(int, int, int64_t, const float*, const float*, const float*, const float*,
-                                      const float*, float, float*) {
+                                      const float*, float, bool, float*) {
   BlockedUnsupported(*this, "BatchNormForwardBlocked");
 }
 void Backend::BatchNormBackwardBlocked(int, int, int64_t, const float*, const float*, const float*, const float*,
-                                       const float*, float, float*, float*, float*) {
+                                       const float*, const float*, float, float*, float*, float*) {
   BlockedUnsupported(*this, "BatchNormBackwardBlocked");
 }
 void Backend::GlobalAvgPoolBlocked(int, int, int64_t, const float*, float*) {

@@ -120,19 +120,28 @@ class Backend {
                               uint64_t first, const float* x, float* mask, float* y) = 0;
   // y = a * b element-wise (dropout backward: dx = dy * mask).
   virtual void Multiply(int64_t count, const float* a, const float* b, float* y) = 0;
+  // y = alpha * x + beta * z, then max(y, 0) if relu (a residual sum); y may be x or z.
+  virtual void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu,
+                         float* y) = 0;
+  // dx = alpha * dy where mask is null or mask > 0, else 0 (the gradient through AddScaled, whose
+  // output is the mask when a ReLU was applied).
+  virtual void ScaleMasked(int64_t count, float alpha, const float* dy, const float* mask, float* dx) = 0;
 
   // ---- batch normalisation: per channel over the N x HW values of an N x C x HW tensor ----
   // mean (C) and biased variance (C) of x.
   virtual void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) = 0;
-  // y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel; y may be x.
+  // y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then max(y, 0) if relu; y may
+  // be x.
   virtual void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean,
                                 const float* var, const float* gamma, const float* beta, float eps,
-                                float* y) = 0;
+                                bool relu, float* y) = 0;
   // The gradient through BatchNormForward when mean and var are x's own batch statistics
   // (training): with xhat = (x - mean) / sqrt(var + eps) and M = N * HW,
   //   dgamma = sum(dy * xhat), dbeta = sum(dy),
   //   dx = gamma / sqrt(var + eps) * (dy - dbeta / M - xhat * dgamma / M). Overwrites all three.
-  virtual void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy,
+  // With a ReLU applied in the forward, y is its output and dy counts only where y > 0 (the
+  // ReLU's gradient on the way); else y is null.
+  virtual void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
                                  const float* mean, const float* var, const float* gamma, float eps,
                                  float* dx, float* dgamma, float* dbeta) = 0;
 
@@ -153,8 +162,8 @@ class Backend {
   virtual void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var);
   virtual void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean,
                                        const float* var, const float* gamma, const float* beta, float eps,
-                                       float* y);
-  virtual void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy,
+                                       bool relu, float* y);
+  virtual void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
                                         const float* mean, const float* var, const float* gamma, float eps,
                                         float* dx, float* dgamma, float* dbeta);
   // Global average pooling of a blocked x into y (N x C: the same bits in either layout), and

@@ -31,6 +31,11 @@ struct Blob {
 //   kAny   — each bottom and top in either (convolutions the backend runs blocked).
 enum class LayoutRule { kPlain, kSame, kAny };
 
+// How much of a following in-place ReLU (slope 0) a layer takes over (Net::FuseRelus): none;
+// the forward (in its own output pass; the ReLU still masks the gradient); or both (its
+// backward also counts its output gradient only where its output is positive).
+enum class ReluFusion { kNone, kForward, kForwardAndBackward };
+
 // A parameter a layer asks for; the net allocates it inside its ParamStore.
 struct ParamDecl {
   Shape shape;
@@ -86,9 +91,9 @@ class Layer {
     (void)backend;
     return LayoutRule::kPlain;
   }
-  // Asks the layer to apply ReLU to its own output (for a following in-place ReLU); false if
+  // Asks the layer to apply ReLU to its own output (for a following in-place ReLU); kNone if
   // it cannot, and then the ReLU runs on its own.
-  virtual bool FuseRelu() { return false; }
+  virtual ReluFusion FuseRelu() { return ReluFusion::kNone; }
   virtual void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                        const std::vector<Blob*>& top) = 0;
   // propagate[i] says whether bottom[i]'s diff is wanted; the layer overwrites it.

@@ -166,13 +166,13 @@ Status Net::BranchGradient(const std::string& where, int index, bool in_place, B
 }
 
 // A ReLU that works in place on the output of the layer just before it is applied by that
-// layer inside its bias pass: one pass over the activations instead of two.
+// layer inside its own output pass (and, where the layer can, its gradient inside the layer's
+// backward): one pass over the activations instead of two.
 void Net::FuseRelus() {
   for (size_t i = 1; i < layers_.size(); ++i) {
     auto* relu = dynamic_cast<ReluLayer*>(layers_[i].get());
     if (!relu || relu->slope() != 0.f || bottoms_[i][0] != tops_[i][0]) continue;
-    if (tops_[i - 1].size() == 1 && tops_[i - 1][0] == bottoms_[i][0] && layers_[i - 1]->FuseRelu())
-      relu->set_forward_fused(true);
+    if (tops_[i - 1].size() == 1 && tops_[i - 1][0] == bottoms_[i][0]) relu->set_fused(layers_[i - 1]->FuseRelu());
   }
 }
 

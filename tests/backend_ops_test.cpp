@@ -194,6 +194,18 @@ TEST_P(BackendOpsTest, ElementWise) {
               1e-6f, "dropout forward");
     RunOnBoth({x, y}, {n}, [&](Backend* b, auto& in, auto& out) { b->Multiply(n, in[0].data(), in[1].data(), out[0].mutable_data()); },
               0.f, "multiply");
+    for (bool relu : {false, true}) {
+      RunOnBoth({x, y}, {n},
+                [&](Backend* b, auto& in, auto& out) {
+                  b->AddScaled(n, 1.5f, in[0].data(), -0.5f, in[1].data(), relu, out[0].mutable_data());
+                },
+                1e-6f, relu ? "add scaled + relu" : "add scaled");
+      RunOnBoth({x, y}, {n},
+                [&](Backend* b, auto& in, auto& out) {
+                  b->ScaleMasked(n, -2.f, in[0].data(), relu ? in[1].data() : nullptr, out[0].mutable_data());
+                },
+                0.f, relu ? "scale masked" : "scale without a mask");
+    }
     RunOnBoth({x}, {n}, [&](Backend* b, auto& in, auto& out) { b->Axpy(n, -0.5f, in[0].data(), out[0].mutable_data()); },
               1e-6f, "axpy", {y});
     RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Scale(n, 3.f, out[0].mutable_data()); }, 1e-6f, "scale", {y});
@@ -239,19 +251,31 @@ TEST_P(BackendOpsTest, BatchNorm) {
                 b->ChannelMeanVar(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
               },
               1e-5f, "channel mean and variance");
-    RunOnBoth({x, mean, var, gamma, beta}, {count},
-              [&](Backend* b, auto& in, auto& out) {
-                b->BatchNormForward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
-                                    in[4].data(), 1e-5f, out[0].mutable_data());
-              },
-              1e-4f, "batch norm forward");
-    RunOnBoth({x, dy, mean, var, gamma}, {count, k.c, k.c},
-              [&](Backend* b, auto& in, auto& out) {
-                b->BatchNormBackward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
-                                     in[4].data(), 1e-5f, out[0].mutable_data(), out[1].mutable_data(),
-                                     out[2].mutable_data());
-              },
-              2e-3f, "batch norm backward");
+    for (bool relu : {false, true}) {
+      const std::string fused = relu ? " with a fused relu" : "";
+      RunOnBoth({x, mean, var, gamma, beta}, {count},
+                [&](Backend* b, auto& in, auto& out) {
+                  b->BatchNormForward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
+                                      in[4].data(), 1e-5f, relu, out[0].mutable_data());
+                },
+                1e-4f, "batch norm forward" + fused);
+      // With the relu, the mask is the reference's forward output: about half of it is zero.
+      std::vector<float> y(count);
+      {
+        Tensor tx(ReferenceBackend(), {count}), ty(ReferenceBackend(), {count});
+        tx.FromHost(x);
+        ReferenceBackend()->BatchNormForward(k.n, k.c, k.hw, tx.data(), mean.data(), var.data(), gamma.data(),
+                                             beta.data(), 1e-5f, true, ty.mutable_data());
+        y = ty.ToHost();
+      }
+      RunOnBoth({x, dy, mean, var, gamma, y}, {count, k.c, k.c},
+                [&](Backend* b, auto& in, auto& out) {
+                  b->BatchNormBackward(k.n, k.c, k.hw, in[0].data(), relu ? in[5].data() : nullptr, in[1].data(),
+                                       in[2].data(), in[3].data(), in[4].data(), 1e-5f, out[0].mutable_data(),
+                                       out[1].mutable_data(), out[2].mutable_data());
+                },
+                2e-3f, "batch norm backward" + fused);
+    }
   }
 }
 

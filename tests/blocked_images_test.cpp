@@ -67,17 +67,25 @@ TEST(BlockedImagesTest, BatchNormAndGlobalPoolingMatchThePlainOps) {
     const auto x = RandomValues(count, 2, 2.f, 0.5f), dy = RandomValues(count, 3);
     const auto gamma = RandomValues(k.c, 4), beta = RandomValues(k.c, 5);
     std::vector<float> mean[2], var[2], y[2], dx[2], dgamma[2], dbeta[2], pooled[2], dpool[2];
+    std::vector<float> relu_y[2], relu_dx[2], relu_dgamma[2], relu_dbeta[2];
     Backend* backends[2] = {Ref(), Cpu()};
     for (int b = 0; b < 2; ++b) {
       Backend* be = backends[b];
       mean[b].resize(k.c), var[b].resize(k.c), y[b].resize(count), dx[b].resize(count);
       dgamma[b].resize(k.c), dbeta[b].resize(k.c), pooled[b].resize(int64_t{k.n} * k.c), dpool[b].resize(count);
+      relu_y[b].resize(count), relu_dx[b].resize(count), relu_dgamma[b].resize(k.c), relu_dbeta[b].resize(k.c);
       be->ChannelMeanVarBlocked(k.n, k.c, k.hw, x.data(), mean[b].data(), var[b].data());
       // Both normalise with the reference's statistics, so each op is compared on its own.
       be->BatchNormForwardBlocked(k.n, k.c, k.hw, x.data(), mean[0].data(), var[0].data(), gamma.data(), beta.data(),
-                                  1e-5f, y[b].data());
-      be->BatchNormBackwardBlocked(k.n, k.c, k.hw, x.data(), dy.data(), mean[0].data(), var[0].data(), gamma.data(),
-                                   1e-5f, dx[b].data(), dgamma[b].data(), dbeta[b].data());
+                                  1e-5f, false, y[b].data());
+      be->BatchNormBackwardBlocked(k.n, k.c, k.hw, x.data(), nullptr, dy.data(), mean[0].data(), var[0].data(),
+                                   gamma.data(), 1e-5f, dx[b].data(), dgamma[b].data(), dbeta[b].data());
+      // With a fused ReLU; the backward masked by the reference's forward output.
+      be->BatchNormForwardBlocked(k.n, k.c, k.hw, x.data(), mean[0].data(), var[0].data(), gamma.data(), beta.data(),
+                                  1e-5f, true, relu_y[b].data());
+      be->BatchNormBackwardBlocked(k.n, k.c, k.hw, x.data(), relu_y[0].data(), dy.data(), mean[0].data(),
+                                   var[0].data(), gamma.data(), 1e-5f, relu_dx[b].data(), relu_dgamma[b].data(),
+                                   relu_dbeta[b].data());
       be->GlobalAvgPoolBlocked(k.n, k.c, k.hw, x.data(), pooled[b].data());
       be->GlobalAvgPoolBackwardBlocked(k.n, k.c, k.hw, pooled[0].data(), dpool[b].data());
     }
@@ -87,6 +95,10 @@ TEST(BlockedImagesTest, BatchNormAndGlobalPoolingMatchThePlainOps) {
     ExpectClose(dx[0], dx[1], 1e-4f, name + " batch norm dx");
     ExpectClose(dgamma[0], dgamma[1], 1e-4f, name + " dgamma");
     ExpectClose(dbeta[0], dbeta[1], 1e-4f, name + " dbeta");
+    ExpectClose(relu_y[0], relu_y[1], 1e-4f, name + " batch norm + relu forward");
+    ExpectClose(relu_dx[0], relu_dx[1], 1e-4f, name + " batch norm + relu dx");
+    ExpectClose(relu_dgamma[0], relu_dgamma[1], 1e-4f, name + " batch norm + relu dgamma");
+    ExpectClose(relu_dbeta[0], relu_dbeta[1], 1e-4f, name + " batch norm + relu dbeta");
     ExpectClose(pooled[0], pooled[1], 1e-5f, name + " global pooling");
     ExpectClose(dpool[0], dpool[1], 1e-6f, name + " global pooling backward");
   }

@@ -12,7 +12,8 @@
 namespace convoy {
 namespace {
 
-// conv0 -> x; x feeds conv1 (-> bn -> relu -> conv2) and the Eltwise; a Concat reads x again.
+// conv0 -> x; x feeds conv1 (-> bn -> leaky relu -> conv2 -> bn -> relu) and the Eltwise (-> relu);
+// a Concat reads x again. The ReLUs after bn2 and the sum are fused into those layers.
 constexpr char kResidualNet[] = R"(
   name: "residual"
   layer { name: "data" type: "Data" top: "data" top: "label" data_param { channels: 2 height: 5 width: 5 } }
@@ -22,9 +23,12 @@ constexpr char kResidualNet[] = R"(
           convolution_param { num_output: 3 kernel_size: 3 pad: 1 bias_term: false weight_filler { type: GAUSSIAN std: 0.3 } } }
   layer { name: "bn1" type: "BatchNorm" bottom: "a" top: "b" }
   layer { name: "relu1" type: "LeakyReLU" bottom: "b" top: "b" relu_param { negative_slope: 0.2 } }
-  layer { name: "conv2" type: "Convolution" bottom: "b" top: "c"
+  layer { name: "conv2" type: "Convolution" bottom: "b" top: "c0"
           convolution_param { num_output: 3 kernel_size: 3 pad: 1 weight_filler { type: GAUSSIAN std: 0.3 } } }
+  layer { name: "bn2" type: "BatchNorm" bottom: "c0" top: "c" }
+  layer { name: "relu2" type: "ReLU" bottom: "c" top: "c" }
   layer { name: "sum" type: "Eltwise" bottom: "x" bottom: "c" top: "s" }
+  layer { name: "relu3" type: "ReLU" bottom: "s" top: "s" }
   layer { name: "join" type: "Concat" bottom: "s" bottom: "x" top: "j" }
   layer { name: "pool" type: "Pooling" bottom: "j" top: "p" pooling_param { pool: AVE global_pooling: true } }
   layer { name: "fc" type: "InnerProduct" bottom: "p" top: "logits"

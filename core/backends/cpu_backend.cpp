@@ -232,6 +232,19 @@ class Cpu final : public HostMemoryBackend {
   void Multiply(int64_t count, const float* a, const float* b, float* y) override {
     ForElements(count, [&](int64_t i) { y[i] = a[i] * b[i]; });
   }
+  void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu,
+                 float* y) override {
+    if (relu)
+      ForElements(count, [&](int64_t i) { y[i] = std::max(alpha * x[i] + beta * z[i], 0.f); });
+    else
+      ForElements(count, [&](int64_t i) { y[i] = alpha * x[i] + beta * z[i]; });
+  }
+  void ScaleMasked(int64_t count, float alpha, const float* dy, const float* mask, float* dx) override {
+    if (mask)
+      ForElements(count, [&](int64_t i) { dx[i] = mask[i] > 0.f ? alpha * dy[i] : 0.f; });
+    else
+      ForElements(count, [&](int64_t i) { dx[i] = alpha * dy[i]; });
+  }
 
   void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels,
                                   float* probs, float* loss) override {
@@ -290,24 +303,27 @@ class Cpu final : public HostMemoryBackend {
     });
   }
   void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                        const float* gamma, const float* beta, float eps, float* y) override {
+                        const float* gamma, const float* beta, float eps, bool relu, float* y) override {
     ForChannels(c, [&](int ch) {
       const float scale = gamma[ch] / std::sqrt(var[ch] + eps), shift = beta[ch] - mean[ch] * scale;
+      const float floor = relu ? 0.f : -INFINITY;
       for (int i = 0; i < n; ++i) {
         const int64_t o = (int64_t{i} * c + ch) * hw;
-        for (int64_t j = 0; j < hw; ++j) y[o + j] = x[o + j] * scale + shift;
+        for (int64_t j = 0; j < hw; ++j) y[o + j] = std::max(x[o + j] * scale + shift, floor);
       }
     });
   }
-  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
+                         const float* mean, const float* var, const float* gamma, float eps, float* dx, float* dgamma,
                          float* dbeta) override {
     ForChannels(c, [&](int ch) {
       const float inv_std = 1.f / std::sqrt(var[ch] + eps), mu = mean[ch];
+      // dy through a fused ReLU: where its output y is not positive, no gradient.
+      const auto dy = [&](int64_t k) { return y == nullptr || y[k] > 0.f ? dy_in[k] : 0.f; };
       double sum_dy = 0, sum_dy_xhat = 0;
       for (int i = 0; i < n; ++i) {
         const int64_t o = (int64_t{i} * c + ch) * hw;
-        const auto [s, t] = LaneSums(hw, [&](int64_t j) { return std::pair{dy[o + j], dy[o + j] * (x[o + j] - mu)}; });
+        const auto [s, t] = LaneSums(hw, [&](int64_t j) { return std::pair{dy(o + j), dy(o + j) * (x[o + j] - mu)}; });
         sum_dy += s, sum_dy_xhat += t;
       }
       sum_dy_xhat *= inv_std;
@@ -319,7 +335,7 @@ class Cpu final : public HostMemoryBackend {
       for (int i = 0; i < n; ++i) {
         const int64_t o = (int64_t{i} * c + ch) * hw;
         for (int64_t j = 0; j < hw; ++j)
-          dx[o + j] = k * (dy[o + j] - mean_dy - (x[o + j] - mu) * inv_std * mean_dy_xhat);
+          dx[o + j] = k * (dy(o + j) - mean_dy - (x[o + j] - mu) * inv_std * mean_dy_xhat);
       }
     });
   }
@@ -333,13 +349,13 @@ class Cpu final : public HostMemoryBackend {
     cpu::ChannelMeanVarBlocked(n, c, hw, x, mean, var);
   }
   void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                               const float* gamma, const float* beta, float eps, float* y) override {
-    cpu::BatchNormForwardBlocked(n, c, hw, x, mean, var, gamma, beta, eps, y);
+                               const float* gamma, const float* beta, float eps, bool relu, float* y) override {
+    cpu::BatchNormForwardBlocked(n, c, hw, x, mean, var, gamma, beta, eps, relu, y);
   }
-  void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                                const float* var, const float* gamma, float eps, float* dx, float* dgamma,
-                                float* dbeta) override {
-    cpu::BatchNormBackwardBlocked(n, c, hw, x, dy, mean, var, gamma, eps, dx, dgamma, dbeta);
+  void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                                const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                                float* dgamma, float* dbeta) override {
+    cpu::BatchNormBackwardBlocked(n, c, hw, x, y, dy, mean, var, gamma, eps, dx, dgamma, dbeta);
   }
   void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) override {
     cpu::GlobalAvgPoolBlocked(n, c, hw, x, y);

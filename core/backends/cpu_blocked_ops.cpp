@@ -98,26 +98,29 @@ void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean
 }
 
 void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                             const float* gamma, const float* beta, float eps, float* y) {
+                             const float* gamma, const float* beta, float eps, bool relu, float* y) {
   std::vector<float> scale(c), shift(c);
   for (int ch = 0; ch < c; ++ch) {
     scale[ch] = gamma[ch] / std::sqrt(var[ch] + eps);
     shift[ch] = beta[ch] - mean[ch] * scale[ch];
   }
+  const float floor = relu ? 0.f : -INFINITY;
   ForRows(n, c, [&](int64_t r, int b) {
     const float* sc = scale.data() + b * kB;
     const float* sh = shift.data() + b * kB;
     const int64_t o = r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)
-      for (int l = 0; l < kB; ++l) y[o + p * kB + l] = x[o + p * kB + l] * sc[l] + sh[l];
+      for (int l = 0; l < kB; ++l) y[o + p * kB + l] = std::max(x[o + p * kB + l] * sc[l] + sh[l], floor);
   });
 }
 
-void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                              const float* var, const float* gamma, float eps, float* dx, float* dgamma,
-                              float* dbeta) {
+void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
+                              const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                              float* dgamma, float* dbeta) {
+  // dy through a fused ReLU: where its output y is not positive, no gradient.
+  const auto dy = [&](int64_t o) { return y == nullptr || y[o] > 0.f ? dy_in[o] : 0.f; };
   std::vector<double> sum_dy(c), sum_dy_xc(c);  // sums of dy and of dy * (x - mean)
-  ChannelSums(n, c, hw, [&](int64_t o, int ch) { return std::pair{dy[o], dy[o] * (x[o] - mean[ch])}; },
+  ChannelSums(n, c, hw, [&](int64_t o, int ch) { return std::pair{dy(o), dy(o) * (x[o] - mean[ch])}; },
               sum_dy.data(), sum_dy_xc.data());
   // dx = k * (dy - mean_dy - (x - mean) * inv_std * mean_dy_xhat), per channel.
   std::vector<float> k(c), mean_dy(c), slope(c);
@@ -138,7 +141,7 @@ void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const fl
     for (int64_t p = 0; p < hw; ++p)
       for (int l = 0; l < kB; ++l) {
         const int64_t e = o + p * kB + l;
-        dx[e] = kb[l] * (dy[e] - mb[l] - (x[e] - mu[l]) * sb[l]);
+        dx[e] = kb[l] * (dy(e) - mb[l] - (x[e] - mu[l]) * sb[l]);
       }
   });
 }

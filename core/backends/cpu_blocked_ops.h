@@ -13,8 +13,9 @@ void ToBlocked(int n, int c, int64_t hw, const float* x, float* y);
 void ToPlain(int n, int c, int64_t hw, const float* x, float* y);
 void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var);
 void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                             const float* gamma, const float* beta, float eps, float* y);
-void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                             const float* gamma, const float* beta, float eps, bool relu, float* y);
+void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                              const float* mean,
                               const float* var, const float* gamma, float eps, float* dx, float* dgamma,
                               float* dbeta);
 void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y);

@@ -186,6 +186,16 @@ class Reference final : public HostMemoryBackend {
       y[i] = x[i] * mask[i];
     }
   }
+  void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu,
+                 float* y) override {
+    for (int64_t i = 0; i < count; ++i) {
+      const double v = double{alpha} * x[i] + double{beta} * z[i];
+      y[i] = static_cast<float>(relu ? std::max(v, 0.0) : v);
+    }
+  }
+  void ScaleMasked(int64_t count, float alpha, const float* dy, const float* mask, float* dx) override {
+    for (int64_t i = 0; i < count; ++i) dx[i] = (mask == nullptr || mask[i] > 0.f) ? alpha * dy[i] : 0.f;
+  }
   void Multiply(int64_t count, const float* a, const float* b, float* y) override {
     for (int64_t i = 0; i < count; ++i) y[i] = a[i] * b[i];
   }
@@ -258,17 +268,20 @@ class Reference final : public HostMemoryBackend {
     }
   }
   void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                        const float* gamma, const float* beta, float eps, float* y) override {
+                        const float* gamma, const float* beta, float eps, bool relu, float* y) override {
     for (int i = 0; i < n; ++i)
       for (int ch = 0; ch < c; ++ch)
         for (int64_t j = 0; j < hw; ++j) {
           const int64_t o = (int64_t{i} * c + ch) * hw + j;
-          y[o] = static_cast<float>(gamma[ch] * (x[o] - double{mean[ch]}) / std::sqrt(double{var[ch]} + eps) + beta[ch]);
+          const double v = gamma[ch] * (x[o] - double{mean[ch]}) / std::sqrt(double{var[ch]} + eps) + beta[ch];
+          y[o] = static_cast<float>(relu ? std::max(v, 0.0) : v);
         }
   }
-  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
+                         const float* mean, const float* var, const float* gamma, float eps, float* dx, float* dgamma,
                          float* dbeta) override {
+    const std::vector<float> masked = Masked(int64_t{n} * c * hw, y, dy_in);
+    const float* dy = masked.data();
     const double m = double{1.0} * n * hw;
     for (int ch = 0; ch < c; ++ch) {
       const double inv_std = 1.0 / std::sqrt(double{var[ch]} + eps);
@@ -307,17 +320,19 @@ class Reference final : public HostMemoryBackend {
     ChannelMeanVar(n, c, hw, Plain(n, c, hw, x).data(), mean, var);
   }
   void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                               const float* gamma, const float* beta, float eps, float* y) override {
+                               const float* gamma, const float* beta, float eps, bool relu, float* y) override {
     std::vector<float> plain_y(int64_t{n} * c * hw);
-    BatchNormForward(n, c, hw, Plain(n, c, hw, x).data(), mean, var, gamma, beta, eps, plain_y.data());
+    BatchNormForward(n, c, hw, Plain(n, c, hw, x).data(), mean, var, gamma, beta, eps, relu, plain_y.data());
     ToBlocked(n, c, hw, plain_y.data(), y);
   }
-  void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                                const float* var, const float* gamma, float eps, float* dx, float* dgamma,
-                                float* dbeta) override {
+  void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                                const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                                float* dgamma, float* dbeta) override {
     std::vector<float> plain_dx(int64_t{n} * c * hw);
-    BatchNormBackward(n, c, hw, Plain(n, c, hw, x).data(), Plain(n, c, hw, dy).data(), mean, var, gamma, eps,
-                      plain_dx.data(), dgamma, dbeta);
+    // The mask is element-wise, so it applies in either layout.
+    const std::vector<float> masked = Masked(int64_t{n} * c * hw, y, dy);
+    BatchNormBackward(n, c, hw, Plain(n, c, hw, x).data(), nullptr, Plain(n, c, hw, masked.data()).data(), mean,
+                      var, gamma, eps, plain_dx.data(), dgamma, dbeta);
     ToBlocked(n, c, hw, plain_dx.data(), dx);
   }
   void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) override {
@@ -336,6 +351,13 @@ class Reference final : public HostMemoryBackend {
   }
 
  private:
+  // dy where mask is null or mask > 0, else 0.
+  static std::vector<float> Masked(int64_t count, const float* mask, const float* dy) {
+    std::vector<float> out(dy, dy + count);
+    for (int64_t i = 0; mask && i < count; ++i)
+      if (!(mask[i] > 0.f)) out[i] = 0.f;
+    return out;
+  }
   static int64_t BlockedIndex(int c, int64_t hw, int i, int ch, int64_t p) {
     const int b = kChannelBlock;
     return ((int64_t{i} * (c / b) + ch / b) * hw + p) * b + ch % b;

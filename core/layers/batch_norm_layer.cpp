@@ -60,9 +60,10 @@ void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& b
   const auto normalise = [&](const Tensor& mean, const Tensor& var) {
     if (blocked)
       b->BatchNormForwardBlocked(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(),
-                                 p.eps(), y);
+                                 p.eps(), fused_relu_, y);
     else
-      b->BatchNormForward(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(), p.eps(), y);
+      b->BatchNormForward(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(), p.eps(),
+                          fused_relu_, y);
   };
   Tensor& running_mean = params_[2];
   Tensor& running_var = params_[3];
@@ -91,12 +92,13 @@ void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& 
   float* dx = propagate[0] ? bottom[0]->diff.mutable_data() : ctx.workspace;
   const float eps = spec_.batch_norm_param().eps();
   const float *x = bottom[0]->data.data(), *dy = top[0]->diff.data();
+  const float* y = fused_relu_ ? top[0]->data.data() : nullptr;  // the fused ReLU's output masks dy
   float *dgamma = param_grads_[0].mutable_data(), *dbeta = param_grads_[1].mutable_data();
   if (bottom[0]->blocked)
-    ctx.backend->BatchNormBackwardBlocked(n_, c_, hw_, x, dy, batch_mean_.data(), batch_var_.data(),
+    ctx.backend->BatchNormBackwardBlocked(n_, c_, hw_, x, y, dy, batch_mean_.data(), batch_var_.data(),
                                           params_[0].data(), eps, dx, dgamma, dbeta);
   else
-    ctx.backend->BatchNormBackward(n_, c_, hw_, x, dy, batch_mean_.data(), batch_var_.data(), params_[0].data(),
+    ctx.backend->BatchNormBackward(n_, c_, hw_, x, y, dy, batch_mean_.data(), batch_var_.data(), params_[0].data(),
                                    eps, dx, dgamma, dbeta);
   // Without affine, gamma and beta are not trainable: the solver never reads these gradients.
 }

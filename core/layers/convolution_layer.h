@@ -17,7 +17,10 @@ class ConvolutionLayer final : public Layer {
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
   int64_t WorkspaceSize() const override;
-  bool FuseRelu() override { return fused_relu_ = true; }
+  ReluFusion FuseRelu() override {
+    fused_relu_ = true;
+    return ReluFusion::kForward;
+  }
   LayoutRule layout_rule(const Backend& backend) const override {
     return backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
   }

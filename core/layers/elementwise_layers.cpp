@@ -12,14 +12,14 @@ Status ReluLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<Bl
 
 void ReluLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                         const std::vector<Blob*>& top) {
-  if (forward_fused_) return;
+  if (fused_ != ReluFusion::kNone) return;
   ctx.backend->ReluForward(bottom[0]->data.count(), slope(), bottom[0]->data.data(),
                            top[0]->data.mutable_data());
 }
 
 void ReluLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                          const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
-  if (!propagate[0]) return;
+  if (!propagate[0] || fused_ == ReluFusion::kForwardAndBackward) return;
   ctx.backend->ReluBackward(top[0]->data.count(), slope(), top[0]->data.data(),
                             top[0]->diff.data(), bottom[0]->diff.mutable_data());
 }

@@ -25,10 +25,10 @@ class ReluLayer final : public Layer {
     return spec_.type() == "LeakyReLU" && !p.has_negative_slope() ? 0.01f : p.negative_slope();
   }
   // Set when the layer before applies this ReLU itself (Net fuses them).
-  void set_forward_fused(bool fused) { forward_fused_ = fused; }
+  void set_fused(ReluFusion fused) { fused_ = fused; }
 
  private:
-  bool forward_fused_ = false;
+  ReluFusion fused_ = ReluFusion::kNone;
 };
 
 class DropoutLayer final : public Layer {

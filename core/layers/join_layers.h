@@ -1,5 +1,6 @@
 // Layers that join several blobs into one, so a net is a graph and not only a chain:
-//   Eltwise: y = sum of coeff[i] * x[i], all of one shape (residual connections);
+//   Eltwise: y = sum of coeff[i] * x[i], all of one shape (residual connections); a following
+//            in-place ReLU is fused, forward and backward;
 //   Concat:  the bottoms side by side along one axis (channels by default).
 #pragma once
 
@@ -12,6 +13,10 @@ class EltwiseLayer final : public Layer {
   using Layer::Layer;
   int NumBottoms() const override { return -1; }
   LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
+  ReluFusion FuseRelu() override {
+    fused_relu_ = true;
+    return ReluFusion::kForwardAndBackward;
+  }
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
@@ -21,6 +26,7 @@ class EltwiseLayer final : public Layer {
 
  private:
   std::vector<float> coeff_;
+  bool fused_relu_ = false;
 };
 
 class ConcatLayer final : public Layer {

@@ -142,6 +142,12 @@ class Cuda final : public Backend {
     cuda::DropoutForward(n, ratio, seed, stream_id, first, x, mask, y, stream_);
   }
   void Multiply(int64_t n, const float* a, const float* b, float* y) override { cuda::Multiply(n, a, b, y, stream_); }
+  void AddScaled(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y) override {
+    cuda::AddScaled(n, alpha, x, beta, z, relu, y, stream_);
+  }
+  void ScaleMasked(int64_t n, float alpha, const float* dy, const float* mask, float* dx) override {
+    cuda::ScaleMasked(n, alpha, dy, mask, dx, stream_);
+  }
 
   void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
                                   float* loss) override {
@@ -167,13 +173,13 @@ class Cuda final : public Backend {
     cuda::ChannelMeanVar(n, c, hw, x, mean, var, stream_);
   }
   void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                        const float* gamma, const float* beta, float eps, float* y) override {
-    cuda::BatchNormForward(n, c, hw, x, mean, var, gamma, beta, eps, y, stream_);
+                        const float* gamma, const float* beta, float eps, bool relu, float* y) override {
+    cuda::BatchNormForward(n, c, hw, x, mean, var, gamma, beta, eps, relu, y, stream_);
   }
-  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                         const float* mean, const float* var, const float* gamma, float eps, float* dx, float* dgamma,
                          float* dbeta) override {
-    cuda::BatchNormBackward(n, c, hw, x, dy, mean, var, gamma, eps, dx, dgamma, dbeta, stream_);
+    cuda::BatchNormBackward(n, c, hw, x, y, dy, mean, var, gamma, eps, dx, dgamma, dbeta, stream_);
   }
 
  private:

@@ -19,6 +19,15 @@ __global__ void FillKernel(int64_t n, float value, float* y) { GRID_STRIDE(i, n)
 __global__ void AxpyKernel(int64_t n, float alpha, const float* x, float* y) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
 __global__ void ScaleKernel(int64_t n, float alpha, float* y) { GRID_STRIDE(i, n) y[i] *= alpha; }
 __global__ void MultiplyKernel(int64_t n, const float* a, const float* b, float* y) { GRID_STRIDE(i, n) y[i] = a[i] * b[i]; }
+__global__ void AddScaledKernel(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y) {
+  GRID_STRIDE(i, n) {
+    const float v = alpha * x[i] + beta * z[i];
+    y[i] = relu ? fmaxf(v, 0.f) : v;
+  }
+}
+__global__ void ScaleMaskedKernel(int64_t n, float alpha, const float* dy, const float* mask, float* dx) {
+  GRID_STRIDE(i, n) dx[i] = (mask == nullptr || mask[i] > 0.f) ? alpha * dy[i] : 0.f;
+}
 __global__ void ReluForwardKernel(int64_t n, float slope, const float* x, float* y) {
   GRID_STRIDE(i, n) y[i] = kmath::Relu(x[i], slope);
 }
@@ -72,6 +81,15 @@ void Axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t s) { Ax
 void Scale(int64_t n, float alpha, float* y, cudaStream_t s) { ScaleKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, y); CUDA_CHECK(cudaGetLastError()); }
 void Multiply(int64_t n, const float* a, const float* b, float* y, cudaStream_t s) {
   MultiplyKernel<<<Blocks(n), kThreads, 0, s>>>(n, a, b, y);
+  CUDA_CHECK(cudaGetLastError());
+}
+void AddScaled(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y,
+               cudaStream_t s) {
+  AddScaledKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, x, beta, z, relu, y);
+  CUDA_CHECK(cudaGetLastError());
+}
+void ScaleMasked(int64_t n, float alpha, const float* dy, const float* mask, float* dx, cudaStream_t s) {
+  ScaleMaskedKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, dy, mask, dx);
   CUDA_CHECK(cudaGetLastError());
 }
 void AddBias(int rows, int cols, const float* bias, bool relu, float* y, cudaStream_t s) {

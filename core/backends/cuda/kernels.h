@@ -34,6 +34,9 @@ void Fill(int64_t n, float value, float* y, cudaStream_t stream);
 void Axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream);
 void Scale(int64_t n, float alpha, float* y, cudaStream_t stream);
 void Multiply(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);
+void AddScaled(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y,
+               cudaStream_t stream);
+void ScaleMasked(int64_t n, float alpha, const float* dy, const float* mask, float* dx, cudaStream_t stream);
 void AddBias(int rows, int cols, const float* bias, bool relu, float* y, cudaStream_t stream);
 void ColumnSums(int rows, int cols, const float* x, float* sums, cudaStream_t stream);
 void ReluForward(int64_t n, float slope, const float* x, float* y, cudaStream_t stream);
@@ -48,8 +51,8 @@ void AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, 
 // ---- batch normalisation (one block per channel for the sums) ----
 void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var, cudaStream_t stream);
 void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                      const float* gamma, const float* beta, float eps, float* y, cudaStream_t stream);
-void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+                      const float* gamma, const float* beta, float eps, bool relu, float* y, cudaStream_t stream);
+void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy, const float* mean,
                        const float* var, const float* gamma, float eps, float* dx, float* dgamma, float* dbeta,
                        cudaStream_t stream);
 

@@ -32,24 +32,32 @@ __global__ void MeanVarKernel(int n, int c, int64_t hw, const float* x, float* m
 }
 
 __global__ void NormalizeKernel(int64_t total, int c, int64_t hw, const float* x, const float* mean,
-                                const float* var, const float* gamma, const float* beta, float eps, float* y) {
+                                const float* var, const float* gamma, const float* beta, float eps, bool relu,
+                                float* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{blockDim.x} * gridDim.x) {
     const int ch = static_cast<int>((i / hw) % c);
     const float scale = gamma[ch] * rsqrtf(var[ch] + eps);
-    y[i] = (x[i] - mean[ch]) * scale + beta[ch];
+    const float v = (x[i] - mean[ch]) * scale + beta[ch];
+    y[i] = relu ? fmaxf(v, 0.f) : v;
   }
 }
 
-__global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
-                                   const float* var, float eps, float* dgamma, float* dbeta) {
+// dy through a fused ReLU (y its output; null without one).
+__device__ inline float MaskedGrad(const float* y, const float* dy, int64_t i) {
+  return y == nullptr || y[i] > 0.f ? dy[i] : 0.f;
+}
+
+__global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                                   const float* mean, const float* var, float eps, float* dgamma, float* dbeta) {
   const int ch = blockIdx.x;
   const int64_t count = int64_t{n} * hw;
   const float mu = mean[ch], inv_std = rsqrtf(var[ch] + eps);
   double sum_dy = 0, sum_dy_xhat = 0;
   for (int64_t o = threadIdx.x; o < count; o += blockDim.x) {
     const int64_t k = ChannelOffset(o, c, ch, hw);
-    sum_dy += dy[k];
-    sum_dy_xhat += dy[k] * (x[k] - mu) * inv_std;
+    const float g = MaskedGrad(y, dy, k);
+    sum_dy += g;
+    sum_dy_xhat += g * (x[k] - mu) * inv_std;
   }
   sum_dy = BlockSumValue<kThreads, double>(sum_dy);
   sum_dy_xhat = BlockSumValue<kThreads, double>(sum_dy_xhat);
@@ -59,14 +67,15 @@ __global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, con
   }
 }
 
-__global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, const float* x, const float* dy,
+__global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, const float* x, const float* y,
+                                   const float* dy,
                                    const float* mean, const float* var, const float* gamma, float eps,
                                    const float* dgamma, const float* dbeta, float* dx) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{blockDim.x} * gridDim.x) {
     const int ch = static_cast<int>((i / hw) % c);
     const float inv_std = rsqrtf(var[ch] + eps);
     const float xhat = (x[i] - mean[ch]) * inv_std;
-    dx[i] = gamma[ch] * inv_std * (dy[i] - dbeta[ch] / m - xhat * dgamma[ch] / m);
+    dx[i] = gamma[ch] * inv_std * (MaskedGrad(y, dy, i) - dbeta[ch] / m - xhat * dgamma[ch] / m);
   }
 }
 
@@ -83,19 +92,19 @@ void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float
 }
 
 void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                      const float* gamma, const float* beta, float eps, float* y, cudaStream_t s) {
+                      const float* gamma, const float* beta, float eps, bool relu, float* y, cudaStream_t s) {
   const int64_t total = int64_t{n} * c * hw;
-  NormalizeKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, x, mean, var, gamma, beta, eps, y);
+  NormalizeKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, x, mean, var, gamma, beta, eps, relu, y);
   CUDA_CHECK(cudaGetLastError());
 }
 
-void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* dy, const float* mean,
+void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy, const float* mean,
                        const float* var, const float* gamma, float eps, float* dx, float* dgamma, float* dbeta,
                        cudaStream_t s) {
-  BackwardSumsKernel<<<c, kThreads, 0, s>>>(n, c, hw, x, dy, mean, var, eps, dgamma, dbeta);
+  BackwardSumsKernel<<<c, kThreads, 0, s>>>(n, c, hw, x, y, dy, mean, var, eps, dgamma, dbeta);
   CUDA_CHECK(cudaGetLastError());
   const int64_t total = int64_t{n} * c * hw;
-  BackwardDataKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, static_cast<float>(int64_t{n} * hw), x, dy,
+  BackwardDataKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, static_cast<float>(int64_t{n} * hw), x, y, dy,
                                                          mean, var, gamma, eps, dgamma, dbeta, dx);
   CUDA_CHECK(cudaGetLastError());
 }
