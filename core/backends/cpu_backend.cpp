@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "core/backends/cpu_blocked_ops.h"
 #include "core/backends/cpu_convolution.h"
@@ -241,7 +242,7 @@ class Cpu final : public HostMemoryBackend {
   }
   void ScaleMasked(int64_t count, float alpha, const float* dy, const float* mask, float* dx) override {
     if (mask)
-      ForElements(count, [&](int64_t i) { dx[i] = mask[i] > 0.f ? alpha * dy[i] : 0.f; });
+      ForElements(count, [&](int64_t i) { dx[i] = alpha * kmath::MaskedGrad(mask[i], dy[i]); });
     else
       ForElements(count, [&](int64_t i) { dx[i] = alpha * dy[i]; });
   }
@@ -316,28 +317,37 @@ class Cpu final : public HostMemoryBackend {
   void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
                          const float* mean, const float* var, const float* gamma, float eps, float* dx, float* dgamma,
                          float* dbeta) override {
-    ForChannels(c, [&](int ch) {
-      const float inv_std = 1.f / std::sqrt(var[ch] + eps), mu = mean[ch];
-      // dy through a fused ReLU: where its output y is not positive, no gradient.
-      const auto dy = [&](int64_t k) { return y == nullptr || y[k] > 0.f ? dy_in[k] : 0.f; };
-      double sum_dy = 0, sum_dy_xhat = 0;
-      for (int i = 0; i < n; ++i) {
-        const int64_t o = (int64_t{i} * c + ch) * hw;
-        const auto [s, t] = LaneSums(hw, [&](int64_t j) { return std::pair{dy(o + j), dy(o + j) * (x[o + j] - mu)}; });
-        sum_dy += s, sum_dy_xhat += t;
-      }
-      sum_dy_xhat *= inv_std;
-      dgamma[ch] = static_cast<float>(sum_dy_xhat);
-      dbeta[ch] = static_cast<float>(sum_dy);
-      const float m = static_cast<float>(n) * static_cast<float>(hw);
-      const float k = gamma[ch] * inv_std, mean_dy = static_cast<float>(sum_dy) / m,
-                  mean_dy_xhat = static_cast<float>(sum_dy_xhat) / m;
-      for (int i = 0; i < n; ++i) {
-        const int64_t o = (int64_t{i} * c + ch) * hw;
-        for (int64_t j = 0; j < hw; ++j)
-          dx[o + j] = k * (dy(o + j) - mean_dy - (x[o + j] - mu) * inv_std * mean_dy_xhat);
-      }
-    });
+    // With a fused ReLU, dy counts where its output y is positive; compiled both ways.
+    const auto run = [&](auto masked) {
+      const auto dy = [&](int64_t k) {
+        if constexpr (decltype(masked)::value) return kmath::MaskedGrad(y[k], dy_in[k]);
+        return dy_in[k];
+      };
+      ForChannels(c, [&](int ch) {
+        const float inv_std = 1.f / std::sqrt(var[ch] + eps), mu = mean[ch];
+        double sum_dy = 0, sum_dy_xhat = 0;
+        for (int i = 0; i < n; ++i) {
+          const int64_t o = (int64_t{i} * c + ch) * hw;
+          const auto [s, t] = LaneSums(hw, [&](int64_t j) { return std::pair{dy(o + j), dy(o + j) * (x[o + j] - mu)}; });
+          sum_dy += s, sum_dy_xhat += t;
+        }
+        sum_dy_xhat *= inv_std;
+        dgamma[ch] = static_cast<float>(sum_dy_xhat);
+        dbeta[ch] = static_cast<float>(sum_dy);
+        const float m = static_cast<float>(n) * static_cast<float>(hw);
+        const float k = gamma[ch] * inv_std, mean_dy = static_cast<float>(sum_dy) / m,
+                    mean_dy_xhat = static_cast<float>(sum_dy_xhat) / m;
+        for (int i = 0; i < n; ++i) {
+          const int64_t o = (int64_t{i} * c + ch) * hw;
+          for (int64_t j = 0; j < hw; ++j)
+            dx[o + j] = k * (dy(o + j) - mean_dy - (x[o + j] - mu) * inv_std * mean_dy_xhat);
+        }
+      });
+    };
+    if (y)
+      run(std::true_type{});
+    else
+      run(std::false_type{});
   }
 
   // Blocked images: see cpu_blocked_ops.h; convolutions read and write them where oneDNN runs.

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/backend.h"
 #include "core/backends/cpu_parallel.h"
+#include "core/kernel_math.h"
 
 namespace convoy::cpu {
 namespace {
@@ -114,11 +116,18 @@ void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const flo
   });
 }
 
-void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
-                              const float* mean, const float* var, const float* gamma, float eps, float* dx,
-                              float* dgamma, float* dbeta) {
-  // dy through a fused ReLU: where its output y is not positive, no gradient.
-  const auto dy = [&](int64_t o) { return y == nullptr || y[o] > 0.f ? dy_in[o] : 0.f; };
+namespace {
+
+// BatchNormBackwardBlocked, with dy through a fused ReLU (counted where its output y is positive)
+// when Masked is true; compiled both ways so neither loop tests y.
+template <typename Masked>
+void BatchNormBackward(Masked, int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
+                       const float* mean, const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+                       float* dbeta) {
+  const auto dy = [&](int64_t o) {
+    if constexpr (Masked::value) return kmath::MaskedGrad(y[o], dy_in[o]);
+    return dy_in[o];
+  };
   std::vector<double> sum_dy(c), sum_dy_xc(c);  // sums of dy and of dy * (x - mean)
   ChannelSums(n, c, hw, [&](int64_t o, int ch) { return std::pair{dy(o), dy(o) * (x[o] - mean[ch])}; },
               sum_dy.data(), sum_dy_xc.data());
@@ -144,6 +153,17 @@ void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const fl
         dx[e] = kb[l] * (dy(e) - mb[l] - (x[e] - mu[l]) * sb[l]);
       }
   });
+}
+
+}  // namespace
+
+void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy_in,
+                              const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                              float* dgamma, float* dbeta) {
+  if (y)
+    BatchNormBackward(std::true_type{}, n, c, hw, x, y, dy_in, mean, var, gamma, eps, dx, dgamma, dbeta);
+  else
+    BatchNormBackward(std::false_type{}, n, c, hw, x, y, dy_in, mean, var, gamma, eps, dx, dgamma, dbeta);
 }
 
 void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) {
