@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/backends/cpu_direct_conv.h"
 #include "core/backends/cpu_parallel.h"
 #include "core/backends/dnnl_convolution.h"
 
@@ -244,11 +245,13 @@ bool ConvTakesBlocked(const ConvShape& s) {
 int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
   const ConvPlan p(s);
-  return std::max<int64_t>(DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k));
+  return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
+                   DirectConvWorkspace(s)});
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                float* ws) {
+  if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
@@ -292,6 +295,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
 }
 
 void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+  if (DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
     const int64_t weights = int64_t{s.k} * s.c * s.kh * s.kw;
