@@ -70,6 +70,7 @@ const ConvShape kConvShapes[] = {
     {2, 1, 28, 28, 4, 5, 5, 1, 0},  // LeNet conv1 (fewer filters): the CPU's direct kernels
     {9, 1, 28, 28, 20, 5, 5, 1, 0}, // LeNet conv1: direct, filters in blocks of 8, 8 and 4; 9 images
     {3, 3, 10, 10, 9, 3, 3, 1, 0},  // direct, colour input, 3 x 3, 8 + 1 filters
+    {2, 5, 12, 12, 7, 5, 5, 1, 0},  // LeNet's conv2 shape, fewer channels: im2col, rows of 12
     {3, 3, 7, 9, 5, 3, 3, 1, 1},    // odd sizes, padding
     {2, 2, 11, 10, 3, 3, 3, 2, 1},  // stride 2 with padding
     {1, 4, 5, 5, 2, 1, 1, 1, 0},    // 1x1

@@ -1,5 +1,6 @@
 #include "core/backends/cpu_convolution.h"
 
+#include <immintrin.h>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
@@ -74,8 +75,35 @@ void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* co
       }
 }
 
+#ifdef __AVX512F__
+// Col2imImage for stride 1, no padding and input rows of at most 16: each input row's sum is
+// built in one vector register from masked loads of the column rows (lane x takes tap j's entry
+// x - j), then stored once. The adding form stored rows overlapping the ones stored just before,
+// shifted by a float, and stalled on store forwarding (LeNet's conv2 gradient: 0.5 -> 0.2 ms).
+// Same additions in the same order, so the same bits.
+bool Col2imRowsInRegisters(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  if (s.stride != 1 || s.pad != 0 || s.w > 16) return false;
+  const int oh = s.oh(), ow = s.ow();
+  const __mmask16 taps = static_cast<__mmask16>((1u << ow) - 1), row = static_cast<__mmask16>((1u << s.w) - 1);
+  for (int c = 0; c < s.c; ++c)
+    for (int yy = 0; yy < s.h; ++yy) {
+      __m512 sum = _mm512_setzero_ps();
+      for (int i = std::max(0, yy - oh + 1); i <= std::min(s.kh - 1, yy); ++i)
+        for (int j = 0; j < s.kw; ++j) {
+          const float* in = col + ((c * s.kh + i) * s.kw + j) * cols + (yy - i) * ow;
+          sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(static_cast<__mmask16>(taps << j), in - j));
+        }
+      _mm512_mask_storeu_ps(image + (static_cast<int64_t>(c) * s.h + yy) * s.w, row, sum);
+    }
+  return true;
+}
+#else
+bool Col2imRowsInRegisters(const ConvShape&, const float*, int64_t, float*) { return false; }
+#endif
+
 // The adjoint of Im2colImage: adds every column entry back onto its input pixel.
 void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  if (Col2imRowsInRegisters(s, col, cols, image)) return;
   const int oh = s.oh(), ow = s.ow();
   std::fill(image, image + static_cast<int64_t>(s.c) * s.h * s.w, 0.f);
   if (s.stride == 1 && s.pad == 0) {  // as in Im2colImage: no edges to test
