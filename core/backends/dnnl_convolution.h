@@ -1,8 +1,8 @@
-// oneDNN's direct convolutions (its JIT kernels for this processor) for the CPU backend, on a
-// part of the batch at a time: each call reorders its part between convoy's layout (images
-// N x C x H x W, or channel-blocked where Net planned that) and the one oneDNN's kernels want,
-// where the two differ. The CPU backend runs a fixed number of
-// parts on its own thread pool, one single-threaded oneDNN call per part, so results do not
+// oneDNN's convolutions (its JIT kernels for this processor: direct, or Winograd's where those
+// win) for the CPU backend, on a part of the batch at a time: each call reorders its part between
+// convoy's layout (images N x C x H x W, or channel-blocked where Net planned that) and the one
+// oneDNN's kernels want, where the two differ. The CPU backend runs a fixed number of parts on
+// its own thread pool, one single-threaded oneDNN call per part, so results do not
 // depend on the thread count. Every part has its own blocked buffers and scratchpad, so parts
 // run at once without sharing anything; they are made on first use of a shape and kept, so a
 // training step allocates nothing here.
