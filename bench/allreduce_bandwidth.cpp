@@ -1,5 +1,6 @@
 // Achieved all-reduce bandwidth of convoy's MPI communicator (the path a gradient bucket takes:
-// hand-off to the communication thread, a non-blocking all-reduce polled against a deadline)
+// hand-off to the communication thread, its blocking MPI_Allreduce, the caller waiting on the
+// result against a deadline)
 // against a bare blocking MPI_Allreduce of the same size. Run under mpirun:
 //   mpirun -np 2 build/bench/allreduce_bandwidth
 // Prints, per size, the median over 20 repetitions of each, as GB/s of buffer reduced per second.

@@ -113,6 +113,7 @@ std::future<Status> MpiCommunicator::Submit(std::function<Status()> job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs_.push_back(std::move(task));
+    queued_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_one();
   return result;
@@ -126,12 +127,18 @@ Status MpiCommunicator::Run(std::function<Status()> job, const std::string& what
 void MpiCommunicator::Loop() {
   while (true) {
     std::packaged_task<Status()> job;
+    // Buckets come a few hundred microseconds apart during backward: look for the next one for a
+    // while, yielding the core to the computation each time, before sleeping (a wake-up costs
+    // tens of microseconds, a tenth of a 1 MiB all-reduce here).
+    for (int spin = 0; spin < kSpins && queued_.load(std::memory_order_acquire) == 0; ++spin)
+      std::this_thread::yield();
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     job();
   }
@@ -140,6 +147,9 @@ void MpiCommunicator::Loop() {
 Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& what) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_ + (rank_ == 0 ? 0 : 5));
+  // As in Loop: a collective that is about to finish is waited for by yielding, not sleeping.
+  for (int spin = 0; spin < kSpins && done.wait_for(std::chrono::seconds(0)) != std::future_status::ready; ++spin)
+    std::this_thread::yield();
   while (done.wait_for(std::chrono::milliseconds(500)) != std::future_status::ready) {
     {
       std::lock_guard<std::mutex> lock(watch_mutex_);

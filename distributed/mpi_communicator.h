@@ -75,6 +75,8 @@ class MpiCommunicator final : public Communicator {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::packaged_task<Status()>> jobs_;
+  std::atomic<int> queued_{0};  // jobs_.size(), readable without mutex_
+  static constexpr int kSpins = 1000;
   bool stop_ = false;
   std::atomic<uint64_t> step_{0};
   // Entered counters (design reason 3), guarded by watch_mutex_.
