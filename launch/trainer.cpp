@@ -63,12 +63,38 @@ std::string Changes(const google::protobuf::Message& before, const google::proto
   return report;
 }
 
-// Every rank agrees to stop when any rank was signalled, so all end after the same step.
-StatusOr<bool> AgreeToStop(Communicator* control) {
-  float stop = StopRequested() ? 1.f : 0.f;
-  if (control->size() > 1) RETURN_IF_ERROR(control->Allreduce(&stop, 1));
-  return stop > 0;
-}
+// Every rank agrees to stop when any rank was signalled, so all end after the same step. Each
+// step votes as it starts and reads the result as it ends: the vote's round trip runs on the
+// communication thread behind the step's compute instead of adding a blocking collective to
+// every step (a signal during a step stops the ranks after the next one).
+class StopVote {
+ public:
+  explicit StopVote(Communicator* control) : control_(control), flag_(std::make_unique<float>(0.f)) {}
+  StopVote(const StopVote&) = delete;
+  StopVote& operator=(const StopVote&) = delete;
+  // Left on an error mid-step, the vote may still complete on the communication thread and write
+  // the flag: it is let go rather than freed under it.
+  ~StopVote() {
+    if (pending_) (void)flag_.release();
+  }
+  void Start() {
+    *flag_ = StopRequested() ? 1.f : 0.f;
+    if (control_->size() > 1) pending_ = control_->AllreduceAsync(flag_.get(), 1);
+  }
+  StatusOr<bool> Agreed() {
+    if (pending_) {
+      const Status done = pending_->Wait();
+      pending_.reset();
+      RETURN_IF_ERROR(done);
+    }
+    return *flag_ > 0;
+  }
+
+ private:
+  Communicator* control_;
+  std::unique_ptr<float> flag_;  // written by the all-reduce on the communication thread
+  std::unique_ptr<CommRequest> pending_;
+};
 
 StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::string& solver_path) {
   const int batch = static_cast<int>(spec.batch_size());
@@ -266,6 +292,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   Clock::time_point window_start = start;
   StepWindow window;
   const uint32_t display = std::max<uint32_t>(spec.display(), 1);
+  StopVote stop_vote(control);
   for (uint64_t iter = solver.iter(); iter < max_iter; ++iter) {
     const Clock::time_point t0 = Clock::now();
     const Batch& b = feeder.Next();
@@ -280,6 +307,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
       return Internal("rank " + std::to_string(comm->rank()) + ": its launcher (" + world.launcher + ", pid " +
                       std::to_string(launcher) + ") is gone; stopping");
     control->MarkStep(iter);
+    stop_vote.Start();
     buckets.BeginStep();
     StepContext ctx = net->Context(true, spec.seed(), iter);
     ctx.first_sample = static_cast<uint64_t>(comm->rank()) * batch;
@@ -323,7 +351,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
     }
     if (spec.test_interval() > 0 && done % spec.test_interval() == 0 && done != max_iter) RETURN_IF_ERROR(test(done));
     if (spec.snapshot() > 0 && done % spec.snapshot() == 0 && done != max_iter) RETURN_IF_ERROR(checkpoint());
-    ASSIGN_OR_RETURN(const bool stop, AgreeToStop(control));
+    ASSIGN_OR_RETURN(const bool stop, stop_vote.Agreed());
     if (stop && done != max_iter) {
       RETURN_IF_ERROR(checkpoint());
       // No rank leaves before the checkpoint is on disk: a launcher ends the whole job as soon
