@@ -17,6 +17,17 @@ constexpr int kB = Backend::kChannelBlock;
 // one thread, then the parts added in order.
 constexpr int kParts = 8;
 
+// Per-channel scratch of the calling thread, reused from call to call: it grows on the first
+// step and never again, so a training step allocates nothing here. Slot k of a caller is its own
+// buffer, zero-filled to n elements.
+template <typename T, int kSlot>
+T* Scratch(size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  std::fill(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n), T{});
+  return buffer.data();
+}
+
 // Runs body(row, block) over the N x C/16 rows of a blocked tensor (a row: HW x 16 floats of one
 // image's block of channels), spread over the pool.
 template <typename Body>
@@ -33,10 +44,10 @@ void ForRows(int n, int c, Body body) {
 template <typename Terms>
 void ChannelSums(int n, int c, int64_t hw, Terms terms, double* sum_a, double* sum_b) {
   const int blocks = c / kB, parts = std::clamp(n, 1, kParts);
-  std::vector<double> partial(static_cast<size_t>(parts) * 2 * c, 0.0);
+  double* partial = Scratch<double, 0>(static_cast<size_t>(parts) * 2 * c);
   Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
-      double* pa = partial.data() + g * 2 * c;
+      double* pa = partial + g * 2 * c;
       double* pb = pa + c;
       for (int64_t i = n * g / parts; i < n * (g + 1) / parts; ++i)
         for (int b = 0; b < blocks; ++b) {
@@ -89,8 +100,9 @@ void ToPlain(int n, int c, int64_t hw, const float* x, float* y) {
 }
 
 void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var) {
-  std::vector<double> sum(c), sq(c);
-  ChannelSums(n, c, hw, [&](int64_t o, int) { return std::pair{x[o], x[o] * x[o]}; }, sum.data(), sq.data());
+  double* sum = Scratch<double, 1>(2 * static_cast<size_t>(c));
+  double* sq = sum + c;
+  ChannelSums(n, c, hw, [&](int64_t o, int) { return std::pair{x[o], x[o] * x[o]}; }, sum, sq);
   const double count = double{1.0} * n * hw;
   for (int ch = 0; ch < c; ++ch) {
     const double m = sum[ch] / count;
@@ -101,15 +113,16 @@ void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean
 
 void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
                              const float* gamma, const float* beta, float eps, bool relu, float* y) {
-  std::vector<float> scale(c), shift(c);
+  float* scale = Scratch<float, 0>(2 * static_cast<size_t>(c));
+  float* shift = scale + c;
   for (int ch = 0; ch < c; ++ch) {
     scale[ch] = gamma[ch] / std::sqrt(var[ch] + eps);
     shift[ch] = beta[ch] - mean[ch] * scale[ch];
   }
   const float floor = relu ? 0.f : -INFINITY;
   ForRows(n, c, [&](int64_t r, int b) {
-    const float* sc = scale.data() + b * kB;
-    const float* sh = shift.data() + b * kB;
+    const float* sc = scale + b * kB;
+    const float* sh = shift + b * kB;
     const int64_t o = r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)
       for (int l = 0; l < kB; ++l) y[o + p * kB + l] = std::max(x[o + p * kB + l] * sc[l] + sh[l], floor);
@@ -128,11 +141,14 @@ void BatchNormBackward(Masked, int n, int c, int64_t hw, const float* x, const f
     if constexpr (Masked::value) return kmath::MaskedGrad(y[o], dy_in[o]);
     return dy_in[o];
   };
-  std::vector<double> sum_dy(c), sum_dy_xc(c);  // sums of dy and of dy * (x - mean)
-  ChannelSums(n, c, hw, [&](int64_t o, int ch) { return std::pair{dy(o), dy(o) * (x[o] - mean[ch])}; },
-              sum_dy.data(), sum_dy_xc.data());
+  double* sum_dy = Scratch<double, 1>(2 * static_cast<size_t>(c));  // sums of dy and of dy * (x - mean)
+  double* sum_dy_xc = sum_dy + c;
+  ChannelSums(n, c, hw, [&](int64_t o, int ch) { return std::pair{dy(o), dy(o) * (x[o] - mean[ch])}; }, sum_dy,
+              sum_dy_xc);
   // dx = k * (dy - mean_dy - (x - mean) * inv_std * mean_dy_xhat), per channel.
-  std::vector<float> k(c), mean_dy(c), slope(c);
+  float* k = Scratch<float, 0>(3 * static_cast<size_t>(c));
+  float* mean_dy = k + c;
+  float* slope = mean_dy + c;
   const float m = static_cast<float>(n) * static_cast<float>(hw);
   for (int ch = 0; ch < c; ++ch) {
     const float inv_std = 1.f / std::sqrt(var[ch] + eps);
@@ -144,7 +160,7 @@ void BatchNormBackward(Masked, int n, int c, int64_t hw, const float* x, const f
     slope[ch] = inv_std * (static_cast<float>(sum_dy_xhat) / m);
   }
   ForRows(n, c, [&](int64_t r, int b) {
-    const float *kb = k.data() + b * kB, *mb = mean_dy.data() + b * kB, *sb = slope.data() + b * kB,
+    const float *kb = k + b * kB, *mb = mean_dy + b * kB, *sb = slope + b * kB,
                 *mu = mean + b * kB;
     const int64_t o = r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)
