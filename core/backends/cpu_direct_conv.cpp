@@ -17,7 +17,9 @@ constexpr int kFilters = 8;
 constexpr int kParts = 8;
 
 // Eight floats as one value the compiler keeps in a vector register (GCC/Clang vector types:
-// plain arrays left the sums in memory between taps).
+// plain arrays left the sums in memory between taps). Built without AVX (CONVOY_NATIVE=OFF), GCC
+// notes that returning one changes the ABI; none crosses this file's boundary, so it does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 using V8 = float __attribute__((vector_size(32)));
 inline V8 Load(const float* p) {
   V8 v;
