@@ -105,8 +105,8 @@ bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
 }
 
 // Winograd's F(4x4, 3x3) kernels beat the direct ones on 3x3 stride-1 layers of 32 or more
-// channels in and out (ResNet-20's stages 2 and 3: forward 2.55 -> 2.0 ms, backward 5.5 -> 4.8
-// ms per layer at batch 64, one thread; `convoy time`) and lose on 16-channel ones, where the
+// channels in and out (ResNet-20's stages 2 and 3: forward 2.4-2.6 -> 1.6-1.8 ms, backward
+// 5.4-5.5 -> 3.9-4.0 ms per layer at batch 64, one thread; `convoy time`) and lose on 16-channel ones, where the
 // transforms outweigh the saved multiplies.
 bool WinogradWins(const ConvShape& s) {
   return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32;
