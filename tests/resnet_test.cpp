@@ -80,5 +80,22 @@ TEST(ResNetTest, ResNet20LossFallsAndBatchNormStatisticsRoundTrip) {
   for (size_t i = 1; i < probs.size(); ++i) EXPECT_GE(probs[i - 1], probs[i]) << predicted.output;
 }
 
+// `convoy time` says which layers write channel-blocked images: on the CPU, every ResNet-20 layer
+// from the first convolution to the global pooling, and none after it.
+TEST(ResNetTest, TimeShowsTheBlockedLayers) {
+  auto r = testing::Run(testing::ConvoyBinary() + " time --net " + std::string(CONVOY_SOURCE_DIR) +
+                        "/configs/resnet20_cifar.prototxt --batch 2 --iters 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto output_of = [&](const std::string& layer) {
+    std::smatch m;
+    const std::regex row("\n" + layer + " +\\w+ +[0-9.]+ +[0-9.]+ +(\\w+)");
+    return std::regex_search(r.output, m, row) ? m[1].str() : "missing";
+  };
+  for (const char* layer : {"conv1", "bn1", "s1b0_conv1", "s2b0_proj", "s3b2_sum", "s3b2_relu2"})
+    EXPECT_EQ(output_of(layer), "blocked") << layer << "\n" << r.output;
+  for (const char* layer : {"data", "pool", "fc", "loss"})
+    EXPECT_EQ(output_of(layer), "plain") << layer << "\n" << r.output;
+}
+
 }  // namespace
 }  // namespace convoy
