@@ -91,9 +91,10 @@ class Layer {
     (void)backend;
     return LayoutRule::kPlain;
   }
-  // Asks the layer to apply ReLU to its own output (for a following in-place ReLU); kNone if
-  // it cannot, and then the ReLU runs on its own.
-  virtual ReluFusion FuseRelu() { return ReluFusion::kNone; }
+  // How much of a following in-place ReLU the layer can apply itself; kNone, and the ReLU runs
+  // on its own. Net calls fuse_relu() where it fuses one; the layer then reads relu_fused_.
+  virtual ReluFusion relu_fusion() const { return ReluFusion::kNone; }
+  void fuse_relu() { relu_fused_ = true; }
   virtual void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                        const std::vector<Blob*>& top) = 0;
   // propagate[i] says whether bottom[i]'s diff is wanted; the layer overwrites it.
@@ -112,6 +113,7 @@ class Layer {
   std::string Where() const { return "layer '" + spec_.name() + "' (" + spec_.type() + "): "; }
 
   proto::LayerSpec spec_;
+  bool relu_fused_ = false;  // see relu_fusion()
   std::vector<ParamDecl> param_decls_;
   std::vector<Tensor> params_;
   std::vector<Tensor> param_grads_;

@@ -172,7 +172,11 @@ void Net::FuseRelus() {
   for (size_t i = 1; i < layers_.size(); ++i) {
     auto* relu = dynamic_cast<ReluLayer*>(layers_[i].get());
     if (!relu || relu->slope() != 0.f || bottoms_[i][0] != tops_[i][0]) continue;
-    if (tops_[i - 1].size() == 1 && tops_[i - 1][0] == bottoms_[i][0]) relu->set_fused(layers_[i - 1]->FuseRelu());
+    if (tops_[i - 1].size() != 1 || tops_[i - 1][0] != bottoms_[i][0]) continue;
+    const ReluFusion fusion = layers_[i - 1]->relu_fusion();
+    if (fusion == ReluFusion::kNone) continue;
+    layers_[i - 1]->fuse_relu();
+    relu->set_fused(fusion);
   }
 }
 

@@ -64,27 +64,31 @@ Status Flags::Parse(int argc, char** argv) {
   return Status::Ok();
 }
 
-StatusOr<int> Flags::GetInt(const std::string& name) const {
-  const std::string& v = values_.at(name);
+namespace {
+
+// value parsed whole by parse (std::stoi, std::stod), or the error naming the flag.
+template <typename T, typename Parse>
+StatusOr<T> ParseWhole(const std::string& command, const std::string& name, const std::string& value, Parse parse,
+                       const char* expected) {
   try {
     size_t used = 0;
-    const int n = std::stoi(v, &used);
-    if (used == v.size()) return n;
+    const T parsed = parse(value, &used);
+    if (used == value.size()) return parsed;
   } catch (const std::exception&) {
   }
-  return InvalidInput("convoy " + command_ + ": --" + name + " expects a whole number, found '" +
-                      v + "'");
+  return InvalidInput("convoy " + command + ": --" + name + " expects " + expected + ", found '" + value + "'");
+}
+
+}  // namespace
+
+StatusOr<int> Flags::GetInt(const std::string& name) const {
+  return ParseWhole<int>(command_, name, values_.at(name),
+                         [](const std::string& v, size_t* used) { return std::stoi(v, used); }, "a whole number");
 }
 
 StatusOr<double> Flags::GetDouble(const std::string& name) const {
-  const std::string& v = values_.at(name);
-  try {
-    size_t used = 0;
-    const double d = std::stod(v, &used);
-    if (used == v.size()) return d;
-  } catch (const std::exception&) {
-  }
-  return InvalidInput("convoy " + command_ + ": --" + name + " expects a number, found '" + v + "'");
+  return ParseWhole<double>(command_, name, values_.at(name),
+                            [](const std::string& v, size_t* used) { return std::stod(v, used); }, "a number");
 }
 
 }  // namespace convoy

@@ -13,9 +13,6 @@ namespace convoy::cpu {
 namespace {
 
 constexpr int kB = Backend::kChannelBlock;
-// Reductions split the batch into this many parts (fewer for smaller batches), each summed on
-// one thread, then the parts added in order.
-constexpr int kParts = 8;
 
 // Per-channel scratch of the calling thread, reused from call to call: it grows on the first
 // step and never again, so a training step allocates nothing here. Slot k of a caller is its own
@@ -43,7 +40,7 @@ void ForRows(int n, int c, Body body) {
 // other's adds; rows go to double per image.
 template <typename Terms>
 void ChannelSums(int n, int c, int64_t hw, Terms terms, double* sum_a, double* sum_b) {
-  const int blocks = c / kB, parts = std::clamp(n, 1, kParts);
+  const int blocks = c / kB, parts = std::clamp(n, 1, kBatchParts);
   double* partial = Scratch<double, 0>(static_cast<size_t>(parts) * 2 * c);
   Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {

@@ -145,7 +145,7 @@ void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* imag
 // 256 KB of column matrix: on LeNet's conv2 (2 images a chunk) the backward took 4.9 ms a batch
 // against 5.5 ms at 512 KB and 6.4 ms at 1 MB (`convoy time`, one thread).
 constexpr int64_t kChunkFloats = int64_t{1} << 16;
-constexpr int kConvGroups = 8;
+constexpr int kConvGroups = kBatchParts;
 
 struct ConvPlan {
   int64_t rows, plane, image;  // column-matrix rows, output pixels and input floats per image
@@ -225,10 +225,12 @@ enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
 // direct kernels win on 3x3 and 1x1 filters (ResNet-20's layers 1.5-2x) and on filter gradients
 // of few-channel inputs (LeNet's conv1, 2.3 -> 1.2 ms); im2col + GEMM wins on LeNet's 5x5 conv2
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
+bool SmallFilters(const ConvShape& s) { return s.kh * s.kw <= 9; }
+
 bool UseDnnl(const ConvShape& s, ConvPass pass) {
   if (s.n < 1) return false;
   if (s.x_blocked || s.y_blocked) return true;  // only given where ConvTakesBlocked said so
-  const bool wanted = s.kh * s.kw <= 9 || (pass == ConvPass::kBackwardWeights && s.c < 4);
+  const bool wanted = SmallFilters(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
   if (!wanted) return false;
   const DnnlParts p(s);
   ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
@@ -242,17 +244,6 @@ void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* 
                 int64_t ldb, float beta, float* c, int64_t ldc) {
   omp_set_num_threads(1);
   dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
-}
-
-// sum (count) = the `parts` partial sums laid out one after another, added in part order.
-void SumParts(int parts, int64_t count, const float* partial, float* sum) {
-  Parallel(count, 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      float total = 0.f;
-      for (int g = 0; g < parts; ++g) total += partial[g * count + i];
-      sum[i] = total;
-    }
-  });
 }
 
 // dyt (K x cols of images [first, last)) = dy of those images, K-major.
@@ -269,7 +260,7 @@ bool ConvTakesBlocked(const ConvShape& s) {
   // oneDNN's JIT kernels cover a shape whatever the batch; asked with one image.
   ConvShape one = s;
   one.n = 1, one.x_blocked = one.y_blocked = false;
-  return s.kh * s.kw <= 9 && Dnnl().Supported(one);
+  return SmallFilters(s) && Dnnl().Supported(one);
 }
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {

@@ -13,8 +13,6 @@ namespace {
 // (8 filters x 24 columns: 24 of AVX-512's 32; measured on LeNet's conv1, 4 filters took 0.67 ms
 // a batch, 8 take 0.5).
 constexpr int kFilters = 8;
-// Parts of the batch for the filter gradient, each summed on one thread, then added in order.
-constexpr int kParts = 8;
 
 // Eight floats as one value the compiler keeps in a vector register (GCC/Clang vector types:
 // plain arrays left the sums in memory between taps). Built without AVX (CONVOY_NATIVE=OFF), GCC
@@ -117,7 +115,7 @@ template <int OW, int KW>
 void FilterGrad(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
   const int64_t weights = int64_t{s.k} * s.c * s.kh * KW, image = int64_t{s.c} * s.h * s.w,
                 out = int64_t{s.k} * s.oh() * OW;
-  const int parts = std::clamp(s.n, 1, kParts);
+  const int parts = std::clamp(s.n, 1, kBatchParts);
   float* partial_w = ws;
   float* partial_b = ws + int64_t{parts} * weights;
   Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
@@ -130,16 +128,8 @@ void FilterGrad(const ConvShape& s, const float* x, const float* dy, float* dw, 
         FilterGradImage<OW, KW>(s, x + n * image, dy + n * out, pw, pb);
     }
   });
-  for (int64_t e = 0; e < weights; ++e) {
-    float sum = 0.f;
-    for (int g = 0; g < parts; ++g) sum += partial_w[g * weights + e];
-    dw[e] = sum;
-  }
-  for (int k = 0; db && k < s.k; ++k) {
-    float sum = 0.f;
-    for (int g = 0; g < parts; ++g) sum += partial_b[int64_t{g} * s.k + k];
-    db[k] = sum;
-  }
+  SumParts(parts, weights, partial_w, dw);
+  if (db) SumParts(parts, s.k, partial_b, db);
 }
 
 // The kernels for one (output width, kernel width), or null.
@@ -177,7 +167,7 @@ bool DirectConvFits(const ConvShape& s) {
 }
 
 int64_t DirectConvWorkspace(const ConvShape& s) {
-  return int64_t{kParts} * (int64_t{s.k} * s.c * s.kh * s.kw + s.k);
+  return int64_t{kBatchParts} * (int64_t{s.k} * s.c * s.kh * s.kw + s.k);
 }
 
 void ConvForwardDirect(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y) {

@@ -15,4 +15,20 @@ void Parallel(int64_t n, int64_t min_block, Body body) {
   CpuPool().ParallelFor(n, min_block, body);
 }
 
+// Sums over the batch (filter gradients, channel statistics) split it into this many fixed
+// parts, each summed on one thread, then add the parts in order: the same bits for any thread
+// count.
+constexpr int kBatchParts = 8;
+
+// sum (count) = the `parts` partial sums laid out one after another, added in part order.
+inline void SumParts(int parts, int64_t count, const float* partial, float* sum) {
+  Parallel(count, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float total = 0.f;
+      for (int g = 0; g < parts; ++g) total += partial[g * count + i];
+      sum[i] = total;
+    }
+  });
+}
+
 }  // namespace convoy

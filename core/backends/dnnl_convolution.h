@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "core/backend.h"
+#include "core/backends/cpu_parallel.h"
 
 namespace convoy {
 
@@ -31,7 +32,7 @@ class DnnlConvolution {
 
   // The three passes on one part, as Backend's ConvForward / ConvBackwardData /
   // ConvBackwardFilter; `slot` (< kSlots) names the part's private buffers.
-  static constexpr int kSlots = 8;
+  static constexpr int kSlots = kBatchParts;
   void Forward(const ConvShape& part, int slot, const float* x, const float* w, const float* b, bool relu, float* y);
   void BackwardData(const ConvShape& part, int slot, const float* dy, const float* w, float* dx);
   void BackwardWeights(const ConvShape& part, int slot, const float* x, const float* dy, float* dw, float* db);

@@ -194,7 +194,8 @@ class Reference final : public HostMemoryBackend {
     }
   }
   void ScaleMasked(int64_t count, float alpha, const float* dy, const float* mask, float* dx) override {
-    for (int64_t i = 0; i < count; ++i) dx[i] = (mask == nullptr || mask[i] > 0.f) ? alpha * dy[i] : 0.f;
+    const std::vector<float> masked = Masked(count, mask, dy);
+    for (int64_t i = 0; i < count; ++i) dx[i] = alpha * masked[i];
   }
   void Multiply(int64_t count, const float* a, const float* b, float* y) override {
     for (int64_t i = 0; i < count; ++i) y[i] = a[i] * b[i];
@@ -354,8 +355,7 @@ class Reference final : public HostMemoryBackend {
   // dy where mask is null or mask > 0, else 0.
   static std::vector<float> Masked(int64_t count, const float* mask, const float* dy) {
     std::vector<float> out(dy, dy + count);
-    for (int64_t i = 0; mask && i < count; ++i)
-      if (!(mask[i] > 0.f)) out[i] = 0.f;
+    for (int64_t i = 0; mask && i < count; ++i) out[i] = kmath::MaskedGrad(mask[i], dy[i]);
     return out;
   }
   static int64_t BlockedIndex(int c, int64_t hw, int i, int ch, int64_t p) {

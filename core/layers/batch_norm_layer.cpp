@@ -60,10 +60,10 @@ void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& b
   const auto normalise = [&](const Tensor& mean, const Tensor& var) {
     if (blocked)
       b->BatchNormForwardBlocked(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(),
-                                 p.eps(), fused_relu_, y);
+                                 p.eps(), relu_fused_, y);
     else
       b->BatchNormForward(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(), p.eps(),
-                          fused_relu_, y);
+                          relu_fused_, y);
   };
   Tensor& running_mean = params_[2];
   Tensor& running_var = params_[3];
@@ -92,7 +92,7 @@ void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& 
   float* dx = propagate[0] ? bottom[0]->diff.mutable_data() : ctx.workspace;
   const float eps = spec_.batch_norm_param().eps();
   const float *x = bottom[0]->data.data(), *dy = top[0]->diff.data();
-  const float* y = fused_relu_ ? top[0]->data.data() : nullptr;  // the fused ReLU's output masks dy
+  const float* y = relu_fused_ ? top[0]->data.data() : nullptr;  // the fused ReLU's output masks dy
   float *dgamma = param_grads_[0].mutable_data(), *dbeta = param_grads_[1].mutable_data();
   if (bottom[0]->blocked)
     ctx.backend->BatchNormBackwardBlocked(n_, c_, hw_, x, y, dy, batch_mean_.data(), batch_var_.data(),

@@ -19,17 +19,13 @@ class BatchNormLayer final : public Layer {
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   int64_t WorkspaceSize() const override { return count_; }
   LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
-  ReluFusion FuseRelu() override {
-    fused_relu_ = true;
-    return ReluFusion::kForwardAndBackward;
-  }
+  ReluFusion relu_fusion() const override { return ReluFusion::kForwardAndBackward; }
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                const std::vector<Blob*>& top) override;
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
 
  private:
-  bool fused_relu_ = false;
   int n_ = 0, c_ = 0;
   int64_t hw_ = 0, count_ = 0;
   Tensor batch_mean_, batch_var_;  // of the last training Forward, for Backward

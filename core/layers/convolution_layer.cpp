@@ -57,7 +57,7 @@ void ConvolutionLayer::Forward(const StepContext& ctx, const std::vector<Blob*>&
   const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
   float* y = top[0]->data.mutable_data();
   ctx.backend->ConvForward(WithLayouts(shape_, *bottom[0], *top[0]), bottom[0]->data.data(), params_[0].data(),
-                           bias, fused_relu_, y, ctx.workspace);
+                           bias, relu_fused_, y, ctx.workspace);
 }
 
 void ConvolutionLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,

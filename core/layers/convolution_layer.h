@@ -17,10 +17,7 @@ class ConvolutionLayer final : public Layer {
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
   int64_t WorkspaceSize() const override;
-  ReluFusion FuseRelu() override {
-    fused_relu_ = true;
-    return ReluFusion::kForward;
-  }
+  ReluFusion relu_fusion() const override { return ReluFusion::kForward; }
   LayoutRule layout_rule(const Backend& backend) const override {
     return backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
   }
@@ -28,7 +25,6 @@ class ConvolutionLayer final : public Layer {
  private:
   ConvShape shape_;
   Backend* backend_ = nullptr;
-  bool fused_relu_ = false;
 };
 
 }  // namespace convoy

@@ -33,8 +33,8 @@ void InnerProductLayer::Forward(const StepContext& ctx, const std::vector<Blob*>
   ctx.backend->Gemm(false, true, n_, o_, d_, 1.f, bottom[0]->data.data(), params_[0].data(), 0.f,
                     y);
   if (params_.size() > 1)
-    ctx.backend->AddBias(n_, o_, params_[1].data(), fused_relu_, y);
-  else if (fused_relu_)
+    ctx.backend->AddBias(n_, o_, params_[1].data(), relu_fused_, y);
+  else if (relu_fused_)
     ctx.backend->ReluForward(top[0]->data.count(), 0.f, y, y);
 }
 

@@ -15,14 +15,10 @@ class InnerProductLayer final : public Layer {
                const std::vector<Blob*>& top) override;
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
-  ReluFusion FuseRelu() override {
-    fused_relu_ = true;
-    return ReluFusion::kForward;
-  }
+  ReluFusion relu_fusion() const override { return ReluFusion::kForward; }
 
  private:
   int n_ = 0, d_ = 0, o_ = 0;
-  bool fused_relu_ = false;
 };
 
 }  // namespace convoy

@@ -32,11 +32,11 @@ void EltwiseLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bot
   float* y = top[0]->data.mutable_data();
   // The first two terms (the whole sum of a residual connection) in one pass, then any others.
   const size_t second = bottom.size() > 1 ? 1 : 0;
-  const bool relu_now = fused_relu_ && bottom.size() <= 2;
+  const bool relu_now = relu_fused_ && bottom.size() <= 2;
   ctx.backend->AddScaled(n, coeff_[0], bottom[0]->data.data(), second ? coeff_[1] : 0.f, bottom[second]->data.data(),
                          relu_now, y);
   for (size_t i = 2; i < bottom.size(); ++i) ctx.backend->Axpy(n, coeff_[i], bottom[i]->data.data(), y);
-  if (fused_relu_ && !relu_now) ctx.backend->ReluForward(n, 0.f, y, y);
+  if (relu_fused_ && !relu_now) ctx.backend->ReluForward(n, 0.f, y, y);
 }
 
 void EltwiseLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
@@ -44,7 +44,7 @@ void EltwiseLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& to
   const int64_t n = top[0]->data.count();
   for (size_t i = 0; i < bottom.size(); ++i) {
     if (!propagate[i]) continue;
-    ctx.backend->ScaleMasked(n, coeff_[i], top[0]->diff.data(), fused_relu_ ? top[0]->data.data() : nullptr,
+    ctx.backend->ScaleMasked(n, coeff_[i], top[0]->diff.data(), relu_fused_ ? top[0]->data.data() : nullptr,
                              bottom[i]->diff.mutable_data());
   }
 }

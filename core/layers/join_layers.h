@@ -13,10 +13,7 @@ class EltwiseLayer final : public Layer {
   using Layer::Layer;
   int NumBottoms() const override { return -1; }
   LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
-  ReluFusion FuseRelu() override {
-    fused_relu_ = true;
-    return ReluFusion::kForwardAndBackward;
-  }
+  ReluFusion relu_fusion() const override { return ReluFusion::kForwardAndBackward; }
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
@@ -26,7 +23,6 @@ class EltwiseLayer final : public Layer {
 
  private:
   std::vector<float> coeff_;
-  bool fused_relu_ = false;
 };
 
 class ConcatLayer final : public Layer {

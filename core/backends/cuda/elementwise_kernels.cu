@@ -26,7 +26,7 @@ __global__ void AddScaledKernel(int64_t n, float alpha, const float* x, float be
   }
 }
 __global__ void ScaleMaskedKernel(int64_t n, float alpha, const float* dy, const float* mask, float* dx) {
-  GRID_STRIDE(i, n) dx[i] = (mask == nullptr || mask[i] > 0.f) ? alpha * dy[i] : 0.f;
+  GRID_STRIDE(i, n) dx[i] = alpha * (mask == nullptr ? dy[i] : kmath::MaskedGrad(mask[i], dy[i]));
 }
 __global__ void ReluForwardKernel(int64_t n, float slope, const float* x, float* y) {
   GRID_STRIDE(i, n) y[i] = kmath::Relu(x[i], slope);

@@ -3,6 +3,7 @@
 #include "core/backends/cuda/block_sum.cuh"
 #include "core/backends/cuda/cuda_check.h"
 #include "core/backends/cuda/kernels.h"
+#include "core/kernel_math.h"
 
 namespace convoy::cuda {
 namespace {
@@ -44,7 +45,7 @@ __global__ void NormalizeKernel(int64_t total, int c, int64_t hw, const float* x
 
 // dy through a fused ReLU (y its output; null without one).
 __device__ inline float MaskedGrad(const float* y, const float* dy, int64_t i) {
-  return y == nullptr || y[i] > 0.f ? dy[i] : 0.f;
+  return y == nullptr ? dy[i] : kmath::MaskedGrad(y[i], dy[i]);
 }
 
 __global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
