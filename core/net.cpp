@@ -265,8 +265,8 @@ void Net::Forward(const StepContext& ctx) {
 void Net::Backward(const StepContext& ctx) {
   for (size_t i = layers_.size(); i-- > 0;) {
     BackwardLayer(i, ctx);
-    if (grads_ready_ && needs_backward_[i] && !layers_[i]->param_decls().empty())
-      grads_ready_(static_cast<int>(i));
+    if (after_backward_)
+      after_backward_(static_cast<int>(i), needs_backward_[i] && !layers_[i]->param_decls().empty());
   }
 }
 

@@ -33,8 +33,9 @@ class Net {
   void ForwardLayer(size_t i, const StepContext& ctx);
   void BackwardLayer(size_t i, const StepContext& ctx);
 
-  // Called during Backward with a layer's index as soon as its parameter gradients are final.
-  void set_grads_ready_callback(std::function<void(int)> callback) { grads_ready_ = std::move(callback); }
+  // Called during Backward after each layer, with its index and whether it has just made its
+  // parameter gradients final (they are then ready to be all-reduced).
+  void set_after_backward_callback(std::function<void(int, bool)> callback) { after_backward_ = std::move(callback); }
 
   Blob* images() { return blobs_.at(data_layer_->spec().top(0)).get(); }
   // A blob by name; null if the net has none.
@@ -90,7 +91,7 @@ class Net {
   std::string loss_blob_;
   ParamStore params_;
   Tensor workspace_;
-  std::function<void(int)> grads_ready_;
+  std::function<void(int, bool)> after_backward_;
 };
 
 }  // namespace convoy

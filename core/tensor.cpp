@@ -1,6 +1,7 @@
 #include "core/tensor.h"
 
 #include <cassert>
+#include <cstring>
 #include <sstream>
 
 namespace convoy {
@@ -18,7 +19,15 @@ std::string ShapeString(const Shape& shape) {
 }
 
 Tensor::Storage::~Storage() {
-  if (ptr) backend->Free(ptr);
+  if (ptr && owned) backend->Free(ptr);
+}
+
+void Tensor::MoveStorageTo(float* memory) {
+  assert(storage_ && offset_ == 0 && backend_->device() == Device::kCpu);
+  std::memcpy(memory, storage_->ptr, storage_->capacity * sizeof(float));
+  if (storage_->owned) backend_->Free(storage_->ptr);
+  storage_->ptr = memory;
+  storage_->owned = false;
 }
 
 Tensor::Tensor(Backend* backend, Shape shape) : backend_(backend) { Reshape(std::move(shape)); }

@@ -39,6 +39,12 @@ class Tensor {
   std::string shape_string() const { return ShapeString(shape_); }
   Backend* backend() const { return backend_; }
 
+  // Moves the whole storage, and so every view of it, into memory the caller owns (host
+  // backends only), keeping the values: memory holds capacity() floats and outlives the tensor
+  // and its views. For gradients that live in memory other processes read (shared memory).
+  void MoveStorageTo(float* memory);
+  int64_t capacity() const { return storage_ ? storage_->capacity - offset_ : 0; }
+
   // Host copies, for tests, logging and checkpoints: never inside the training step.
   std::vector<float> ToHost() const;
   void FromHost(const std::vector<float>& values);
@@ -48,6 +54,7 @@ class Tensor {
     Backend* backend = nullptr;
     float* ptr = nullptr;
     int64_t capacity = 0;
+    bool owned = true;  // false: memory the caller owns (MoveStorageTo)
     ~Storage();
   };
   Backend* backend_ = nullptr;

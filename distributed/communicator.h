@@ -49,6 +49,11 @@ class Communicator {
   // every rank's string to every rank (in rank order).
   virtual Status BroadcastBytes(std::string* bytes, int root) = 0;
   virtual Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) = 0;
+  // Advances the asynchronous collectives that make progress only when their caller does
+  // (SharedMemoryCommunicator); the others progress on their own. Never waits.
+  virtual void Progress() {}
+  // Seconds a collective may wait for a peer before it fails naming the missing rank(s).
+  virtual void set_timeout_s(double seconds) { (void)seconds; }
   // Tells the job this rank has started training step `step`, so a stall can be pinned on the
   // rank that is behind.
   virtual void MarkStep(uint64_t step) { (void)step; }

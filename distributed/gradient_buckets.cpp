@@ -1,6 +1,7 @@
 #include "distributed/gradient_buckets.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace convoy {
 
@@ -42,6 +43,7 @@ GradientBuckets::GradientBuckets(ParamStore* params, int num_layers, int64_t buc
 
 void GradientBuckets::BeginStep() {
   for (Bucket& b : buckets_) b.pending = b.layers;
+  inline_ms_ = 0;
 }
 
 void GradientBuckets::Start(Bucket& b) {
@@ -56,11 +58,13 @@ void GradientBuckets::Start(Bucket& b) {
   }
 }
 
-void GradientBuckets::OnLayerReady(int layer) {
-  const int index = bucket_of_layer_[layer];
-  if (index < 0) return;
-  Bucket& b = buckets_[index];
-  if (--b.pending == 0) Start(b);
+void GradientBuckets::AfterLayer(int layer, bool grads_final) {
+  if (buckets_.empty()) return;
+  const auto start = std::chrono::steady_clock::now();
+  const int index = grads_final ? bucket_of_layer_[layer] : -1;
+  if (index >= 0 && --buckets_[index].pending == 0) Start(buckets_[index]);
+  comm_->Progress();
+  inline_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
 Status GradientBuckets::WaitAll() {

@@ -29,10 +29,15 @@ class GradientBuckets {
 
   // Call before each backward.
   void BeginStep();
-  // The net's "gradients of layer L are ready" callback.
-  void OnLayerReady(int layer);
+  // The net's after-backward callback: starts a bucket's all-reduce once its last layer's
+  // gradients are final, and advances those that progress only when asked (Progress()).
+  void AfterLayer(int layer, bool grads_final);
   // Waits for every bucket's all-reduce; afterwards the gradients are averaged over ranks.
   Status WaitAll();
+
+  // Milliseconds this step's backward spent starting and advancing all-reduces: communication
+  // done by the training thread, not hidden behind its computation.
+  double inline_ms() const { return inline_ms_; }
 
   size_t num_buckets() const { return buckets_.size(); }
   int64_t bucket_count(size_t i) const { return buckets_[i].count; }
@@ -53,6 +58,7 @@ class GradientBuckets {
   std::vector<float> host_;  // staging copy of the whole gradient buffer
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_layer_;  // -1: the layer has no parameters
+  double inline_ms_ = 0;
 };
 
 }  // namespace convoy

@@ -98,6 +98,10 @@ MpiCommunicator::~MpiCommunicator() {
     delete buf;
     delete static_cast<MPI_Request*>(req);
   }
+  for (void* w : windows_) {
+    MPI_Win win = reinterpret_cast<MPI_Win>(w);
+    MPI_Win_free(&win);
+  }
   MPI_Comm data = Comm(data_comm_), watch = Comm(watch_comm_);
   MPI_Comm_free(&data);
   MPI_Comm_free(&watch);
@@ -146,7 +150,7 @@ void MpiCommunicator::Loop() {
 
 Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& what) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_ + (rank_ == 0 ? 0 : 5));
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_.load() + (rank_ == 0 ? 0 : 5));
   // As in Loop: a collective that is about to finish is waited for by yielding, not sleeping.
   for (int spin = 0; spin < kSpins && done.wait_for(std::chrono::seconds(0)) != std::future_status::ready; ++spin)
     std::this_thread::yield();
@@ -157,7 +161,7 @@ Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& wh
     }
     if (Clock::now() < deadline) continue;
     std::string msg = "rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                      std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_.load());
+                      std::to_string(static_cast<int>(timeout_s_.load())) + " s at step " + std::to_string(step_.load());
     msg += rank_ == 0 ? "; " + MissingRanks() : "; rank 0 did not complete it either (it reports the missing rank)";
     return Unavailable(msg + "; raise the timeout with --timeout if steps are this slow");
   }
@@ -297,6 +301,41 @@ Status MpiCommunicator::AllgatherStrings(const std::string& mine, std::vector<st
     for (int r = 0; r < size_; ++r) all->push_back(joined.substr(offsets[r], sizes[r]));
     return Status::Ok();
   }, "allgather of host names");
+}
+
+StatusOr<std::vector<char*>> MpiCommunicator::NodeSharedSegments(int64_t bytes_per_rank) {
+  std::vector<char*> segments(size_, nullptr);
+  RETURN_IF_ERROR(Run([&, this]() -> Status {
+    MPI_Comm node;
+    RETURN_IF_ERROR(Checked(MPI_Comm_split_type(Comm(data_comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+                            "MPI_Comm_split_type"));
+    int node_size = 0;
+    MPI_Comm_size(node, &node_size);
+    if (node_size != size_) {  // the same answer on every rank
+      MPI_Comm_free(&node);
+      return Unavailable("the ranks run on more than one node");
+    }
+    // Each rank's segment on its own pages (and its own NUMA node, where first touched).
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    void* mine = nullptr;
+    MPI_Win win;
+    const int code = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes_per_rank), 1, info, node, &mine, &win);
+    MPI_Info_free(&info);
+    MPI_Comm_free(&node);  // the window keeps what it needs of it
+    RETURN_IF_ERROR(Checked(code, "MPI_Win_allocate_shared"));
+    windows_.push_back(reinterpret_cast<void*>(win));
+    for (int r = 0; r < size_; ++r) {
+      MPI_Aint size = 0;
+      int unit = 0;
+      void* base = nullptr;
+      RETURN_IF_ERROR(Checked(MPI_Win_shared_query(win, r, &size, &unit, &base), "MPI_Win_shared_query"));
+      segments[r] = static_cast<char*>(base);
+    }
+    return Status::Ok();
+  }, "allocation of node shared memory"));
+  return segments;
 }
 
 void MpiCommunicator::Abort(int exit_code) {

@@ -50,6 +50,11 @@ class MpiCommunicator final : public Communicator {
   Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override;
   // Remembers the training step, for the messages of timeouts.
   void MarkStep(uint64_t step) override { step_ = step; }
+  void set_timeout_s(double seconds) override { timeout_s_ = seconds; }
+  // Collective: every rank's segment of a new MPI shared-memory window of bytes_per_rank, by
+  // rank, where all ranks of the job run on this node; Unavailable where they span nodes. The
+  // window lives as long as this communicator.
+  StatusOr<std::vector<char*>> NodeSharedSegments(int64_t bytes_per_rank);
   // Ends every rank of the job with this exit code (MPI_Abort); does not return.
   [[noreturn]] void Abort(int exit_code);
 
@@ -68,7 +73,8 @@ class MpiCommunicator final : public Communicator {
   std::string MissingRanks();
 
   int rank_, size_;
-  double timeout_s_;
+  std::atomic<double> timeout_s_;
+  std::vector<void*> windows_;  // MPI_Win of NodeSharedSegments, freed before MPI_Finalize
   void* data_comm_ = nullptr;   // MPI_Comm of the collectives
   void* watch_comm_ = nullptr;  // MPI_Comm of the entered counters
   std::thread thread_;

@@ -18,7 +18,9 @@ int RunTrain(int argc, char** argv) {
                {"device", "cpu or cuda (overrides the solver's device)", ""},
                {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""},
                {"resume", "continue from a checkpoint: 'latest' (RUN/checkpoints/latest) or a path", ""},
-               {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""}});
+               {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
+               {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
+                "shared-memory"}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
@@ -29,6 +31,9 @@ int RunTrain(int argc, char** argv) {
   options.threads = *threads;
   options.resume = flags.Get("resume");
   options.trace_samples = flags.Get("trace-samples");
+  options.allreduce = flags.Get("allreduce");
+  if (options.allreduce != "shared-memory" && options.allreduce != "mpi")
+    return Finish(InvalidInput("--allreduce " + options.allreduce + ": expected shared-memory or mpi"));
   InstallStopSignals();  // before MPI, oneDNN or convoy start threads
   if (flags.Has("timeout")) {
     StatusOr<int> timeout = flags.GetInt("timeout");

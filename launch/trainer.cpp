@@ -13,7 +13,9 @@
 #include "core/net.h"
 #include "core/solver.h"
 #include "distributed/gradient_buckets.h"
+#include "distributed/mpi_communicator.h"
 #include "distributed/nccl_communicator.h"
+#include "distributed/shared_memory_communicator.h"
 #include "distributed/spec_consistency.h"
 #include "io/dataset.h"
 #include "io/prefetcher.h"
@@ -125,6 +127,8 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   ASSIGN_OR_RETURN(RunConfig run, LoadRunConfig(options.solver_path));
   RETURN_IF_ERROR(CheckSameSpecsAsRankZero(control, run.net, run.solver));
   const proto::SolverSpec& spec = run.solver;
+  const double timeout_s = options.timeout_s > 0 ? options.timeout_s : spec.collective_timeout_s();
+  control->set_timeout_s(timeout_s);
   const std::string device = options.device.empty() ? spec.device() : options.device;
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(device));
   SetCpuThreads(options.threads);
@@ -155,6 +159,26 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   ASSIGN_OR_RETURN(std::unique_ptr<Net> net, Net::Build(run.net, backend, batch, spec.seed()));
   RETURN_IF_ERROR(CheckDatasetFitsNet(train_data, *net).Prefixed(run.net_path));
   if (test_data) RETURN_IF_ERROR(CheckDatasetFitsNet(*test_data, *net).Prefixed(run.net_path));
+  // Gradients in host memory, all ranks on one node: the training threads sum them through
+  // shared memory (design reason 1 in distributed/shared_memory_communicator.h), where CPU
+  // gradients live for good, so that nothing is copied in.
+  std::unique_ptr<SharedMemoryCommunicator> shared;
+  auto* mpi = dynamic_cast<MpiCommunicator*>(control);
+  if (comm == control && mpi && options.allreduce == "shared-memory") {
+    Tensor& grads = net->params().grads();
+    const bool cpu = backend->device() == Device::kCpu;
+    // Staging room for one step's buckets of a GPU's gradients (copied through the host), each
+    // starting on a 16-float boundary; the step's few other floats (stop vote, metrics).
+    const int64_t staging = (cpu ? 0 : grads.capacity()) + 16 * static_cast<int64_t>(net->layers().size() + 64);
+    auto made = SharedMemoryCommunicator::Create(mpi, cpu ? grads.capacity() : 0, staging, timeout_s);
+    if (made.ok()) {
+      shared = std::move(made).value();
+      comm = shared.get();
+      if (cpu) grads.MoveStorageTo(shared->in_place_memory());
+    } else {
+      comm_note = " (" + made.status().message() + ")";
+    }
+  }
   RETURN_IF_ERROR(BroadcastParams(*net, comm));
   Solver solver(spec, &net->params(), backend);
   const float lr_scale = spec.lr_reference_batch() > 0 ? static_cast<float>(global_batch) / spec.lr_reference_batch() : 1.f;
@@ -206,7 +230,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   BatchFeeder feeder(&prefetcher, net.get(), backend);
   GradientBuckets buckets(&net->params(), static_cast<int>(net->layers().size()),
                           static_cast<int64_t>(spec.bucket_mb() * (1 << 20)), comm, backend);
-  net->set_grads_ready_callback([&](int layer) { buckets.OnLayerReady(layer); });
+  net->set_after_backward_callback([&](int layer, bool grads_final) { buckets.AfterLayer(layer, grads_final); });
 
   // One line per node: which ranks run there and on what device.
   std::vector<std::string> placements;
@@ -292,7 +316,10 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   Clock::time_point window_start = start;
   StepWindow window;
   const uint32_t display = std::max<uint32_t>(spec.display(), 1);
-  StopVote stop_vote(control);
+  // The step's own small collectives go with its gradients when those are in host memory, so
+  // that a training step wakes no communication thread.
+  Communicator* host_comm = comm->takes_device_memory() ? control : comm;
+  StopVote stop_vote(host_comm);
   for (uint64_t iter = solver.iter(); iter < max_iter; ++iter) {
     const Clock::time_point t0 = Clock::now();
     const Batch& b = feeder.Next();
@@ -326,12 +353,14 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
       return Internal("rank " + std::to_string(comm->rank()) + ": the loss became " + std::to_string(loss) +
                       " at iteration " + std::to_string(iter) + ": training diverged; lower base_lr (now " +
                       std::to_string(spec.base_lr()) + ")");
-    window.Add(loss, Ms(t0, t1), Ms(t1, t2) + Ms(t3, t4), Ms(t2, t3), Ms(t0, t4));
+    // All-reduce work the training thread did during backward counts as communication.
+    const double inline_comm = buckets.inline_ms();
+    window.Add(loss, Ms(t0, t1), Ms(t1, t2) - inline_comm + Ms(t3, t4), Ms(t2, t3) + inline_comm, Ms(t0, t4));
 
     const uint64_t done = iter + 1;
     if (done % display == 0 || done == max_iter) {
       std::vector<float> means = window.Means();
-      RETURN_IF_ERROR(control->AllreduceAverage(means.data(), static_cast<int64_t>(means.size())));
+      RETURN_IF_ERROR(host_comm->AllreduceAverage(means.data(), static_cast<int64_t>(means.size())));
       const Clock::time_point now = Clock::now();
       const double ips = window.steps * global_batch / std::max(Ms(window_start, now) / 1000, 1e-9);
       if (lead) {

@@ -1,0 +1,232 @@
+#include "distributed/shared_memory_communicator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <new>
+#include <thread>
+
+#include "distributed/mpi_communicator.h"
+
+namespace convoy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Staging spans start on 64-byte boundaries, so every rank's share is whole cache lines.
+constexpr int64_t kAlign = 16;
+int64_t RoundUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+class SharedRequest final : public CommRequest {
+ public:
+  SharedRequest(SharedMemoryCommunicator* comm, uint64_t seq, int64_t count, bool in_place)
+      : comm_(comm), seq_(seq), count_(count), in_place_(in_place) {}
+  Status Wait() override { return comm_->WaitFor(seq_, count_, in_place_); }
+
+ private:
+  SharedMemoryCommunicator* comm_;
+  uint64_t seq_;
+  int64_t count_;
+  bool in_place_;
+};
+
+// A peer is usually a few microseconds behind: yield the core (to this rank's other threads)
+// while polling, and only sleep once the wait is clearly long.
+void Pause(uint64_t polls) {
+  if (polls < 20000)
+    std::this_thread::yield();
+  else
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SharedMemoryCommunicator>> SharedMemoryCommunicator::Create(MpiCommunicator* mpi,
+                                                                                    int64_t in_place, int64_t staging,
+                                                                                    double timeout_s) {
+  in_place = RoundUp(in_place);
+  staging = RoundUp(std::max<int64_t>(staging, kAlign));
+  ASSIGN_OR_RETURN(std::vector<char*> segments,
+                   mpi->NodeSharedSegments(static_cast<int64_t>(sizeof(Counters)) +
+                                           (in_place + staging) * static_cast<int64_t>(sizeof(float))));
+  // The window's memory starts undefined: each rank zeroes its own counters before any rank
+  // reads them.
+  new (segments[mpi->rank()]) Counters();
+  RETURN_IF_ERROR(mpi->Barrier());
+  return std::unique_ptr<SharedMemoryCommunicator>(
+      new SharedMemoryCommunicator(mpi, mpi->rank(), std::move(segments), in_place, staging, timeout_s));
+}
+
+SharedMemoryCommunicator::SharedMemoryCommunicator(MpiCommunicator* mpi, int rank, std::vector<char*> segments,
+                                                   int64_t in_place, int64_t staging, double timeout_s)
+    : mpi_(mpi),
+      rank_(rank),
+      segments_(std::move(segments)),
+      in_place_(in_place),
+      staging_(staging),
+      timeout_s_(timeout_s) {}
+
+std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t count, float scale) {
+  if (!broken_.ok()) return std::make_unique<DoneRequest>(broken_);
+  if (count == 0) return std::make_unique<DoneRequest>();
+  const bool in_place = data >= in_place_memory() && data + count <= in_place_memory() + in_place_;
+  if (!in_place && count > staging_)
+    return scale == 1.f ? mpi_->AllreduceAsync(data, count) : mpi_->AllreduceAverageAsync(data, count);
+  if (!in_place) {
+    if (used_ + RoundUp(count) > staging_)
+      if (Status s = DrainAll(); !s.ok()) return std::make_unique<DoneRequest>(s);
+    if (pending_.empty() && used_ > 0) {
+      used_ = 0;
+      reuse_after_ = posted_;
+    }
+    // Staging over spans the other ranks may still be copying sums out of: wait until they have.
+    if (used_ == 0 && reuse_after_ > 0)
+      if (Status s = WaitForEveryRank(&Counters::gathered, reuse_after_, "the previous all-reduces",
+                                      "never copied their sums");
+          !s.ok())
+        return std::make_unique<DoneRequest>(s);
+  }
+  const Pending p{posted_, data, count, in_place ? data - in_place_memory() : in_place_ + used_, scale, in_place};
+  if (!in_place) {
+    std::memcpy(floats(rank_) + p.offset, data, count * sizeof(float));
+    used_ += RoundUp(count);
+  }
+  pending_.push_back(p);
+  counters(rank_).posted.value.store(++posted_, std::memory_order_release);
+  Progress();
+  return std::make_unique<SharedRequest>(this, p.seq, count, in_place);
+}
+
+void SharedMemoryCommunicator::Progress() {
+  if (!broken_.ok()) return;
+  while (summed_ < pending_.size() && EveryRankAtLeast(&Counters::posted, pending_[summed_].seq + 1)) {
+    SumShare(pending_[summed_]);
+    counters(rank_).summed.value.store(pending_[summed_].seq + 1, std::memory_order_release);
+    ++summed_;
+  }
+  while (summed_ > 0 && EveryRankAtLeast(&Counters::summed, pending_.front().seq + 1)) {
+    CopyOtherShares(pending_.front());
+    gathered_ = pending_.front().seq + 1;
+    counters(rank_).gathered.value.store(gathered_, std::memory_order_release);
+    pending_.pop_front();
+    --summed_;
+  }
+}
+
+std::pair<int64_t, int64_t> SharedMemoryCommunicator::Share(int64_t count, int r) const {
+  const int64_t per = RoundUp((count + size() - 1) / size());
+  const int64_t begin = std::min(count, r * per);
+  return {begin, std::min(count, begin + per)};
+}
+
+void SharedMemoryCommunicator::SumShare(const Pending& p) {
+  const auto [begin, end] = Share(p.count, rank_);
+  float* mine = floats(rank_) + p.offset;
+  // Block by block, so the sum over ranks (in rank order) stays in registers and this rank's
+  // own values are read before its sums overwrite them. The owner scales (for averages) once,
+  // so the others copy the very same floats.
+  constexpr int64_t kBlock = 256;
+  alignas(64) float sum[kBlock];
+  for (int64_t i = begin; i < end; i += kBlock) {
+    const int64_t n = std::min(kBlock, end - i);
+    const float* first = floats(0) + p.offset + i;
+    for (int64_t j = 0; j < n; ++j) sum[j] = first[j];
+    for (int r = 1; r < size(); ++r) {
+      const float* other = floats(r) + p.offset + i;
+      for (int64_t j = 0; j < n; ++j) sum[j] += other[j];
+    }
+    for (int64_t j = 0; j < n; ++j) mine[i + j] = sum[j] * p.scale;
+  }
+  if (!p.in_place) std::memcpy(p.data + begin, mine + begin, (end - begin) * sizeof(float));
+}
+
+void SharedMemoryCommunicator::CopyOtherShares(const Pending& p) {
+  for (int r = 0; r < size(); ++r) {
+    if (r == rank_) continue;
+    const auto [begin, end] = Share(p.count, r);
+    std::memcpy(p.data + begin, floats(r) + p.offset + begin, (end - begin) * sizeof(float));
+  }
+}
+
+bool SharedMemoryCommunicator::EveryRankAtLeast(Counter Counters::*which, uint64_t target) const {
+  for (int r = 0; r < size(); ++r)
+    if ((counters(r).*which).value.load(std::memory_order_acquire) < target) return false;
+  return true;
+}
+
+Status SharedMemoryCommunicator::WaitForEveryRank(Counter Counters::*which, uint64_t target, const std::string& what,
+                                                  const std::string& lagging) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+  for (uint64_t polls = 0; !EveryRankAtLeast(which, target); ++polls) {
+    Progress();
+    Pause(polls);
+    if (polls % 256 != 0 || Clock::now() < deadline) continue;
+    std::string behind;
+    for (int r = 0; r < size(); ++r)
+      if ((counters(r).*which).value.load(std::memory_order_acquire) < target)
+        behind += (behind.empty() ? "" : ", ") + std::to_string(r);
+    broken_ = Unavailable("rank " + std::to_string(rank_) + ": " + what + " (shared memory) did not complete within " +
+                          std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_) +
+                          "; rank(s) " + behind + " " + lagging + " (stalled or dead)" +
+                          "; raise the timeout with --timeout if steps are this slow");
+    return broken_;
+  }
+  return Status::Ok();
+}
+
+Status SharedMemoryCommunicator::WaitFor(uint64_t seq, int64_t count, bool in_place) {
+  const std::string what = "all-reduce of " + std::to_string(count) + " floats";
+  if (gathered_ <= seq) {
+    // Every rank's part must be posted, then its share summed, before this rank copies the sums.
+    RETURN_IF_ERROR(WaitForEveryRank(&Counters::posted, seq + 1, what, "never joined it"));
+    RETURN_IF_ERROR(
+        WaitForEveryRank(&Counters::summed, seq + 1, what, "joined it, then stopped before summing their share"));
+    Progress();
+  }
+  // The caller may write an in-place buffer again once no other rank copies sums out of it.
+  if (in_place) RETURN_IF_ERROR(WaitForEveryRank(&Counters::gathered, seq + 1, what, "stopped before copying the sums"));
+  return broken_;
+}
+
+Status SharedMemoryCommunicator::DrainAll() {
+  return pending_.empty() ? broken_ : WaitFor(pending_.back().seq, pending_.back().count, pending_.back().in_place);
+}
+
+// The other collectives go to MPI, after the all-reduces in flight: a rank that blocked in MPI
+// while a peer waited for its share of an all-reduce would hold both until the timeout.
+Status SharedMemoryCommunicator::Broadcast(float* data, int64_t count, int root) {
+  RETURN_IF_ERROR(DrainAll());
+  return mpi_->Broadcast(data, count, root);
+}
+
+Status SharedMemoryCommunicator::Allgather(const float* send, int64_t count, float* recv) {
+  RETURN_IF_ERROR(DrainAll());
+  return mpi_->Allgather(send, count, recv);
+}
+
+Status SharedMemoryCommunicator::Barrier() {
+  RETURN_IF_ERROR(DrainAll());
+  return mpi_->Barrier();
+}
+
+Status SharedMemoryCommunicator::BroadcastBytes(std::string* bytes, int root) {
+  RETURN_IF_ERROR(DrainAll());
+  return mpi_->BroadcastBytes(bytes, root);
+}
+
+Status SharedMemoryCommunicator::AllgatherStrings(const std::string& mine, std::vector<std::string>* all) {
+  RETURN_IF_ERROR(DrainAll());
+  return mpi_->AllgatherStrings(mine, all);
+}
+
+void SharedMemoryCommunicator::MarkStep(uint64_t step) {
+  step_ = step;
+  mpi_->MarkStep(step);
+}
+
+void SharedMemoryCommunicator::set_timeout_s(double seconds) {
+  timeout_s_ = seconds;
+  mpi_->set_timeout_s(seconds);
+}
+
+}  // namespace convoy

@@ -1,0 +1,121 @@
+// SharedMemoryCommunicator: all-reduces among ranks that share one node, through an MPI-3
+// shared-memory window, computed by the ranks' own training threads.
+//
+// Design reasons:
+// 1. Where every core of the node computes, a communication thread runs only by taking a core
+//    from the computation, and it gets one late (at a scheduler tick): LeNet on 2 ranks of this
+//    2-core machine still had its first bucket in flight when backward ended (7.5 % of the step
+//    exposed, 1.77x the images/s of one rank). Here the training thread sums the buckets itself,
+//    between the layers of backward (Progress), so nothing waits for a core or a wake-up.
+// 2. Every rank sums its own 1/N of each all-reduce (a reduce-scatter), then copies the other
+//    ranks' sums (an all-gather): the work is split between the ranks, not repeated by each.
+// 3. Sums run over the ranks in rank order and every rank copies the owner's result, so all
+//    ranks hold bit-identical results (with 2 ranks exactly g0 + g1, as MPI_Allreduce gives).
+// 4. Each rank writes only its own segment of the window: three counters (all-reduces posted,
+//    its share summed, the others' shares copied), buffers that live there (in_place_memory(),
+//    where the trainer keeps the gradients, so they are all-reduced without a copy) and staging
+//    space for other buffers. The counters order everything; a rank waits for them against a
+//    deadline and, past it, names the ranks whose counter lags.
+// Every rank issues the same all-reduces in the same order (as gradient buckets do), so the
+// n-th all-reduce is the same one everywhere. Other collectives, and all-reduces larger than the
+// staging space, go to the MPI communicator the window came from.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/communicator.h"
+
+namespace convoy {
+
+class MpiCommunicator;
+
+class SharedMemoryCommunicator final : public Communicator {
+ public:
+  // Collective over `mpi`'s ranks: a window with in_place floats of in_place_memory() per rank
+  // and staging room for all-reduces of up to staging floats (elsewhere) in flight at once.
+  // Unavailable where the ranks span more than one node.
+  static StatusOr<std::unique_ptr<SharedMemoryCommunicator>> Create(MpiCommunicator* mpi, int64_t in_place,
+                                                                     int64_t staging, double timeout_s);
+  // This rank's memory for buffers to all-reduce in place: an all-reduce of a buffer here
+  // copies nothing in, and its Wait() returns once no other rank reads it any more. Every rank
+  // must all-reduce the same spans of it.
+  float* in_place_memory() const { return floats(rank_); }
+
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(segments_.size()); }
+  std::string name() const override { return "mpi shared memory"; }
+
+  Status Allreduce(float* data, int64_t count) override { return AllreduceAsync(data, count)->Wait(); }
+  Status AllreduceAverage(float* data, int64_t count) override { return AllreduceAverageAsync(data, count)->Wait(); }
+  std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) override { return Post(data, count, 1.f); }
+  std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override {
+    return Post(data, count, 1.f / size());
+  }
+  // Sums this rank's share and copies the others' of every all-reduce that is ready; never waits.
+  void Progress() override;
+
+  Status Broadcast(float* data, int64_t count, int root) override;
+  Status Allgather(const float* send, int64_t count, float* recv) override;
+  Status Barrier() override;
+  Status BroadcastBytes(std::string* bytes, int root) override;
+  Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override;
+  void MarkStep(uint64_t step) override;
+  void set_timeout_s(double seconds) override;
+
+  // Waits until this rank holds the result of the all-reduce numbered seq (count floats), and for
+  // one in place until no other rank reads it any more.
+  Status WaitFor(uint64_t seq, int64_t count, bool in_place);
+
+ private:
+  // One rank's counters, each on a cache line of its own so that polling one does not slow the
+  // writes of another.
+  struct alignas(64) Counter {
+    std::atomic<uint64_t> value{0};
+  };
+  struct Counters {
+    Counter posted, summed, gathered;
+  };
+  struct Pending {
+    uint64_t seq;
+    float* data;
+    int64_t count, offset;  // offset: where it is, in floats, in every rank's segment
+    float scale;
+    bool in_place;          // data is in in_place_memory()
+  };
+
+  SharedMemoryCommunicator(MpiCommunicator* mpi, int rank, std::vector<char*> segments, int64_t in_place,
+                           int64_t staging, double timeout_s);
+  std::unique_ptr<CommRequest> Post(float* data, int64_t count, float scale);
+  Status DrainAll();
+  // Waits until every rank's `which` counter reaches target; the deadline names the ones behind.
+  // `lagging` says what a rank behind failed to do, in the message.
+  Status WaitForEveryRank(Counter Counters::*which, uint64_t target, const std::string& what,
+                          const std::string& lagging);
+  bool EveryRankAtLeast(Counter Counters::*which, uint64_t target) const;
+  Counters& counters(int r) const { return *reinterpret_cast<Counters*>(segments_[r]); }
+  // Rank r's floats: in_place_ of in-place memory, then staging_ of staging space.
+  float* floats(int r) const { return reinterpret_cast<float*>(segments_[r] + sizeof(Counters)); }
+  // The span of an all-reduce of count floats that rank r sums (a multiple of 16 floats long).
+  std::pair<int64_t, int64_t> Share(int64_t count, int r) const;
+  void SumShare(const Pending& p);
+  void CopyOtherShares(const Pending& p);
+
+  MpiCommunicator* mpi_;
+  int rank_;
+  std::vector<char*> segments_;  // every rank's segment of the window, by rank
+  int64_t in_place_, staging_;   // floats of each kind per rank
+  double timeout_s_;
+  uint64_t step_ = 0;
+  std::deque<Pending> pending_;  // posted, not yet gathered, in order
+  size_t summed_ = 0;            // how many of pending_ (from the front) this rank has summed
+  uint64_t posted_ = 0, gathered_ = 0;
+  int64_t used_ = 0;             // staging floats taken since the staging space was last reused
+  uint64_t reuse_after_ = 0;     // before restaging, every rank must have gathered this many
+  Status broken_;                // a timeout leaves the communicator unusable
+};
+
+}  // namespace convoy
