@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Data-parallel scaling on this machine: LeNet on Fashion-MNIST, batch 64 per rank, 1 thread
-per rank. convoy on 1 rank, convoy on 2 ranks (mpirun), and PyTorch DistributedDataParallel
-(gloo) on 2 processes, one after the other, each the median of --repeats runs of --iters steps.
-Prints global images/s, convoy's 2-rank scaling, the exposed communication share of a step,
-and convoy against DDP.
+per rank. convoy on 1 rank, convoy on 2 ranks (mpirun) summing gradients through shared memory
+(the default) and over MPI on communication threads (--allreduce mpi), and PyTorch
+DistributedDataParallel (gloo) on 2 processes, taking turns, each the median of --repeats runs
+of --iters steps. Prints global images/s, convoy's 2-rank scaling, the exposed communication
+share of a step, and convoy against DDP.
 
 usage: bench/lenet_ddp_vs_convoy.py [--convoy build/convoy] [--iters 300] [--repeats 3]
 """
@@ -23,14 +24,14 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_oob_tcp_if_include": "lo", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 
 
-def convoy_run(binary, data, ranks, iters, work):
+def convoy_run(binary, data, ranks, iters, work, allreduce="shared-memory"):
     solver = os.path.join(work, "solver.prototxt")
     with open(solver, "w") as f:
         f.write(f'net: "{ROOT}/configs/lenet_fashion_mnist.prototxt"\ntrain_data: "{data}/train"\n'
                 f"batch_size: 64\n{solver_lines(iters)}base_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
                 f"seed: 1\n")
     run = os.path.join(work, f"run{ranks}")
-    cmd = [binary, "train", "--solver", solver, "--run-dir", run, "--threads", "1"]
+    cmd = [binary, "train", "--solver", solver, "--run-dir", run, "--threads", "1", "--allreduce", allreduce]
     if ranks > 1:
         cmd = ["mpirun", "-np", str(ranks)] + cmd
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **MPI_ENV}).stdout
@@ -84,22 +85,23 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        one, two, ddp = [], [], []
-        for _ in range(a.repeats):  # taking turns, so the machine's drift meets all three alike
+        one, two, two_mpi, ddp = [], [], [], []
+        for _ in range(a.repeats):  # taking turns, so the machine's drift meets all four alike
             one.append(convoy_run(a.convoy, a.data, 1, a.iters, work))
             two.append(convoy_run(a.convoy, a.data, 2, a.iters, work))
+            two_mpi.append(convoy_run(a.convoy, a.data, 2, a.iters, work, "mpi"))
             ddp.append(ddp_run(a.iters, work))
     one_ips = statistics.median(r[0] for r in one)
-    two_ips = statistics.median(r[0] for r in two)
-    exposed = statistics.median(r[1] for r in two)
     ddp_ips = statistics.median(ddp)
     print(f"LeNet, batch 64 per rank, 1 thread per rank, {a.iters} steps, median of {a.repeats}")
-    print(f"{'run':28} {'images/s':>9}")
-    print(f"{'convoy, 1 rank':28} {one_ips:9.0f}")
-    print(f"{'convoy, 2 ranks (mpirun)':28} {two_ips:9.0f}")
-    print(f"{'PyTorch DDP gloo, 2 procs':28} {ddp_ips:9.0f}")
-    print(f"convoy 2 ranks / 1 rank: {two_ips / one_ips:.2f}x; exposed communication {100 * exposed:.1f}% of a step; "
-          f"convoy / DDP: {two_ips / ddp_ips:.2f}x")
+    print(f"{'run':44} {'images/s':>9} {'x 1 rank':>9} {'comm exposed':>13}")
+    print(f"{'convoy, 1 rank':44} {one_ips:9.0f}")
+    for name, runs in (("convoy, 2 ranks, shared memory (default)", two), ("convoy, 2 ranks, --allreduce mpi", two_mpi)):
+        ips, exposed = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        print(f"{name:44} {ips:9.0f} {ips / one_ips:8.2f}x {100 * exposed:12.1f}%")
+    print(f"{'PyTorch DDP gloo, 2 procs':44} {ddp_ips:9.0f} {ddp_ips / one_ips:8.2f}x")
+    two_ips = statistics.median(r[0] for r in two)
+    print(f"convoy 2 ranks (default) / PyTorch DDP 2 procs: {two_ips / ddp_ips:.2f}x")
 
 
 if __name__ == "__main__":

@@ -72,19 +72,15 @@ std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t
   const bool in_place = data >= in_place_memory() && data + count <= in_place_memory() + in_place_;
   if (!in_place && count > staging_)
     return scale == 1.f ? mpi_->AllreduceAsync(data, count) : mpi_->AllreduceAverageAsync(data, count);
-  if (!in_place) {
-    if (used_ + RoundUp(count) > staging_)
-      if (Status s = DrainAll(); !s.ok()) return std::make_unique<DoneRequest>(s);
-    if (pending_.empty() && used_ > 0) {
-      used_ = 0;
-      reuse_after_ = posted_;
-    }
-    // Staging over spans the other ranks may still be copying sums out of: wait until they have.
-    if (used_ == 0 && reuse_after_ > 0)
-      if (Status s = WaitForEveryRank(&Counters::gathered, reuse_after_, "the previous all-reduces",
-                                      "never copied their sums");
-          !s.ok())
-        return std::make_unique<DoneRequest>(s);
+  // Staging space is taken in order and reused from the start once full: where each all-reduce
+  // stages depends only on the sizes before it, the same on every rank.
+  if (!in_place && used_ + RoundUp(count) > staging_) {
+    if (Status s = DrainAll(); !s.ok()) return std::make_unique<DoneRequest>(s);
+    // The others may still be copying sums out of the spans about to be reused.
+    if (Status s = WaitForEveryRank(&Counters::gathered, posted_, "the previous all-reduces", "never copied their sums");
+        !s.ok())
+      return std::make_unique<DoneRequest>(s);
+    used_ = 0;
   }
   const Pending p{posted_, data, count, in_place ? data - in_place_memory() : in_place_ + used_, scale, in_place};
   if (!in_place) {

@@ -114,7 +114,6 @@ class SharedMemoryCommunicator final : public Communicator {
   size_t summed_ = 0;            // how many of pending_ (from the front) this rank has summed
   uint64_t posted_ = 0, gathered_ = 0;
   int64_t used_ = 0;             // staging floats taken since the staging space was last reused
-  uint64_t reuse_after_ = 0;     // before restaging, every rank must have gathered this many
   Status broken_;                // a timeout leaves the communicator unusable
 };
 

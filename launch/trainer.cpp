@@ -164,7 +164,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   // gradients live for good, so that nothing is copied in.
   std::unique_ptr<SharedMemoryCommunicator> shared;
   auto* mpi = dynamic_cast<MpiCommunicator*>(control);
-  if (comm == control && mpi && options.allreduce == "shared-memory") {
+  if (comm == control && mpi && comm->size() > 1 && options.allreduce == "shared-memory") {
     Tensor& grads = net->params().grads();
     const bool cpu = backend->device() == Device::kCpu;
     // Staging room for one step's buckets of a GPU's gradients (copied through the host), each
