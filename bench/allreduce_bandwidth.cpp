@@ -1,7 +1,10 @@
-// Achieved all-reduce bandwidth of convoy's MPI communicator (the path a gradient bucket takes:
-// hand-off to the communication thread, its blocking MPI_Allreduce, the caller waiting on the
-// result against a deadline)
-// against a bare blocking MPI_Allreduce of the same size. Run under mpirun:
+// Achieved all-reduce bandwidth of the two paths a gradient bucket takes, against a bare blocking
+// MPI_Allreduce of the same size:
+// - convoy's MPI communicator (--allreduce mpi, and across nodes): hand-off to the communication
+//   thread, its blocking MPI_Allreduce, the caller waiting on the result against a deadline;
+// - the shared-memory communicator (ranks on one node, the default): the buffer in its in-place
+//   memory, as CPU gradients are, summed and copied by the calling threads.
+// Run under mpirun:
 //   mpirun -np 2 build/bench/allreduce_bandwidth
 // Prints, per size, the median over 20 repetitions of each, as GB/s of buffer reduced per second.
 #include <mpi.h>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "distributed/mpi_communicator.h"
+#include "distributed/shared_memory_communicator.h"
 
 namespace {
 
@@ -29,12 +33,21 @@ int main() {
     return 1;
   }
   convoy::MpiCommunicator* comm = comm_or->get();
+  constexpr int64_t kLargest = int64_t{64} << 20;
+  auto shared_or = convoy::SharedMemoryCommunicator::Create(comm, kLargest / 4, 64, 120);
+  if (!shared_or.ok()) {
+    std::fprintf(stderr, "%s\n", shared_or.status().message().c_str());
+    return 1;
+  }
+  convoy::SharedMemoryCommunicator* shared = shared_or->get();
   if (comm->rank() == 0)
-    std::printf("%d ranks; median of 20\n%10s %14s %14s %7s\n", comm->size(), "bytes", "MPI GB/s", "convoy GB/s", "ratio");
-  for (int64_t bytes : {int64_t{1} << 20, int64_t{4} << 20, int64_t{16} << 20, int64_t{64} << 20}) {
+    std::printf("%d ranks; median of 20; ratio: against bare MPI_Allreduce\n%10s %10s %12s %7s %16s %7s\n",
+                comm->size(), "bytes", "MPI GB/s", "convoy mpi", "ratio", "shared memory", "ratio");
+  for (int64_t bytes : {int64_t{1} << 20, int64_t{4} << 20, int64_t{16} << 20, kLargest}) {
     const int64_t n = bytes / 4;
     std::vector<float> data(n, 1.f);
-    std::vector<double> bare, ours;
+    std::fill(shared->in_place_memory(), shared->in_place_memory() + n, 1.f);
+    std::vector<double> bare, ours, in_place;
     for (int rep = 0; rep < 22; ++rep) {
       (void)comm->Barrier();
       auto t0 = std::chrono::steady_clock::now();
@@ -44,15 +57,21 @@ int main() {
       auto t2 = std::chrono::steady_clock::now();
       if (!comm->AllreduceAsync(data.data(), n)->Wait().ok()) return 1;
       auto t3 = std::chrono::steady_clock::now();
+      (void)comm->Barrier();
+      auto t4 = std::chrono::steady_clock::now();
+      if (!shared->AllreduceAsync(shared->in_place_memory(), n)->Wait().ok()) return 1;
+      auto t5 = std::chrono::steady_clock::now();
       if (rep < 2) continue;  // warm-up
       bare.push_back(std::chrono::duration<double>(t1 - t0).count());
       ours.push_back(std::chrono::duration<double>(t3 - t2).count());
+      in_place.push_back(std::chrono::duration<double>(t5 - t4).count());
     }
     if (comm->rank() == 0) {
-      const double b = bytes / Median(bare) / 1e9, o = bytes / Median(ours) / 1e9;
-      std::printf("%10lld %14.2f %14.2f %7.2f\n", static_cast<long long>(bytes), b, o, o / b);
+      const double b = bytes / Median(bare) / 1e9, o = bytes / Median(ours) / 1e9, s = bytes / Median(in_place) / 1e9;
+      std::printf("%10lld %10.2f %12.2f %7.2f %16.2f %7.2f\n", static_cast<long long>(bytes), b, o, o / b, s, s / b);
     }
   }
+  shared_or->reset();
   comm_or->reset();
   return 0;
 }

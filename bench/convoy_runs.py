@@ -10,9 +10,10 @@ import subprocess
 WARMUP = 5
 
 
-def solver_lines(iters):
-    """SolverSpec fields for `iters` timed steps after the warm-up, with a progress line per window."""
-    return f"max_iter: {iters + WARMUP}\ndisplay: {WARMUP}\n"
+def solver_lines(iters, window=WARMUP):
+    """SolverSpec fields for `iters` timed steps after a warm-up window, with a progress line every
+    `window` steps (a multiple of `iters`; at least WARMUP)."""
+    return f"max_iter: {iters + window}\ndisplay: {window}\n"
 
 
 def steady_images_per_second(stdout):
