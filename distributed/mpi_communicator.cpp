@@ -1,6 +1,7 @@
 #include "distributed/mpi_communicator.h"
 
 #include <mpi.h>
+#include <sys/statvfs.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -314,6 +315,20 @@ StatusOr<std::vector<char*>> MpiCommunicator::NodeSharedSegments(int64_t bytes_p
     if (node_size != size_) {  // the same answer on every rank
       MPI_Comm_free(&node);
       return Unavailable("the ranks run on more than one node");
+    }
+    // Open MPI backs the window with a file in /dev/shm, and a /dev/shm too small for it
+    // (containers default to 64 MB) would end the job with SIGBUS when its pages are first
+    // touched: look first, and agree, so that every rank takes the same path.
+    const int64_t needed = bytes_per_rank * size_ + (int64_t{1} << 20);
+    struct statvfs fs {};
+    int fits = statvfs("/dev/shm", &fs) != 0 || static_cast<int64_t>(fs.f_bavail) * fs.f_frsize >= needed;
+    MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, node);
+    if (!fits) {
+      MPI_Comm_free(&node);
+      char text[160];
+      std::snprintf(text, sizeof(text), "/dev/shm has %.1f MB free, the gradients need %.1f MB there",
+                    static_cast<double>(fs.f_bavail) * fs.f_frsize / (1 << 20), static_cast<double>(needed) / (1 << 20));
+      return Unavailable(std::string(text) + " (enlarge it, e.g. docker run --shm-size)");
     }
     // Each rank's segment on its own pages (and its own NUMA node, where first touched).
     MPI_Info info;
