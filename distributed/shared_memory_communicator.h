@@ -17,7 +17,7 @@
 //    space for other buffers. The counters order everything; a rank waits for them against a
 //    deadline and, past it, names the ranks whose counter lags.
 // Every rank issues the same all-reduces in the same order (as gradient buckets do), so the
-// n-th all-reduce is the same one everywhere. Other collectives, and all-reduces larger than the
+// n-th all-reduce is the same one everywhere. One thread per rank calls it (the training thread). Other collectives, and all-reduces larger than the
 // staging space, go to the MPI communicator the window came from.
 #pragma once
 

@@ -101,6 +101,10 @@ TEST_F(CliTest, ZeroTestBatchSize) {
 
 TEST_F(CliTest, UnknownFlag) { ExpectCleanError(Train("--thread 2"), "unknown flag --thread"); }
 
+TEST_F(CliTest, UnknownAllreducePath) {
+  ExpectCleanError(Train("--allreduce nccl"), "--allreduce nccl: expected shared-memory or mpi");
+}
+
 TEST_F(CliTest, CudaWithoutAGpuFailsInOneLine) {
   // Where a GPU is usable this is the GPU tests' business, not a failure to report.
   const auto probe = Train("--device cuda");
