@@ -103,6 +103,10 @@ MpiCommunicator::~MpiCommunicator() {
     MPI_Win win = reinterpret_cast<MPI_Win>(w);
     MPI_Win_free(&win);
   }
+  for (void* c : across_comms_) {
+    MPI_Comm across = Comm(c);
+    MPI_Comm_free(&across);
+  }
   MPI_Comm data = Comm(data_comm_), watch = Comm(watch_comm_);
   MPI_Comm_free(&data);
   MPI_Comm_free(&watch);
@@ -304,31 +308,37 @@ Status MpiCommunicator::AllgatherStrings(const std::string& mine, std::vector<st
   }, "allgather of host names");
 }
 
-StatusOr<std::vector<char*>> MpiCommunicator::NodeSharedSegments(int64_t bytes_per_rank) {
-  std::vector<char*> segments(size_, nullptr);
+StatusOr<MpiCommunicator::NodeWindow> MpiCommunicator::NodeSharedWindow(int64_t bytes_per_rank) {
+  NodeWindow window;
   RETURN_IF_ERROR(Run([&, this]() -> Status {
     MPI_Comm node;
     RETURN_IF_ERROR(Checked(MPI_Comm_split_type(Comm(data_comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
                             "MPI_Comm_split_type"));
     int node_size = 0;
     MPI_Comm_size(node, &node_size);
-    if (node_size != size_) {  // the same answer on every rank
+    MPI_Comm_rank(node, &window.node_rank);
+    // Every rank must take the same path: decide on what all of them see.
+    int sizes[2] = {node_size, -node_size};  // the smallest node, and the largest
+    MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, Comm(data_comm_));
+    auto give_up = [&](const std::string& why) {
       MPI_Comm_free(&node);
-      return Unavailable("the ranks run on more than one node");
-    }
+      return Unavailable(why);
+    };
+    if (sizes[0] == 1) return give_up("one rank per node");
+    if (sizes[0] != -sizes[1])
+      return give_up("nodes run from " + std::to_string(sizes[0]) + " to " + std::to_string(-sizes[1]) + " ranks");
     // Open MPI backs the window with a file in /dev/shm, and a /dev/shm too small for it
     // (containers default to 64 MB) would end the job with SIGBUS when its pages are first
-    // touched: look first, and agree, so that every rank takes the same path.
-    const int64_t needed = bytes_per_rank * size_ + (int64_t{1} << 20);
+    // touched: look first, and agree.
+    const int64_t needed = bytes_per_rank * node_size + (int64_t{1} << 20);
     struct statvfs fs {};
     int fits = statvfs("/dev/shm", &fs) != 0 || static_cast<int64_t>(fs.f_bavail) * fs.f_frsize >= needed;
-    MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, node);
+    MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, Comm(data_comm_));
     if (!fits) {
-      MPI_Comm_free(&node);
       char text[160];
       std::snprintf(text, sizeof(text), "/dev/shm has %.1f MB free, the gradients need %.1f MB there",
                     static_cast<double>(fs.f_bavail) * fs.f_frsize / (1 << 20), static_cast<double>(needed) / (1 << 20));
-      return Unavailable(std::string(text) + " (enlarge it, e.g. docker run --shm-size)");
+      return give_up(std::string(text) + " (enlarge it, e.g. docker run --shm-size)");
     }
     // Each rank's segment on its own pages (and its own NUMA node, where first touched).
     MPI_Info info;
@@ -338,19 +348,32 @@ StatusOr<std::vector<char*>> MpiCommunicator::NodeSharedSegments(int64_t bytes_p
     MPI_Win win;
     const int code = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes_per_rank), 1, info, node, &mine, &win);
     MPI_Info_free(&info);
+    window.world_ranks.resize(node_size);
+    MPI_Allgather(&rank_, 1, MPI_INT, window.world_ranks.data(), 1, MPI_INT, node);
     MPI_Comm_free(&node);  // the window keeps what it needs of it
     RETURN_IF_ERROR(Checked(code, "MPI_Win_allocate_shared"));
     windows_.push_back(reinterpret_cast<void*>(win));
-    for (int r = 0; r < size_; ++r) {
+    for (int r = 0; r < node_size; ++r) {
       MPI_Aint size = 0;
       int unit = 0;
       void* base = nullptr;
       RETURN_IF_ERROR(Checked(MPI_Win_shared_query(win, r, &size, &unit, &base), "MPI_Win_shared_query"));
-      segments[r] = static_cast<char*>(base);
+      window.segments.push_back(static_cast<char*>(base));
+    }
+    window.nodes = size_ / node_size;
+    if (window.nodes > 1) {
+      MPI_Comm across;
+      RETURN_IF_ERROR(Checked(MPI_Comm_split(Comm(data_comm_), window.node_rank, rank_, &across), "MPI_Comm_split"));
+      across_comms_.push_back(reinterpret_cast<void*>(across));
+      window.across = reinterpret_cast<void*>(across);
     }
     return Status::Ok();
   }, "allocation of node shared memory"));
-  return segments;
+  return window;
+}
+
+std::future<Status> MpiCommunicator::AllreduceAcrossNodes(void* across, float* data, int64_t count) {
+  return Submit([=] { return SumInPlace(data, count, Comm(across)); });
 }
 
 void MpiCommunicator::Abort(int exit_code) {

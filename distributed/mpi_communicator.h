@@ -51,10 +51,22 @@ class MpiCommunicator final : public Communicator {
   // Remembers the training step, for the messages of timeouts.
   void MarkStep(uint64_t step) override { step_ = step; }
   void set_timeout_s(double seconds) override { timeout_s_ = seconds; }
-  // Collective: every rank's segment of a new MPI shared-memory window of bytes_per_rank, by
-  // rank, where all ranks of the job run on this node; Unavailable where they span nodes. The
-  // window lives as long as this communicator.
-  StatusOr<std::vector<char*>> NodeSharedSegments(int64_t bytes_per_rank);
+  // A shared-memory window among the ranks of this node (NodeWindow), and where the job spans
+  // nodes, a communicator joining the ranks with the same place on every node.
+  struct NodeWindow {
+    int node_rank = 0;              // this rank's place among its node's ranks
+    std::vector<char*> segments;    // every node rank's segment, by node rank
+    std::vector<int> world_ranks;   // the world rank of each node rank
+    int nodes = 1;
+    void* across = nullptr;         // MPI_Comm of the same node rank on every node (nodes > 1)
+  };
+  // Collective: a new MPI shared-memory window of bytes_per_rank per rank. Unavailable where a
+  // node runs a single rank, where nodes run different numbers of ranks, or where /dev/shm
+  // cannot hold it. The window lives as long as this communicator.
+  StatusOr<NodeWindow> NodeSharedWindow(int64_t bytes_per_rank);
+  // Starts summing data across nodes over a NodeWindow's `across` communicator, on the
+  // communication thread; wait for it with WaitFor.
+  std::future<Status> AllreduceAcrossNodes(void* across, float* data, int64_t count);
   // Ends every rank of the job with this exit code (MPI_Abort); does not return.
   [[noreturn]] void Abort(int exit_code);
 
@@ -74,7 +86,8 @@ class MpiCommunicator final : public Communicator {
 
   int rank_, size_;
   std::atomic<double> timeout_s_;
-  std::vector<void*> windows_;  // MPI_Win of NodeSharedSegments, freed before MPI_Finalize
+  // MPI_Win and MPI_Comm of NodeSharedWindow, freed before MPI_Finalize.
+  std::vector<void*> windows_, across_comms_;
   void* data_comm_ = nullptr;   // MPI_Comm of the collectives
   void* watch_comm_ = nullptr;  // MPI_Comm of the entered counters
   std::thread thread_;

@@ -46,25 +46,32 @@ StatusOr<std::unique_ptr<SharedMemoryCommunicator>> SharedMemoryCommunicator::Cr
                                                                                     double timeout_s) {
   in_place = RoundUp(in_place);
   staging = RoundUp(std::max<int64_t>(staging, kAlign));
-  ASSIGN_OR_RETURN(std::vector<char*> segments,
-                   mpi->NodeSharedSegments(static_cast<int64_t>(sizeof(Counters)) +
-                                           (in_place + staging) * static_cast<int64_t>(sizeof(float))));
+  ASSIGN_OR_RETURN(MpiCommunicator::NodeWindow window,
+                   mpi->NodeSharedWindow(static_cast<int64_t>(sizeof(Counters)) +
+                                         (in_place + staging) * static_cast<int64_t>(sizeof(float))));
   // The window's memory starts undefined: each rank zeroes its own counters before any rank
   // reads them.
-  new (segments[mpi->rank()]) Counters();
+  new (window.segments[window.node_rank]) Counters();
   RETURN_IF_ERROR(mpi->Barrier());
   return std::unique_ptr<SharedMemoryCommunicator>(
-      new SharedMemoryCommunicator(mpi, mpi->rank(), std::move(segments), in_place, staging, timeout_s));
+      new SharedMemoryCommunicator(mpi, std::move(window), in_place, staging, timeout_s));
 }
 
-SharedMemoryCommunicator::SharedMemoryCommunicator(MpiCommunicator* mpi, int rank, std::vector<char*> segments,
+SharedMemoryCommunicator::SharedMemoryCommunicator(MpiCommunicator* mpi, MpiCommunicator::NodeWindow window,
                                                    int64_t in_place, int64_t staging, double timeout_s)
     : mpi_(mpi),
-      rank_(rank),
-      segments_(std::move(segments)),
+      rank_(mpi->rank()),
+      size_(mpi->size()),
+      node_rank_(window.node_rank),
+      window_(std::move(window)),
       in_place_(in_place),
       staging_(staging),
       timeout_s_(timeout_s) {}
+
+std::string SharedMemoryCommunicator::name() const {
+  if (window_.nodes == 1) return "mpi shared memory";
+  return "mpi shared memory on each of " + std::to_string(window_.nodes) + " nodes, mpi between them";
+}
 
 std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t count, float scale) {
   if (!broken_.ok()) return std::make_unique<DoneRequest>(broken_);
@@ -82,70 +89,91 @@ std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t
       return std::make_unique<DoneRequest>(s);
     used_ = 0;
   }
-  const Pending p{posted_, data, count, in_place ? data - in_place_memory() : in_place_ + used_, scale, in_place};
+  Pending p{posted_, data, count, in_place ? data - in_place_memory() : in_place_ + used_, scale, in_place, {}};
   if (!in_place) {
-    std::memcpy(floats(rank_) + p.offset, data, count * sizeof(float));
+    std::memcpy(floats(node_rank_) + p.offset, data, count * sizeof(float));
     used_ += RoundUp(count);
   }
-  pending_.push_back(p);
-  counters(rank_).posted.value.store(++posted_, std::memory_order_release);
+  const uint64_t seq = p.seq;
+  pending_.push_back(std::move(p));
+  counters(node_rank_).posted.value.store(++posted_, std::memory_order_release);
   Progress();
-  return std::make_unique<SharedRequest>(this, p.seq, count, in_place);
+  return std::make_unique<SharedRequest>(this, seq, count, in_place);
 }
 
 void SharedMemoryCommunicator::Progress() {
   if (!broken_.ok()) return;
-  while (summed_ < pending_.size() && EveryRankAtLeast(&Counters::posted, pending_[summed_].seq + 1)) {
-    SumShare(pending_[summed_]);
-    counters(rank_).summed.value.store(pending_[summed_].seq + 1, std::memory_order_release);
-    ++summed_;
+  while (summed_ < pending_.size() && EveryRankAtLeast(&Counters::posted, pending_[summed_].seq + 1))
+    SumShare(pending_[summed_++]);
+  while (finished_ < summed_) {
+    Pending& p = pending_[finished_];
+    if (p.across.valid()) {
+      if (p.across.wait_for(std::chrono::seconds(0)) != std::future_status::ready) break;
+      if (Status s = p.across.get(); !s.ok()) {
+        broken_ = s;
+        return;
+      }
+    }
+    FinishShare(p);
   }
-  while (summed_ > 0 && EveryRankAtLeast(&Counters::summed, pending_.front().seq + 1)) {
+  while (finished_ > 0 && EveryRankAtLeast(&Counters::summed, pending_.front().seq + 1)) {
     CopyOtherShares(pending_.front());
     gathered_ = pending_.front().seq + 1;
-    counters(rank_).gathered.value.store(gathered_, std::memory_order_release);
+    counters(node_rank_).gathered.value.store(gathered_, std::memory_order_release);
     pending_.pop_front();
     --summed_;
+    --finished_;
   }
 }
 
 std::pair<int64_t, int64_t> SharedMemoryCommunicator::Share(int64_t count, int r) const {
-  const int64_t per = RoundUp((count + size() - 1) / size());
+  const int64_t per = RoundUp((count + node_size() - 1) / node_size());
   const int64_t begin = std::min(count, r * per);
   return {begin, std::min(count, begin + per)};
 }
 
-void SharedMemoryCommunicator::SumShare(const Pending& p) {
-  const auto [begin, end] = Share(p.count, rank_);
-  float* mine = floats(rank_) + p.offset;
+void SharedMemoryCommunicator::SumShare(Pending& p) {
+  const auto [begin, end] = Share(p.count, node_rank_);
+  float* mine = floats(node_rank_) + p.offset;
   // Block by block, so the sum over ranks (in rank order) stays in registers and this rank's
   // own values are read before its sums overwrite them. The owner scales (for averages) once,
-  // so the others copy the very same floats.
+  // so the others copy the very same floats: here on one node, after the sum across nodes.
+  const float scale = window_.across ? 1.f : p.scale;
   constexpr int64_t kBlock = 256;
   alignas(64) float sum[kBlock];
   for (int64_t i = begin; i < end; i += kBlock) {
     const int64_t n = std::min(kBlock, end - i);
     const float* first = floats(0) + p.offset + i;
     for (int64_t j = 0; j < n; ++j) sum[j] = first[j];
-    for (int r = 1; r < size(); ++r) {
+    for (int r = 1; r < node_size(); ++r) {
       const float* other = floats(r) + p.offset + i;
       for (int64_t j = 0; j < n; ++j) sum[j] += other[j];
     }
-    for (int64_t j = 0; j < n; ++j) mine[i + j] = sum[j] * p.scale;
+    for (int64_t j = 0; j < n; ++j) mine[i + j] = sum[j] * scale;
   }
+  if (window_.across) p.across = mpi_->AllreduceAcrossNodes(window_.across, mine + begin, end - begin);
+}
+
+void SharedMemoryCommunicator::FinishShare(Pending& p) {
+  const auto [begin, end] = Share(p.count, node_rank_);
+  float* mine = floats(node_rank_) + p.offset;
+  if (window_.across && p.scale != 1.f)
+    for (int64_t i = begin; i < end; ++i) mine[i] *= p.scale;
   if (!p.in_place) std::memcpy(p.data + begin, mine + begin, (end - begin) * sizeof(float));
+  counters(node_rank_).summed.value.store(p.seq + 1, std::memory_order_release);
+  ++finished_;
 }
 
 void SharedMemoryCommunicator::CopyOtherShares(const Pending& p) {
-  for (int r = 0; r < size(); ++r) {
-    if (r == rank_) continue;
+  for (int r = 0; r < node_size(); ++r) {
+    if (r == node_rank_) continue;
     const auto [begin, end] = Share(p.count, r);
     std::memcpy(p.data + begin, floats(r) + p.offset + begin, (end - begin) * sizeof(float));
   }
 }
 
 bool SharedMemoryCommunicator::EveryRankAtLeast(Counter Counters::*which, uint64_t target) const {
-  for (int r = 0; r < size(); ++r)
+  for (int r = 0; r < node_size(); ++r)
     if ((counters(r).*which).value.load(std::memory_order_acquire) < target) return false;
   return true;
 }
@@ -158,9 +186,9 @@ Status SharedMemoryCommunicator::WaitForEveryRank(Counter Counters::*which, uint
     Pause(polls);
     if (polls % 256 != 0 || Clock::now() < deadline) continue;
     std::string behind;
-    for (int r = 0; r < size(); ++r)
+    for (int r = 0; r < node_size(); ++r)
       if ((counters(r).*which).value.load(std::memory_order_acquire) < target)
-        behind += (behind.empty() ? "" : ", ") + std::to_string(r);
+        behind += (behind.empty() ? "" : ", ") + std::to_string(window_.world_ranks[r]);
     broken_ = Unavailable("rank " + std::to_string(rank_) + ": " + what + " (shared memory) did not complete within " +
                           std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_) +
                           "; rank(s) " + behind + " " + lagging + " (stalled or dead)" +
@@ -175,6 +203,14 @@ Status SharedMemoryCommunicator::WaitFor(uint64_t seq, int64_t count, bool in_pl
   if (gathered_ <= seq) {
     // Every rank's part must be posted, then its share summed, before this rank copies the sums.
     RETURN_IF_ERROR(WaitForEveryRank(&Counters::posted, seq + 1, what, "never joined it"));
+    Progress();
+    // This rank's own shares, on their way across nodes: MPI's wait names a node's rank that
+    // does not join.
+    while (broken_.ok() && finished_ < summed_ && pending_[finished_].seq <= seq) {
+      Pending& p = pending_[finished_];
+      if (Status s = mpi_->WaitFor(p.across, what + " across nodes"); !s.ok()) return broken_ = s;
+      FinishShare(p);
+    }
     RETURN_IF_ERROR(
         WaitForEveryRank(&Counters::summed, seq + 1, what, "joined it, then stopped before summing their share"));
     Progress();

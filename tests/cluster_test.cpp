@@ -4,6 +4,8 @@
 // memory. Each ends with the weights of the same run done without interruption on one host.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -128,10 +130,42 @@ TEST_F(ClusterTest, MpirunAcrossTwoNetworkNamespacesMatchesOneHost) {
   ASSERT_EQ(together.exit_code, 0) << together.output;
   // Apart, the ranks sum over MPI on their communication threads; together, through shared
   // memory: the same floats either way.
-  EXPECT_NE(apart.output.find("gradient bucket(s) over mpi (the ranks run on more than one node)"), std::string::npos)
+  EXPECT_NE(apart.output.find("gradient bucket(s) over mpi (one rank per node)"), std::string::npos)
       << apart.output;
   EXPECT_NE(together.output.find("gradient bucket(s) over mpi shared memory"), std::string::npos) << together.output;
   EXPECT_TRUE(Weights(dir_ / "apart", 40) == Weights(dir_ / "together", 40));
+}
+
+// Two ranks on each of two hosts: each host sums through its shared memory, and each rank's share
+// crosses between the hosts over MPI (tcp). Against four ranks on one host, summing in another
+// order, the weights agree to float rounding (the same tolerance, and reason, as
+// DistributedTrainTest.TwoRanksOfBatch32EqualOneRankOfBatch64).
+TEST_F(ClusterTest, TwoRanksOnEachOfTwoHostsSumWithinThenBetweenThem) {
+  const std::string hosts = kRepo + "/cluster/local/two-hosts";
+  testing::Run(hosts + " down");
+  const auto up = testing::Run(hosts + " up");
+  if (up.exit_code != 0) GTEST_SKIP() << "cannot make network namespaces here: " << up.output;
+  testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=2\n10.77.0.2 slots=2\n");
+  const std::string train = testing::ConvoyBinary() + " train --solver " + Solver(40) + " --run-dir ";
+  const auto apart = testing::Run("ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                         "mpirun --hostfile " + (dir_ / "hostfile") + " -np 4 --mca plm_rsh_agent " + kRepo +
+                         "/cluster/local/netns-rsh --mca btl self,vader,tcp --mca btl_tcp_if_include 10.77.0.0/24 "
+                         "--mca oob_tcp_if_include 10.77.0.0/24 " + train + (dir_ / "apart"));
+  testing::Run(hosts + " down");
+  ASSERT_EQ(apart.exit_code, 0) << apart.output;
+  EXPECT_NE(apart.output.find("gradient bucket(s) over mpi shared memory on each of 2 nodes, mpi between them"),
+            std::string::npos) << apart.output;
+  EXPECT_NE(apart.output.find("node convoy-host-b: ranks 2 (cpu), 3 (cpu)"), std::string::npos) << apart.output;
+  const auto together = testing::Run(testing::Mpirun(4) + train + (dir_ / "together"));
+  ASSERT_EQ(together.exit_code, 0) << together.output;
+  const std::string a = Weights(dir_ / "apart", 40), b = Weights(dir_ / "together", 40);
+  ASSERT_EQ(a.size(), b.size());
+  const auto* x = reinterpret_cast<const float*>(a.data());
+  const auto* y = reinterpret_cast<const float*>(b.data());
+  double worst = 0;
+  for (size_t i = 0; i < a.size() / sizeof(float); ++i)
+    worst = std::max(worst, std::fabs(double{x[i]} - y[i]) / std::max(1.0, std::fabs(double{x[i]})));
+  EXPECT_LT(worst, 1e-4) << "largest relative difference between the two runs' weights";
 }
 
 }  // namespace
