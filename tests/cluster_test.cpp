@@ -113,20 +113,43 @@ TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
       << "the preempted and requeued run ended with other weights than the uninterrupted one";
 }
 
-TEST_F(ClusterTest, MpirunAcrossTwoNetworkNamespacesMatchesOneHost) {
-  const std::string hosts = kRepo + "/cluster/local/two-hosts";
-  testing::Run(hosts + " down");
-  const auto up = testing::Run(hosts + " up");
-  if (up.exit_code != 0) GTEST_SKIP() << "cannot make network namespaces here: " << up.output;
-  testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=1\n10.77.0.2 slots=1\n");
-  const std::string train = testing::ConvoyBinary() + " train --solver " + Solver(40) + " --run-dir ";
-  const auto apart = testing::Run("ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                         "mpirun --hostfile " + (dir_ / "hostfile") + " -np 2 --mca plm_rsh_agent " + kRepo +
-                         "/cluster/local/netns-rsh --mca btl self,tcp --mca btl_tcp_if_include 10.77.0.0/24 "
-                         "--mca oob_tcp_if_include 10.77.0.0/24 " + train + (dir_ / "apart"));
-  testing::Run(hosts + " down");
+// mpirun across the two-hosts namespaces (cluster/local/two-hosts), ranks_per_host on each:
+// trains `max_iter` steps into RUN_DIR/apart, then brings the namespaces down.
+class TwoHostsTest : public ClusterTest {
+ protected:
+  // False (and the reason in why_) where network namespaces cannot be made here.
+  bool Up() {
+    testing::Run(hosts_ + " down");
+    const auto up = testing::Run(hosts_ + " up");
+    why_ = up.output;
+    return up.exit_code == 0;
+  }
+  ~TwoHostsTest() override { testing::Run(hosts_ + " down"); }
+  testing::CommandResult TrainApart(int ranks_per_host, const std::string& btl, int max_iter) {
+    testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=" + std::to_string(ranks_per_host) + "\n10.77.0.2 slots=" +
+                                              std::to_string(ranks_per_host) + "\n");
+    return testing::Run("ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                        "mpirun --hostfile " + (dir_ / "hostfile") + " -np " + std::to_string(2 * ranks_per_host) +
+                        " --mca plm_rsh_agent " + kRepo + "/cluster/local/netns-rsh --mca btl " + btl +
+                        " --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 " +
+                        Train(max_iter) + (dir_ / "apart"));
+  }
+  // The same run with every rank on this host, into RUN_DIR/together.
+  testing::CommandResult TrainTogether(int ranks, int max_iter) {
+    return testing::Run(testing::Mpirun(ranks) + Train(max_iter) + (dir_ / "together"));
+  }
+  std::string Train(int max_iter) {
+    return testing::ConvoyBinary() + " train --solver " + Solver(max_iter) + " --run-dir ";
+  }
+  const std::string hosts_ = kRepo + "/cluster/local/two-hosts";
+  std::string why_;
+};
+
+TEST_F(TwoHostsTest, OneRankOnEachMatchesOneHostExactly) {
+  if (!Up()) GTEST_SKIP() << "cannot make network namespaces here: " << why_;
+  const auto apart = TrainApart(1, "self,tcp", 40);
   ASSERT_EQ(apart.exit_code, 0) << apart.output;
-  const auto together = testing::Run(testing::Mpirun(2) + train + (dir_ / "together"));
+  const auto together = TrainTogether(2, 40);
   ASSERT_EQ(together.exit_code, 0) << together.output;
   // Apart, the ranks sum over MPI on their communication threads; together, through shared
   // memory: the same floats either way.
@@ -136,27 +159,18 @@ TEST_F(ClusterTest, MpirunAcrossTwoNetworkNamespacesMatchesOneHost) {
   EXPECT_TRUE(Weights(dir_ / "apart", 40) == Weights(dir_ / "together", 40));
 }
 
-// Two ranks on each of two hosts: each host sums through its shared memory, and each rank's share
+// Two ranks on each host: each host sums through its shared memory, and each rank's share
 // crosses between the hosts over MPI (tcp). Against four ranks on one host, summing in another
 // order, the weights agree to float rounding (the same tolerance, and reason, as
 // DistributedTrainTest.TwoRanksOfBatch32EqualOneRankOfBatch64).
-TEST_F(ClusterTest, TwoRanksOnEachOfTwoHostsSumWithinThenBetweenThem) {
-  const std::string hosts = kRepo + "/cluster/local/two-hosts";
-  testing::Run(hosts + " down");
-  const auto up = testing::Run(hosts + " up");
-  if (up.exit_code != 0) GTEST_SKIP() << "cannot make network namespaces here: " << up.output;
-  testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=2\n10.77.0.2 slots=2\n");
-  const std::string train = testing::ConvoyBinary() + " train --solver " + Solver(40) + " --run-dir ";
-  const auto apart = testing::Run("ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                         "mpirun --hostfile " + (dir_ / "hostfile") + " -np 4 --mca plm_rsh_agent " + kRepo +
-                         "/cluster/local/netns-rsh --mca btl self,vader,tcp --mca btl_tcp_if_include 10.77.0.0/24 "
-                         "--mca oob_tcp_if_include 10.77.0.0/24 " + train + (dir_ / "apart"));
-  testing::Run(hosts + " down");
+TEST_F(TwoHostsTest, TwoRanksOnEachSumWithinThenBetweenThem) {
+  if (!Up()) GTEST_SKIP() << "cannot make network namespaces here: " << why_;
+  const auto apart = TrainApart(2, "self,vader,tcp", 40);
   ASSERT_EQ(apart.exit_code, 0) << apart.output;
   EXPECT_NE(apart.output.find("gradient bucket(s) over mpi shared memory on each of 2 nodes, mpi between them"),
             std::string::npos) << apart.output;
   EXPECT_NE(apart.output.find("node convoy-host-b: ranks 2 (cpu), 3 (cpu)"), std::string::npos) << apart.output;
-  const auto together = testing::Run(testing::Mpirun(4) + train + (dir_ / "together"));
+  const auto together = TrainTogether(4, 40);
   ASSERT_EQ(together.exit_code, 0) << together.output;
   const std::string a = Weights(dir_ / "apart", 40), b = Weights(dir_ / "together", 40);
   ASSERT_EQ(a.size(), b.size());
