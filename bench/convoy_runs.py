@@ -12,7 +12,7 @@ WARMUP = 5
 
 def solver_lines(iters, window=WARMUP):
     """SolverSpec fields for `iters` timed steps after a warm-up window, with a progress line every
-    `window` steps (a multiple of `iters`; at least WARMUP)."""
+    `window` steps (at least WARMUP; `iters` a multiple of it)."""
     return f"max_iter: {iters + window}\ndisplay: {window}\n"
 
 

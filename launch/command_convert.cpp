@@ -93,6 +93,9 @@ int RunConvert(int argc, char** argv) {
       const size_t comma = rest.find(',');
       names.push_back(rest.substr(0, comma));
       rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+      if (status.ok() && names.back().empty())
+        status = InvalidInput("convoy convert: --class-names: name " + std::to_string(names.size()) +
+                              " is empty; give one name per class, comma-separated, e.g. cat,dog");
     }
     if (status.ok()) status = ConvertIdx(flags.Get("images"), flags.Get("labels"), *shards, out, names);
     if (status.ok()) std::printf("wrote %d shard(s) and manifest.prototxt to %s\n", *shards, out.c_str());

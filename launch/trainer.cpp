@@ -66,16 +66,17 @@ std::string Changes(const google::protobuf::Message& before, const google::proto
 }
 
 // Every rank agrees to stop when any rank was signalled, so all end after the same step. Each
-// step votes as it starts and reads the result as it ends: the vote's round trip runs on the
-// communication thread behind the step's compute instead of adding a blocking collective to
-// every step (a signal during a step stops the ranks after the next one).
+// step votes as it starts and reads the result as it ends: the vote's round trip runs behind the
+// step's compute (on the communication thread, or between the layers of backward on the
+// shared-memory path) instead of adding a blocking collective to every step (a signal during a
+// step stops the ranks after the next one).
 class StopVote {
  public:
   explicit StopVote(Communicator* control) : control_(control), flag_(std::make_unique<float>(0.f)) {}
   StopVote(const StopVote&) = delete;
   StopVote& operator=(const StopVote&) = delete;
-  // Left on an error mid-step, the vote may still complete on the communication thread and write
-  // the flag: it is let go rather than freed under it.
+  // Left on an error mid-step, the vote may still complete (on the communication thread) and
+  // write the flag: it is let go rather than freed under it.
   ~StopVote() {
     if (pending_) (void)flag_.release();
   }
@@ -94,9 +95,28 @@ class StopVote {
 
  private:
   Communicator* control_;
-  std::unique_ptr<float> flag_;  // written by the all-reduce on the communication thread
+  std::unique_ptr<float> flag_;  // written by the all-reduce, possibly on another thread
   std::unique_ptr<CommRequest> pending_;
 };
+
+// Gradients in host memory, MPI between the ranks: they are summed through shared memory by the
+// training threads (design reason 1 in distributed/shared_memory_communicator.h), where CPU
+// gradients then live for good, so that nothing is copied in. Unavailable, saying why, where the
+// ranks cannot share memory that way.
+StatusOr<std::unique_ptr<SharedMemoryCommunicator>> ShareGradients(Communicator* control, Net* net, Backend* backend,
+                                                                     double timeout_s) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(control);
+  if (!mpi) return Unavailable("no MPI");
+  Tensor& grads = net->params().grads();
+  const bool cpu = backend->device() == Device::kCpu;
+  // Staging room for one step's buckets of a GPU's gradients (copied through the host), each
+  // starting on a 16-float boundary, and for the step's few other floats (stop vote, metrics).
+  const int64_t staging = (cpu ? 0 : grads.capacity()) + 16 * static_cast<int64_t>(net->layers().size() + 64);
+  ASSIGN_OR_RETURN(std::unique_ptr<SharedMemoryCommunicator> shared,
+                   SharedMemoryCommunicator::Create(mpi, cpu ? grads.capacity() : 0, staging, timeout_s));
+  if (cpu) grads.MoveStorageTo(shared->in_place_memory());
+  return shared;
+}
 
 StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::string& solver_path) {
   const int batch = static_cast<int>(spec.batch_size());
@@ -159,22 +179,12 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   ASSIGN_OR_RETURN(std::unique_ptr<Net> net, Net::Build(run.net, backend, batch, spec.seed()));
   RETURN_IF_ERROR(CheckDatasetFitsNet(train_data, *net).Prefixed(run.net_path));
   if (test_data) RETURN_IF_ERROR(CheckDatasetFitsNet(*test_data, *net).Prefixed(run.net_path));
-  // Gradients in host memory, all ranks on one node: the training threads sum them through
-  // shared memory (design reason 1 in distributed/shared_memory_communicator.h), where CPU
-  // gradients live for good, so that nothing is copied in.
   std::unique_ptr<SharedMemoryCommunicator> shared;
-  auto* mpi = dynamic_cast<MpiCommunicator*>(control);
-  if (comm == control && mpi && comm->size() > 1 && options.allreduce == "shared-memory") {
-    Tensor& grads = net->params().grads();
-    const bool cpu = backend->device() == Device::kCpu;
-    // Staging room for one step's buckets of a GPU's gradients (copied through the host), each
-    // starting on a 16-float boundary; the step's few other floats (stop vote, metrics).
-    const int64_t staging = (cpu ? 0 : grads.capacity()) + 16 * static_cast<int64_t>(net->layers().size() + 64);
-    auto made = SharedMemoryCommunicator::Create(mpi, cpu ? grads.capacity() : 0, staging, timeout_s);
+  if (comm == control && comm->size() > 1 && options.allreduce == "shared-memory") {
+    auto made = ShareGradients(control, net.get(), backend, timeout_s);
     if (made.ok()) {
       shared = std::move(made).value();
       comm = shared.get();
-      if (cpu) grads.MoveStorageTo(shared->in_place_memory());
     } else {
       comm_note = " (" + made.status().message() + ")";
     }

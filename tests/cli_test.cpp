@@ -101,6 +101,12 @@ TEST_F(CliTest, ZeroTestBatchSize) {
 
 TEST_F(CliTest, UnknownFlag) { ExpectCleanError(Train("--thread 2"), "unknown flag --thread"); }
 
+TEST_F(CliTest, EmptyClassNameInConvert) {
+  ExpectCleanError(testing::Run(testing::ConvoyBinary() + " convert --format idx --images i.gz --labels l.gz "
+                                "--class-names cat,,dog --out " + (dir_ / "out")),
+                   "--class-names: name 2 is empty");
+}
+
 TEST_F(CliTest, UnknownAllreducePath) {
   ExpectCleanError(Train("--allreduce nccl"), "--allreduce nccl: expected shared-memory or mpi");
 }

@@ -44,8 +44,7 @@ std::pair<float, float> LaneSums(int64_t n, Terms terms) {
 // One output row of 2x2 / 2 max pooling without branches (which mispredict on data: 4x slower
 // on LeNet's pool1); pairs are compared first, ties going to the earlier element as in the
 // generic order.
-void MaxPool2x2Row(const float* top, int w, int row_start, int ow,
-                                                                   float* out, float* arg) {
+void MaxPool2x2Row(const float* top, int w, int row_start, int ow, float* out, float* arg) {
   const float* bottom = top + w;
   for (int ox = 0; ox < ow; ++ox) {
     const float a = top[2 * ox], b = top[2 * ox + 1], c = bottom[2 * ox], d = bottom[2 * ox + 1];

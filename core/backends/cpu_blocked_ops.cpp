@@ -26,7 +26,9 @@ T* Scratch(size_t n) {
 }
 
 // Runs body(row, block) over the N x C/16 rows of a blocked tensor (a row: HW x 16 floats of one
-// image's block of channels), spread over the pool.
+// image's block of channels), spread over the pool. Row r of image i and block b is r = i * C/16
+// + b, so its 16 channels start at r * 16 * HW in the plain layout too (planes of HW each), and
+// at r * 16 in an N x C vector.
 template <typename Body>
 void ForRows(int n, int c, Body body) {
   const int blocks = c / kB;
@@ -79,8 +81,8 @@ void ChannelSums(int n, int c, int64_t hw, Terms terms, double* sum_a, double* s
 }  // namespace
 
 void ToBlocked(int n, int c, int64_t hw, const float* x, float* y) {
-  ForRows(n, c, [&](int64_t r, int b) {
-    const float* in = x + (r - b) * kB * hw + int64_t{b} * kB * hw;  // image r / blocks, channel b * 16
+  ForRows(n, c, [&](int64_t r, int) {
+    const float* in = x + r * kB * hw;
     float* out = y + r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)
       for (int l = 0; l < kB; ++l) out[p * kB + l] = in[l * hw + p];
@@ -88,9 +90,9 @@ void ToBlocked(int n, int c, int64_t hw, const float* x, float* y) {
 }
 
 void ToPlain(int n, int c, int64_t hw, const float* x, float* y) {
-  ForRows(n, c, [&](int64_t r, int b) {
+  ForRows(n, c, [&](int64_t r, int) {
     const float* in = x + r * hw * kB;
-    float* out = y + (r - b) * kB * hw + int64_t{b} * kB * hw;
+    float* out = y + r * kB * hw;
     for (int l = 0; l < kB; ++l)
       for (int64_t p = 0; p < hw; ++p) out[l * hw + p] = in[p * kB + l];
   });
@@ -180,20 +182,20 @@ void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const fl
 }
 
 void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) {
-  ForRows(n, c, [&](int64_t r, int b) {
+  ForRows(n, c, [&](int64_t r, int) {
     float sum[kB] = {};
     const float* in = x + r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)
       for (int l = 0; l < kB; ++l) sum[l] += in[p * kB + l];
-    float* out = y + (r - b) * kB + b * kB;  // image r / blocks: its c outputs, this block's 16
+    float* out = y + r * kB;
     for (int l = 0; l < kB; ++l) out[l] = sum[l] / static_cast<float>(hw);
   });
 }
 
 void GlobalAvgPoolBackwardBlocked(int n, int c, int64_t hw, const float* dy, float* dx) {
-  ForRows(n, c, [&](int64_t r, int b) {
+  ForRows(n, c, [&](int64_t r, int) {
     float g[kB];
-    const float* in = dy + (r - b) * kB + b * kB;
+    const float* in = dy + r * kB;
     for (int l = 0; l < kB; ++l) g[l] = in[l] / static_cast<float>(hw);
     float* out = dx + r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)

@@ -271,7 +271,7 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
-               float* ws) {
+                 float* ws) {
   if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
