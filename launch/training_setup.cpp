@@ -1,0 +1,246 @@
+// SetUpTraining: every part of a run built, in the order of training_run.h's members.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "distributed/mpi_communicator.h"
+#include "distributed/nccl_communicator.h"
+#include "distributed/shared_memory_communicator.h"
+#include "distributed/spec_consistency.h"
+#include "launch/checkpoint.h"
+#include "launch/evaluate.h"
+#include "launch/training_run.h"
+
+#include <google/protobuf/util/message_differencer.h>
+
+namespace convoy {
+namespace {
+
+// Gradients in host memory, MPI between the ranks: they are summed through shared memory by the
+// training threads (design reason 1 in distributed/shared_memory_communicator.h), where CPU
+// gradients then live for good, so that nothing is copied in. Unavailable, saying why, where the
+// ranks cannot share memory that way.
+StatusOr<std::unique_ptr<SharedMemoryCommunicator>> ShareGradients(Communicator* control, Net* net, Backend* backend,
+                                                                     double timeout_s) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(control);
+  if (!mpi) return Unavailable("no MPI");
+  Tensor& grads = net->params().grads();
+  const bool cpu = backend->device() == Device::kCpu;
+  // Staging room for one step's buckets of a GPU's gradients (copied through the host), each
+  // starting on a 16-float boundary, and for the step's few other floats (stop vote, metrics).
+  const int64_t staging = (cpu ? 0 : grads.capacity()) + 16 * static_cast<int64_t>(net->layers().size() + 64);
+  ASSIGN_OR_RETURN(std::unique_ptr<SharedMemoryCommunicator> shared,
+                   SharedMemoryCommunicator::Create(mpi, cpu ? grads.capacity() : 0, staging, timeout_s));
+  if (cpu) grads.MoveStorageTo(shared->in_place_memory());
+  return shared;
+}
+
+// Rank 0's initial weights to every rank, through host memory where the communicator needs it.
+Status BroadcastParams(Net& net, Communicator* comm) {
+  if (comm->size() == 1) return Status::Ok();
+  Tensor& values = net.params().values();
+  if (net.backend()->device() == Device::kCpu || comm->takes_device_memory())
+    return comm->Broadcast(values.mutable_data(), values.count(), 0);
+  std::vector<float> host = values.ToHost();
+  RETURN_IF_ERROR(comm->Broadcast(host.data(), values.count(), 0));
+  values.FromHost(host);
+  return Status::Ok();
+}
+
+StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::string& solver_path) {
+  const int batch = static_cast<int>(spec.batch_size());
+  if (!spec.batch_size_is_global()) return batch;
+  if (batch % ranks != 0)
+    return InvalidInput(solver_path + ": batch_size " + std::to_string(batch) + " is global (batch_size_is_global) "
+                        "but does not divide among " + std::to_string(ranks) + " ranks");
+  return batch / ranks;
+}
+
+// "field: old -> new" lines for what a resumed run changes, e.g. a longer max_iter.
+std::string Changes(const google::protobuf::Message& before, const google::protobuf::Message& now) {
+  std::string report;
+  google::protobuf::util::MessageDifferencer differ;
+  differ.ReportDifferencesToString(&report);
+  differ.Compare(before, now);
+  return report;
+}
+
+// The configs every rank agrees on, the device, and NCCL between GPUs where convoy has it.
+Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
+  ASSIGN_OR_RETURN(run.config, LoadRunConfig(run.options.solver_path));
+  RETURN_IF_ERROR(CheckSameSpecsAsRankZero(control, run.config.net, run.config.solver));
+  run.lead = control->rank() == 0;
+  run.timeout_s = run.options.timeout_s > 0 ? run.options.timeout_s : run.spec().collective_timeout_s();
+  control->set_timeout_s(run.timeout_s);
+  ASSIGN_OR_RETURN(run.backend, GetBackend(run.options.device.empty() ? run.spec().device() : run.options.device));
+  SetCpuThreads(run.options.threads);
+  run.comms.control = run.comms.gradients = control;
+  if (control->size() > 1 && run.backend->device() == Device::kCuda) {
+    auto made = MakeNcclCommunicator(run.backend, control);
+    if (made.ok()) {
+      run.nccl = std::move(made).value();
+      run.comms.gradients = run.nccl.get();
+    } else {
+      run.comms.note = " (" + made.status().message() + ")";
+    }
+  }
+  return Status::Ok();
+}
+
+Status OpenData(TrainingRun& run) {
+  const int ranks = run.comms.gradients->size();
+  ASSIGN_OR_RETURN(run.batch, PerRankBatch(run.spec(), ranks, run.options.solver_path));
+  run.global_batch = run.batch * ranks;
+  ASSIGN_OR_RETURN(Dataset train, Dataset::Open(run.config.train_dir));
+  run.train_data = std::make_unique<Dataset>(std::move(train));
+  if (!run.config.test_dir.empty()) {
+    ASSIGN_OR_RETURN(Dataset test, Dataset::Open(run.config.test_dir));
+    run.test_data = std::make_unique<Dataset>(std::move(test));
+  }
+  if (run.train_data->size() < run.global_batch)
+    return InvalidInput(run.config.train_dir + " holds " + std::to_string(run.train_data->size()) +
+                        " samples, fewer than one global batch of " + std::to_string(run.global_batch));
+  const proto::DatasetManifest& manifest = run.train_data->manifest();
+  run.mean.assign(manifest.mean().begin(), manifest.mean().end());
+  run.std.assign(manifest.std().begin(), manifest.std().end());
+  return Status::Ok();
+}
+
+// The net on every rank with rank 0's weights, its gradients on the fastest channel, the solver.
+Status BuildNetAndSolver(TrainingRun& run) {
+  const proto::SolverSpec& spec = run.spec();
+  ASSIGN_OR_RETURN(run.net, Net::Build(run.config.net, run.backend, run.batch, spec.seed()));
+  RETURN_IF_ERROR(CheckDatasetFitsNet(*run.train_data, *run.net).Prefixed(run.config.net_path));
+  if (run.test_data) RETURN_IF_ERROR(CheckDatasetFitsNet(*run.test_data, *run.net).Prefixed(run.config.net_path));
+  Comms& comms = run.comms;
+  if (comms.gradients == comms.control && comms.control->size() > 1 && run.options.allreduce == "shared-memory") {
+    auto made = ShareGradients(comms.control, run.net.get(), run.backend, run.timeout_s);
+    if (made.ok()) {
+      run.shared = std::move(made).value();
+      comms.gradients = run.shared.get();
+    } else {
+      comms.note = " (" + made.status().message() + ")";
+    }
+  }
+  RETURN_IF_ERROR(BroadcastParams(*run.net, comms.gradients));
+  run.solver = std::make_unique<Solver>(spec, &run.net->params(), run.backend);
+  if (spec.lr_reference_batch() > 0) run.lr_scale = static_cast<float>(run.global_batch) / spec.lr_reference_batch();
+  return Status::Ok();
+}
+
+// Everything the checkpoint holds goes back in before the first step.
+Status Resume(TrainingRun& run) {
+  if (run.options.resume.empty()) return Status::Ok();
+  std::string notes;
+  ASSIGN_OR_RETURN(ResumePoint point, FindResumePoint(run.options.run_dir, run.options.resume, &notes));
+  const proto::Checkpoint& ckpt = point.checkpoint;
+  RETURN_IF_ERROR(RestoreCheckpoint(ckpt, run.net.get(), run.solver.get()).Prefixed(point.path));
+  DataPosition& at = run.position;
+  at = {ckpt.epoch(), ckpt.samples_into_epoch()};
+  const int64_t samples = run.train_data->size();
+  if (samples - static_cast<int64_t>(std::min<uint64_t>(at.consumed, samples)) < run.global_batch)
+    at = {at.epoch + 1, 0};  // too little of that epoch left for a step
+  const int ranks = run.comms.gradients->size();
+  std::string& log = run.resume_log;
+  log = notes + "resuming " + point.path + ": iteration " + std::to_string(run.solver->iter()) + ", epoch " +
+        std::to_string(at.epoch) + " at sample " + std::to_string(at.consumed) + " of " + std::to_string(samples) +
+        "\n";
+  if (ckpt.world_size() != static_cast<uint32_t>(ranks) || ckpt.global_batch() != static_cast<uint32_t>(run.global_batch))
+    log += "the checkpoint was written by " + std::to_string(ckpt.world_size()) + " rank(s) with global batch " +
+           std::to_string(ckpt.global_batch()) + "; the rest of epoch " + std::to_string(at.epoch) +
+           " is re-planned over " + std::to_string(ranks) + " rank(s), global batch " +
+           std::to_string(run.global_batch) + "\n";
+  const std::string solver_changes = Changes(ckpt.solver(), run.spec());
+  const std::string net_changes = Changes(ckpt.net(), run.config.net);
+  if (!solver_changes.empty()) log += "solver changes applied on resume:\n" + solver_changes;
+  if (!net_changes.empty()) log += "net changes applied on resume (parameter shapes unchanged):\n" + net_changes;
+  return Status::Ok();
+}
+
+// Batches from the resumed position on, and the buckets that average gradients as backward goes.
+void StartPipeline(TrainingRun& run) {
+  const proto::SolverSpec& spec = run.spec();
+  const proto::DataParam& data = run.net->data_layer().spec().data_param();
+  PrefetchOptions prefetch;
+  prefetch.batch = run.batch;
+  prefetch.start_epoch = run.position.epoch;
+  prefetch.start_consumed = run.position.consumed;
+  prefetch.shuffle = spec.shuffle();
+  prefetch.seed = spec.seed();
+  prefetch.depth = static_cast<int>(spec.prefetch_batches());
+  prefetch.rank = run.comms.gradients->rank();
+  prefetch.world_size = run.comms.gradients->size();
+  prefetch.augment.crop_pad = static_cast<int>(data.crop_pad());
+  prefetch.augment.mirror = data.mirror();
+  prefetch.augment.seed = spec.seed();
+  run.prefetcher = std::make_unique<Prefetcher>(*run.train_data, prefetch);
+  run.steps_per_epoch = run.prefetcher->steps_per_epoch();
+  run.max_iter = spec.has_max_iter() ? spec.max_iter()
+                                     : static_cast<uint64_t>(std::ceil(spec.max_epochs() * run.steps_per_epoch));
+  run.feeder = std::make_unique<BatchFeeder>(run.prefetcher.get(), run.net.get(), run.backend);
+  run.buckets = std::make_unique<GradientBuckets>(&run.net->params(), static_cast<int>(run.net->layers().size()),
+                                                  static_cast<int64_t>(spec.bucket_mb() * (1 << 20)),
+                                                  run.comms.gradients, run.backend);
+  GradientBuckets* buckets = run.buckets.get();
+  run.net->set_after_backward_callback([buckets](int layer, bool final) { buckets->AfterLayer(layer, final); });
+}
+
+// "host -> ranks 0 (cpu), 1 (cpu)", one line per node, in the order the hosts first appear.
+StatusOr<std::vector<std::pair<std::string, std::string>>> Placements(const TrainingRun& run) {
+  std::vector<std::string> placements;
+  RETURN_IF_ERROR(run.comms.control->AllgatherStrings(run.world.host + "\t" + run.backend->name(), &placements));
+  std::vector<std::pair<std::string, std::string>> nodes;
+  for (size_t r = 0; r < placements.size(); ++r) {
+    const size_t tab = placements[r].find('\t');
+    const std::string host = placements[r].substr(0, tab), device = placements[r].substr(tab + 1);
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.first == host; });
+    if (it == nodes.end()) it = nodes.insert(nodes.end(), {host, ""});
+    it->second += (it->second.empty() ? "" : ", ") + std::to_string(r) + " (" + device + ")";
+  }
+  return nodes;
+}
+
+// Rank 0 opens metrics.jsonl and prints what runs where; every rank joins the placements.
+Status Announce(TrainingRun& run) {
+  ASSIGN_OR_RETURN(const auto nodes, Placements(run));
+  if (!run.lead) return Status::Ok();
+  const TrainOptions& options = run.options;
+  std::error_code ec;
+  std::filesystem::create_directories(options.run_dir, ec);
+  if (ec) return InvalidInput(options.run_dir + ": cannot create run folder: " + ec.message());
+  RETURN_IF_ERROR(run.metrics.Open((std::filesystem::path(options.run_dir) / "metrics.jsonl").string()));
+  const Communicator& grads = *run.comms.gradients;
+  std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s) per rank\n",
+              run.config.net.name().c_str(), run.net->layers().size(),
+              static_cast<long long>(run.net->params().total_count()), run.backend->name().c_str(), options.threads);
+  std::printf("world: %d rank(s) (launcher: %s); batch %d per rank, %d global; %zu gradient bucket(s) over %s%s%s\n",
+              grads.size(), run.world.launcher.c_str(), run.batch, run.global_batch, run.buckets->num_buckets(),
+              grads.name().c_str(), run.comms.note.c_str(),
+              run.lr_scale != 1.f ? (", learning rate scaled by " + std::to_string(run.lr_scale)).c_str() : "");
+  for (const auto& [host, ranks] : nodes) std::printf("node %s: ranks %s\n", host.c_str(), ranks.c_str());
+  if (!run.world.job_id.empty()) std::printf("slurm job %s\n", run.world.job_id.c_str());
+  std::fputs(run.resume_log.c_str(), stdout);
+  std::printf("data: %lld training samples (%lld steps/epoch), %lld test samples; %llu iterations\n",
+              static_cast<long long>(run.train_data->size()), static_cast<long long>(run.steps_per_epoch),
+              static_cast<long long>(run.test_data ? run.test_data->size() : 0),
+              static_cast<unsigned long long>(run.max_iter));
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<TrainingRun>> SetUpTraining(const TrainOptions& options, const World& world,
+                                                     Communicator* control) {
+  auto run = std::make_unique<TrainingRun>(options, world);
+  RETURN_IF_ERROR(ChooseDeviceAndChannels(*run, control));
+  RETURN_IF_ERROR(OpenData(*run));
+  RETURN_IF_ERROR(BuildNetAndSolver(*run));
+  RETURN_IF_ERROR(Resume(*run));
+  StartPipeline(*run);
+  RETURN_IF_ERROR(Announce(*run));
+  return run;
+}
+
+}  // namespace convoy
