@@ -26,13 +26,4 @@ std::string LayerRegistry::KnownTypes() const {
   return out;
 }
 
-#define CONVOY_LAYER_LIST(X) \
-  X(DataLayer) X(ConvolutionLayer) X(PoolingLayer) X(InnerProductLayer) X(ReluLayer) \
-  X(DropoutLayer) X(FlattenLayer) X(SoftmaxWithLossLayer) X(AccuracyLayer) X(BatchNormLayer) \
-  X(EltwiseLayer) X(ConcatLayer)
-#define CONVOY_DECLARE_LINK(cls) void Link##cls();
-CONVOY_LAYER_LIST(CONVOY_DECLARE_LINK)
-#define CONVOY_CALL_LINK(cls) Link##cls();
-void LinkAllLayers() { CONVOY_LAYER_LIST(CONVOY_CALL_LINK) }
-
 }  // namespace convoy

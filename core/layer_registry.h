@@ -1,5 +1,6 @@
 // The layer registry: type name -> factory. A layer's .cpp registers itself with
-// CONVOY_REGISTER_LAYER(TypeName, Class); an unknown name's error lists every known type.
+// CONVOY_REGISTER_LAYER(TypeName, Class); an unknown name's error lists every known type. The
+// layers' archive is linked whole (core/CMakeLists.txt), so a registration is never dropped.
 #pragma once
 
 #include <functional>
@@ -24,14 +25,10 @@ class LayerRegistry {
   std::map<std::string, LayerFactory> factories_;
 };
 
-// Static libraries drop object files nothing refers to; this keeps every layer linked in.
-void LinkAllLayers();
-
 }  // namespace convoy
 
 #define CONVOY_REGISTER_LAYER(type, cls)                                                      \
   namespace convoy {                                                                          \
-  void Link##cls() {}                                                                         \
   static const bool kRegistered##cls = LayerRegistry::Global().Add(                           \
       #type, [](const proto::LayerSpec& spec) { return std::make_unique<cls>(spec); });       \
   }

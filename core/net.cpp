@@ -10,7 +10,6 @@ namespace convoy {
 
 StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* backend, int batch,
                                           uint64_t seed) {
-  LinkAllLayers();
   std::unique_ptr<Net> net(new Net());
   net->backend_ = backend;
   net->batch_ = batch;

@@ -66,7 +66,6 @@ TEST_P(LayerGradientTest, MatchesFiniteDifferences) {
   auto backend_or = GetBackend(device);
   if (!backend_or.ok()) GTEST_SKIP() << "backend " << device << " unavailable: " << backend_or.status().message();
   Backend* backend = *backend_or;
-  LinkAllLayers();
 
   proto::LayerSpec spec;
   ASSERT_TRUE(ParseTextProto(c.layer, c.name, &spec).ok());
