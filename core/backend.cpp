@@ -6,7 +6,7 @@
 namespace convoy {
 
 #ifdef CONVOY_HAVE_CUDA
-StatusOr<Backend*> CudaBackend();  // core/backends/cuda/cuda_backend.cu
+StatusOr<Backend*> CudaBackend(int local_rank);  // core/backends/cuda/cuda_backend.cu
 #endif
 
 namespace {
@@ -42,13 +42,14 @@ void Backend::GlobalAvgPoolBackwardBlocked(int, int, int64_t, const float*, floa
   BlockedUnsupported(*this, "GlobalAvgPoolBackwardBlocked");
 }
 
-StatusOr<Backend*> GetBackend(const std::string& name) {
+StatusOr<Backend*> GetBackend(const std::string& name, int local_rank) {
   if (name == "cpu") return CpuBackend();
   if (name == "reference") return ReferenceBackend();
   if (name == "cuda") {
 #ifdef CONVOY_HAVE_CUDA
-    return CudaBackend();
+    return CudaBackend(local_rank);
 #else
+    (void)local_rank;
     return Unavailable("device 'cuda': this convoy was built without CUDA (nvcc was not found at "
                        "configure time, or -DCONVOY_CUDA=OFF); use --device cpu");
 #endif

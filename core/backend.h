@@ -192,8 +192,9 @@ class Backend {
 };
 
 // The process-wide backend of each kind. cuda fails with kUnavailable, naming the CUDA error,
-// where convoy was built without CUDA or no usable GPU is present.
-StatusOr<Backend*> GetBackend(const std::string& name);
+// where convoy was built without CUDA or no usable GPU is present. The first cuda call picks the
+// GPU: local_rank (World's, from the launcher) modulo the GPUs the process can see.
+StatusOr<Backend*> GetBackend(const std::string& name, int local_rank = 0);
 Backend* CpuBackend();
 Backend* ReferenceBackend();
 

@@ -40,7 +40,6 @@ class GradientBuckets {
   double inline_ms() const { return inline_ms_; }
 
   size_t num_buckets() const { return buckets_.size(); }
-  int64_t bucket_count(size_t i) const { return buckets_[i].count; }
 
  private:
   struct Bucket {

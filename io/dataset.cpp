@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "core/text_format.h"
-#include "io/checksum.h"
+#include "core/checksum.h"
 #include "io/hdf5_shard.h"
 
 namespace convoy {

@@ -45,7 +45,7 @@ proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
                                     const proto::SolverSpec& solver_spec, Net& net,
                                     Solver* solver, uint32_t world_size) {
   proto::Checkpoint ckpt;
-  ckpt.set_convoy_version(kConvoyVersion);
+  ckpt.set_convoy_version(CONVOY_VERSION);  // project(VERSION) in CMakeLists.txt
   *ckpt.mutable_net() = net_spec;
   *ckpt.mutable_solver() = solver_spec;
   ckpt.set_world_size(world_size);

@@ -11,8 +11,6 @@
 
 namespace convoy {
 
-inline constexpr const char* kConvoyVersion = "0.1.0";
-
 // Everything the checkpoint holds, copied from the running net and solver.
 proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
                                     const proto::SolverSpec& solver_spec, Net& net,

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "core/atomic_file.h"
-#include "io/checksum.h"
+#include "core/checksum.h"
 
 namespace convoy {
 namespace {

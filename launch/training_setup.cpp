@@ -73,7 +73,8 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
   run.lead = control->rank() == 0;
   run.timeout_s = run.options.timeout_s > 0 ? run.options.timeout_s : run.spec().collective_timeout_s();
   control->set_timeout_s(run.timeout_s);
-  ASSIGN_OR_RETURN(run.backend, GetBackend(run.options.device.empty() ? run.spec().device() : run.options.device));
+  const std::string& device = run.options.device.empty() ? run.spec().device() : run.options.device;
+  ASSIGN_OR_RETURN(run.backend, GetBackend(device, run.world.local_rank));
   SetCpuThreads(run.options.threads);
   run.comms.control = run.comms.gradients = control;
   if (control->size() > 1 && run.backend->device() == Device::kCuda) {

@@ -62,9 +62,6 @@ class BackendOpsTest : public ::testing::TestWithParam<std::string> {
   Backend* backend_ = nullptr;
 };
 
-struct ConvCase {
-  ConvShape s;
-};
 const ConvShape kConvShapes[] = {
     // n, c, h, w, k, kh, kw, stride, pad
     {2, 1, 28, 28, 4, 5, 5, 1, 0},  // LeNet conv1 (fewer filters): the CPU's direct kernels

@@ -1,5 +1,6 @@
 #include "core/layers/elementwise_layers.h"
 
+#include "core/checksum.h"
 #include "core/layer_registry.h"
 #include "core/random.h"
 
@@ -30,9 +31,9 @@ Status DropoutLayer::Setup(Backend* backend, const std::vector<Blob*>&) {
     return InvalidInput(Where() + "dropout_param.dropout_ratio must be in [0, 1), found " +
                         std::to_string(ratio));
   mask_ = Tensor(backend, {0});
-  uint64_t h = 1469598103934665603ULL;
-  for (char ch : spec_.name()) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
-  stream_ = h;
+  Fnv1a64 name_hash;  // each dropout layer draws its own random stream
+  name_hash.Update(spec_.name().data(), spec_.name().size());
+  stream_ = name_hash.digest();
   return Status::Ok();
 }
 

@@ -15,7 +15,6 @@ class CachingAllocator {
   ~CachingAllocator();
   void* Allocate(size_t bytes);
   void Free(void* ptr);
-  size_t cached_bytes() const { return cached_; }
 
  private:
   static size_t Round(size_t bytes);

@@ -11,13 +11,6 @@
 namespace convoy {
 namespace {
 
-// The rank's GPU: its local rank (from the launcher) modulo the GPUs it can see.
-int LocalRank() {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
-    if (const char* v = std::getenv(var)) return std::atoi(v);
-  return 0;
-}
-
 class Cuda final : public Backend {
  public:
   explicit Cuda(int device) : device_(device) {
@@ -204,7 +197,7 @@ class Cuda final : public Backend {
 };
 
 // Creates the backend once; a machine without a usable GPU gets one line naming the CUDA error.
-StatusOr<Backend*> CreateCudaBackend() {
+StatusOr<Backend*> CreateCudaBackend(int local_rank) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess)
@@ -212,7 +205,7 @@ StatusOr<Backend*> CreateCudaBackend() {
                        cudaGetErrorString(err) + "); use --device cpu");
   if (count == 0) return Unavailable("device 'cuda': no CUDA devices are visible; use --device cpu");
   try {
-    return static_cast<Backend*>(new Cuda(LocalRank() % count));
+    return static_cast<Backend*>(new Cuda(local_rank % count));
   } catch (const std::exception& e) {
     return Unavailable(std::string("device 'cuda': ") + e.what() + "; use --device cpu");
   }
@@ -220,8 +213,8 @@ StatusOr<Backend*> CreateCudaBackend() {
 
 }  // namespace
 
-StatusOr<Backend*> CudaBackend() {
-  static const StatusOr<Backend*> backend = CreateCudaBackend();
+StatusOr<Backend*> CudaBackend(int local_rank) {
+  static const StatusOr<Backend*> backend = CreateCudaBackend(local_rank);
   return backend;
 }
 

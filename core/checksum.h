@@ -1,4 +1,4 @@
-// FNV-1a 64: the checksum of shards and checkpoints. Not cryptographic; it catches truncation,
+// FNV-1a 64: the checksum of shards and checkpoints, and the hash of names into random streams. Not cryptographic; it catches truncation,
 // flipped bytes and files mixed up between datasets, which is what it is for.
 #pragma once
 
@@ -18,11 +18,5 @@ class Fnv1a64 {
  private:
   uint64_t hash_ = 1469598103934665603ULL;
 };
-
-inline uint64_t Fnv1a64Of(const void* data, size_t size) {
-  Fnv1a64 h;
-  h.Update(data, size);
-  return h.digest();
-}
 
 }  // namespace convoy
