@@ -50,8 +50,9 @@ StatusOr<Backend*> GetBackend(const std::string& name, int local_rank) {
     return CudaBackend(local_rank);
 #else
     (void)local_rank;
-    return Unavailable("device 'cuda': this convoy was built without CUDA (nvcc was not found at "
-                       "configure time, or -DCONVOY_CUDA=OFF); use --device cpu");
+    return Unavailable(
+        "device 'cuda': this convoy was built without CUDA (nvcc was not found at "
+        "configure time, or -DCONVOY_CUDA=OFF); use --device cpu");
 #endif
   }
   return InvalidInput("unknown device '" + name + "': expected cpu or cuda");

@@ -79,8 +79,8 @@ class Backend {
   virtual void Axpy(int64_t count, float alpha, const float* x, float* y) = 0;
   virtual void Scale(int64_t count, float alpha, float* y) = 0;
   // C (m x n) = alpha * op(A) op(B) + beta * C, with op(A) m x k and op(B) k x n, row-major.
-  virtual void Gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
-                    const float* b, float beta, float* c) = 0;
+  virtual void Gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b,
+                    float beta, float* c) = 0;
   // y (rows x cols) += bias (cols), broadcast over rows; with relu, then y = max(y, 0).
   virtual void AddBias(int rows, int cols, const float* bias, bool relu, float* y) = 0;
   // sums (cols) = column sums of x (rows x cols)
@@ -90,20 +90,18 @@ class Backend {
   // Floats of scratch the conv ops below need for this shape; the caller owns the workspace.
   virtual int64_t ConvWorkspaceSize(const ConvShape& s) const = 0;
   // y (N x K x OH x OW) = conv(x, w) + b, then max(y, 0) if relu; b may be null.
-  virtual void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b,
-                           bool relu, float* y, float* workspace) = 0;
+  virtual void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                           float* workspace) = 0;
   // dx (N x C x H x W) = the gradient through the convolution; overwrites dx.
-  virtual void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
-                                float* workspace) = 0;
+  virtual void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* workspace) = 0;
   // dw (K x C x KH x KW) and db (K; may be null) from x and dy; overwrites both.
-  virtual void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw,
-                                  float* db, float* workspace) = 0;
+  virtual void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
+                                  float* workspace) = 0;
 
   // ---- pooling ----
   // argmax holds, per output, the index of the chosen input within its H x W plane.
   virtual void MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax) = 0;
-  virtual void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax,
-                               float* dx) = 0;
+  virtual void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax, float* dx) = 0;
   virtual void AvgPoolForward(const PoolShape& s, const float* x, float* y) = 0;
   virtual void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) = 0;
 
@@ -111,13 +109,12 @@ class Backend {
   // y = x > 0 ? x : slope * x
   virtual void ReluForward(int64_t count, float slope, const float* x, float* y) = 0;
   // dx = dy where y > 0, slope * dy elsewhere. Uses the output y, so it works in place.
-  virtual void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
-                            float* dx) = 0;
+  virtual void ReluBackward(int64_t count, float slope, const float* y, const float* dy, float* dx) = 0;
   // Inverted dropout: mask[i] = 0 with probability ratio, else 1 / (1 - ratio), drawn from
   // RandomUniform(seed, stream, first + i); y = x * mask. `first` places the elements in the
   // global batch, so ranks splitting a batch draw the mask one rank would.
-  virtual void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream,
-                              uint64_t first, const float* x, float* mask, float* y) = 0;
+  virtual void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first,
+                              const float* x, float* mask, float* y) = 0;
   // y = a * b element-wise (dropout backward: dx = dy * mask).
   virtual void Multiply(int64_t count, const float* a, const float* b, float* y) = 0;
   // y = alpha * x + beta * z, then max(y, 0) if relu (a residual sum); y may be x or z.
@@ -132,9 +129,8 @@ class Backend {
   virtual void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) = 0;
   // y = gamma * (x - mean) / sqrt(var + eps) + beta, per channel, then max(y, 0) if relu; y may
   // be x.
-  virtual void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean,
-                                const float* var, const float* gamma, const float* beta, float eps,
-                                bool relu, float* y) = 0;
+  virtual void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                                const float* gamma, const float* beta, float eps, bool relu, float* y) = 0;
   // The gradient through BatchNormForward when mean and var are x's own batch statistics
   // (training): with xhat = (x - mean) / sqrt(var + eps) and M = N * HW,
   //   dgamma = sum(dy * xhat), dbeta = sum(dy),
@@ -142,8 +138,8 @@ class Backend {
   // With a ReLU applied in the forward, y is its output and dy counts only where y > 0 (the
   // ReLU's gradient on the way); else y is null.
   virtual void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
-                                 const float* mean, const float* var, const float* gamma, float eps,
-                                 float* dx, float* dgamma, float* dbeta) = 0;
+                                 const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                                 float* dgamma, float* dbeta) = 0;
 
   // ---- channel-blocked images ----
   // N x C/16 x HW x 16 (oneDNN's nChw16c), for C a multiple of 16: channel ch of pixel p of
@@ -160,12 +156,11 @@ class Backend {
   virtual void ToPlain(int n, int c, int64_t hw, const float* x, float* y);
   // The three batch normalisation ops above on blocked tensors.
   virtual void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var);
-  virtual void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean,
-                                       const float* var, const float* gamma, const float* beta, float eps,
-                                       bool relu, float* y);
+  virtual void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                                       const float* gamma, const float* beta, float eps, bool relu, float* y);
   virtual void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
-                                        const float* mean, const float* var, const float* gamma, float eps,
-                                        float* dx, float* dgamma, float* dbeta);
+                                        const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                                        float* dgamma, float* dbeta);
   // Global average pooling of a blocked x into y (N x C: the same bits in either layout), and
   // its gradient dx (blocked) from dy (N x C).
   virtual void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y);
@@ -173,22 +168,20 @@ class Backend {
 
   // ---- loss and metrics ----
   // probs (n x classes) = softmax(logits); loss[0] = mean over rows of -log probs[label].
-  virtual void SoftmaxCrossEntropyForward(int n, int classes, const float* logits,
-                                          const float* labels, float* probs, float* loss) = 0;
+  virtual void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
+                                          float* loss) = 0;
   // dlogits = scale * (probs - onehot(labels))
-  virtual void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs,
-                                           const float* labels, float scale, float* dlogits) = 0;
+  virtual void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
+                                           float* dlogits) = 0;
   // correct[0] = how many rows have their label among the top_k scores (ties count against).
-  virtual void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
-                           float* correct) = 0;
+  virtual void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct) = 0;
 
   // ---- optimizers (the formulas are in core/kernel_math.h) ----
   // SGD with momentum and weight decay, PyTorch's form, optionally Nesterov's.
-  virtual void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov,
-                         const float* g, float* v, float* w) = 0;
+  virtual void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
+                         float* w) = 0;
   // Adam (decay added to the gradient) or AdamW (decay applied to the weights).
-  virtual void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m,
-                          float* v, float* w) = 0;
+  virtual void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) = 0;
 };
 
 // The process-wide backend of each kind. cuda fails with kUnavailable, naming the CUDA error,

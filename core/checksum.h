@@ -1,5 +1,5 @@
-// FNV-1a 64: the checksum of shards and checkpoints, and the hash of names into random streams. Not cryptographic; it catches truncation,
-// flipped bytes and files mixed up between datasets, which is what it is for.
+// FNV-1a 64: the checksum of shards and checkpoints, and the hash of names into random streams. Not cryptographic; it
+// catches truncation, flipped bytes and files mixed up between datasets, which is what it is for.
 #pragma once
 
 #include <cstddef>

@@ -13,24 +13,21 @@ namespace convoy::kmath {
 CONVOY_HOST_DEVICE inline float Relu(float x, float slope) { return x > 0.f ? x : slope * x; }
 
 // Gradient of ReLU given its output y (valid in place: for slope >= 0, y > 0 iff x > 0).
-CONVOY_HOST_DEVICE inline float ReluGrad(float y, float dy, float slope) {
-  return y > 0.f ? dy : slope * dy;
-}
+CONVOY_HOST_DEVICE inline float ReluGrad(float y, float dy, float slope) { return y > 0.f ? dy : slope * dy; }
 
 // dy where a fused ReLU's output y is positive, else 0. Both values arrive loaded, so loops over
 // it compile to a vector select, not a branch that mispredicts on data.
 CONVOY_HOST_DEVICE inline float MaskedGrad(float y, float dy) { return y > 0.f ? dy : 0.f; }
 
 // Inverted dropout's multiplier for element i: 0, or 1 / (1 - ratio) to keep the expectation.
-CONVOY_HOST_DEVICE inline float DropoutScale(float ratio, uint64_t seed, uint64_t stream,
-                                             uint64_t i) {
+CONVOY_HOST_DEVICE inline float DropoutScale(float ratio, uint64_t seed, uint64_t stream, uint64_t i) {
   return RandomUniform(seed, stream, i) < ratio ? 0.f : 1.f / (1.f - ratio);
 }
 
 // One SGD step with momentum and weight decay (PyTorch's form), for one element. Nesterov's
 // variant steps along the gradient plus the updated momentum, as torch.optim.SGD(nesterov=True).
-CONVOY_HOST_DEVICE inline void SgdStep(float lr, float momentum, float decay, bool nesterov, float g,
-                                       float& v, float& w) {
+CONVOY_HOST_DEVICE inline void SgdStep(float lr, float momentum, float decay, bool nesterov, float g, float& v,
+                                       float& w) {
   const float d = g + decay * w;
   v = momentum * v + d;
   w -= lr * (nesterov ? d + momentum * v : v);
@@ -71,8 +68,7 @@ CONVOY_HOST_DEVICE inline Window PoolWindow(int o, int stride, int pad, int kern
 }
 
 // The divisor of average pooling: the window clipped to the padded input, as Caffe counts it.
-CONVOY_HOST_DEVICE inline int PoolDivisor(int oh, int ow, int stride, int pad, int kernel, int h,
-                                          int w) {
+CONVOY_HOST_DEVICE inline int PoolDivisor(int oh, int ow, int stride, int pad, int kernel, int h, int w) {
   int hb = oh * stride - pad, wb = ow * stride - pad;
   int he = hb + kernel < h + pad ? hb + kernel : h + pad;
   int we = wb + kernel < w + pad ? wb + kernel : w + pad;
@@ -82,8 +78,7 @@ CONVOY_HOST_DEVICE inline int PoolDivisor(int oh, int ow, int stride, int pad, i
 // im2col: row r = (c * KH + i) * KW + j of the column matrix, at output pixel (y, x), reads input
 // pixel (y * stride - pad + i, x * stride - pad + j) of channel c, or 0 outside the image.
 // Returns that pixel's offset in the C x H x W image, or -1 for padding.
-CONVOY_HOST_DEVICE inline int64_t Im2colSource(int r, int y, int x, int kh, int kw, int stride,
-                                               int pad, int h, int w) {
+CONVOY_HOST_DEVICE inline int64_t Im2colSource(int r, int y, int x, int kh, int kw, int stride, int pad, int h, int w) {
   const int j = r % kw;
   const int i = (r / kw) % kh;
   const int c = r / (kw * kh);

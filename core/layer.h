@@ -50,8 +50,8 @@ struct ParamDecl {
 struct StepContext {
   Backend* backend = nullptr;
   bool train = true;
-  uint64_t seed = 0;  // the run's seed
-  uint64_t step = 0;  // the training iteration: with seed, it picks the random stream
+  uint64_t seed = 0;           // the run's seed
+  uint64_t step = 0;           // the training iteration: with seed, it picks the random stream
   float* workspace = nullptr;  // scratch shared by all layers, sized by Net
   // Where this rank's batch starts in the global batch (rank x per-rank batch): random draws
   // per sample are indexed globally, so N ranks draw what one rank with N times the batch would.
@@ -95,11 +95,10 @@ class Layer {
   // on its own. Net calls fuse_relu() where it fuses one; the layer then reads relu_fused_.
   virtual ReluFusion relu_fusion() const { return ReluFusion::kNone; }
   void fuse_relu() { relu_fused_ = true; }
-  virtual void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-                       const std::vector<Blob*>& top) = 0;
+  virtual void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) = 0;
   // propagate[i] says whether bottom[i]'s diff is wanted; the layer overwrites it.
-  virtual void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                        const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) = 0;
+  virtual void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                        const std::vector<Blob*>& bottom) = 0;
 
   const std::vector<ParamDecl>& param_decls() const { return param_decls_; }
   // Called by the net once its ParamStore is allocated: views into the flat buffers.

@@ -27,8 +27,8 @@ class LayerRegistry {
 
 }  // namespace convoy
 
-#define CONVOY_REGISTER_LAYER(type, cls)                                                      \
-  namespace convoy {                                                                          \
-  static const bool kRegistered##cls = LayerRegistry::Global().Add(                           \
-      #type, [](const proto::LayerSpec& spec) { return std::make_unique<cls>(spec); });       \
+#define CONVOY_REGISTER_LAYER(type, cls)                                                                            \
+  namespace convoy {                                                                                                \
+  static const bool kRegistered##cls =                                                                              \
+      LayerRegistry::Global().Add(#type, [](const proto::LayerSpec& spec) { return std::make_unique<cls>(spec); }); \
   }

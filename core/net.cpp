@@ -8,14 +8,14 @@
 
 namespace convoy {
 
-StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* backend, int batch,
-                                          uint64_t seed) {
+StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* backend, int batch, uint64_t seed) {
   std::unique_ptr<Net> net(new Net());
   net->backend_ = backend;
   net->batch_ = batch;
   for (int i = 0; i < spec.layer_size(); ++i) RETURN_IF_ERROR(net->AddLayer(spec.layer(i), i));
   if (!net->data_layer_)
-    return InvalidInput("net '" + spec.name() + "' has no layer of type Data: add one whose tops "
+    return InvalidInput("net '" + spec.name() +
+                        "' has no layer of type Data: add one whose tops "
                         "are the images and labels blobs");
 
   // Scalar outputs: one-element blobs that no layer reads (losses, accuracies).
@@ -25,8 +25,7 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
   for (size_t i = 0; i < net->layers_.size(); ++i)
     for (const Blob* t : net->tops_[i])
       if (t->data.count() == 1 && !read[t->name] &&
-          std::find(net->scalar_outputs_.begin(), net->scalar_outputs_.end(), t->name) ==
-              net->scalar_outputs_.end())
+          std::find(net->scalar_outputs_.begin(), net->scalar_outputs_.end(), t->name) == net->scalar_outputs_.end())
         net->scalar_outputs_.push_back(t->name);
   if (net->loss_blob_.empty())
     return InvalidInput("net '" + spec.name() + "' has no SoftmaxWithLoss layer: nothing to train");
@@ -63,11 +62,9 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
 }
 
 Status Net::AddLayer(const proto::LayerSpec& spec, int index) {
-  const std::string where = "layer " + std::to_string(index) + " '" + spec.name() + "' (" +
-                            spec.type() + "): ";
+  const std::string where = "layer " + std::to_string(index) + " '" + spec.name() + "' (" + spec.type() + "): ";
   if (spec.name().empty())
-    return InvalidInput("layer " + std::to_string(index) + " (" + spec.type() +
-                        "): every layer needs a name");
+    return InvalidInput("layer " + std::to_string(index) + " (" + spec.type() + "): every layer needs a name");
   for (const auto& layer : layers_)
     if (layer->name() == spec.name())
       return InvalidInput(where + "the name is used by an earlier layer too; names must be unique");
@@ -75,8 +72,7 @@ Status Net::AddLayer(const proto::LayerSpec& spec, int index) {
 
   auto check_count = [&](const char* what, int expected, int found) -> Status {
     if (expected < 0 || expected == found) return Status::Ok();
-    return InvalidInput(where + "takes " + std::to_string(expected) + " " + what + ", found " +
-                        std::to_string(found));
+    return InvalidInput(where + "takes " + std::to_string(expected) + " " + what + ", found " + std::to_string(found));
   };
   RETURN_IF_ERROR(check_count("bottom blobs", layer->NumBottoms(), spec.bottom_size()));
   RETURN_IF_ERROR(check_count("top blobs", layer->NumTops(), spec.top_size()));
@@ -88,19 +84,22 @@ Status Net::AddLayer(const proto::LayerSpec& spec, int index) {
     if (it == blobs_.end()) {
       std::string known;
       for (const auto& [blob_name, blob] : blobs_) known += (known.empty() ? "" : ", ") + blob_name;
-      return InvalidInput(where + "bottom '" + name + "' is not the top of any earlier layer; "
-                          "blobs defined so far: " + (known.empty() ? "none" : known));
+      return InvalidInput(where + "bottom '" + name +
+                          "' is not the top of any earlier layer; "
+                          "blobs defined so far: " +
+                          (known.empty() ? "none" : known));
     }
     bottoms.push_back(it->second.get());
-    propagate.push_back(std::find(blob_needs_grad_names_.begin(), blob_needs_grad_names_.end(),
-                                  name) != blob_needs_grad_names_.end());
+    propagate.push_back(std::find(blob_needs_grad_names_.begin(), blob_needs_grad_names_.end(), name) !=
+                        blob_needs_grad_names_.end());
   }
   for (const std::string& name : spec.top()) {
     auto it = blobs_.find(name);
     if (it != blobs_.end()) {
       const bool in_place = layer->AllowsInPlace() && spec.bottom_size() == 1 && spec.bottom(0) == name;
       if (!in_place)
-        return InvalidInput(where + "top '" + name + "' is already the top of an earlier layer; "
+        return InvalidInput(where + "top '" + name +
+                            "' is already the top of an earlier layer; "
                             "only element-wise layers (ReLU, Dropout) may write in place");
       tops.push_back(it->second.get());
       continue;
@@ -153,7 +152,8 @@ Status Net::BranchGradient(const std::string& where, int index, bool in_place, B
   }
   if (in_place)
     return InvalidInput(where + "writes blob '" + source->name + "' in place, but layer '" +
-                        layers_[first->second]->name() + "' reads it too and needs its old value's "
+                        layers_[first->second]->name() +
+                        "' reads it too and needs its old value's "
                         "gradient: give this layer's top a new name");
   auto branch = std::make_unique<Blob>();
   branch->name = source->name;
@@ -264,8 +264,7 @@ void Net::Forward(const StepContext& ctx) {
 void Net::Backward(const StepContext& ctx) {
   for (size_t i = layers_.size(); i-- > 0;) {
     BackwardLayer(i, ctx);
-    if (after_backward_)
-      after_backward_(static_cast<int>(i), needs_backward_[i] && !layers_[i]->param_decls().empty());
+    if (after_backward_) after_backward_(static_cast<int>(i), needs_backward_[i] && !layers_[i]->param_decls().empty());
   }
 }
 

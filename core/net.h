@@ -20,8 +20,7 @@ namespace convoy {
 class Net {
  public:
   // batch: the number of samples per Forward; seed: initial parameters are a function of it.
-  static StatusOr<std::unique_ptr<Net>> Build(const proto::NetSpec& spec, Backend* backend,
-                                              int batch, uint64_t seed);
+  static StatusOr<std::unique_ptr<Net>> Build(const proto::NetSpec& spec, Backend* backend, int batch, uint64_t seed);
 
   // Reshapes every blob for a new batch size; allocation only grows.
   Status SetBatch(int batch);

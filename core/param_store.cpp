@@ -25,8 +25,12 @@ std::vector<float> FillValues(const ParamDecl& decl, uint64_t seed, uint64_t str
   const float fan_in = static_cast<float>(std::max(decl.fan_in, 1));
   for (size_t i = 0; i < v.size(); ++i) {
     switch (f.type()) {
-      case proto::FillerSpec::CONSTANT: v[i] = f.value(); break;
-      case proto::FillerSpec::GAUSSIAN: v[i] = f.std() * RandomNormal(seed, stream, i); break;
+      case proto::FillerSpec::CONSTANT:
+        v[i] = f.value();
+        break;
+      case proto::FillerSpec::GAUSSIAN:
+        v[i] = f.std() * RandomNormal(seed, stream, i);
+        break;
       case proto::FillerSpec::UNIFORM:
         v[i] = f.min() + (f.max() - f.min()) * RandomUniform(seed, stream, i);
         break;

@@ -18,7 +18,8 @@ double TotalIters(const proto::SolverSpec& spec, int64_t iters_per_epoch) {
 float LearningRate(const proto::SolverSpec& spec, uint64_t iter, int64_t iters_per_epoch) {
   double lr = spec.base_lr();
   switch (spec.lr_policy()) {
-    case proto::SolverSpec::FIXED: break;
+    case proto::SolverSpec::FIXED:
+      break;
     case proto::SolverSpec::STEP:
       if (spec.stepsize() > 0) lr *= std::pow(spec.gamma(), static_cast<double>(iter / spec.stepsize()));
       break;
@@ -82,12 +83,11 @@ void Solver::Step(float lr) {
     if (uses_second_moment()) {
       adam.lr = lr * e.lr_mult;
       adam.decay = decay;
-      backend_->AdamUpdate(e.count(), adam, g + e.offset, m + e.offset,
-                           second_moment_.mutable_data() + e.offset, w + e.offset);
+      backend_->AdamUpdate(e.count(), adam, g + e.offset, m + e.offset, second_moment_.mutable_data() + e.offset,
+                           w + e.offset);
     } else {
       backend_->SgdUpdate(e.count(), lr * e.lr_mult, spec_.momentum(), decay,
-                          spec_.type() == proto::SolverSpec::NESTEROV, g + e.offset, m + e.offset,
-                          w + e.offset);
+                          spec_.type() == proto::SolverSpec::NESTEROV, g + e.offset, m + e.offset, w + e.offset);
     }
   }
   ++iter_;

@@ -33,9 +33,7 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
 
   // Adds context in front, e.g. the file or layer a lower-level error happened in.
-  Status Prefixed(const std::string& context) const {
-    return ok() ? *this : Status(code_, context + ": " + message_);
-  }
+  Status Prefixed(const std::string& context) const { return ok() ? *this : Status(code_, context + ": " + message_); }
   // The process exit code this error should end in (see STYLE: 1 training failed, 2 bad input).
   int ExitCode() const {
     if (ok()) return 0;
@@ -58,7 +56,7 @@ template <typename T>
 class [[nodiscard]] StatusOr {
  public:
   StatusOr(Status status) : value_(std::move(status)) {}  // NOLINT: implicit by design
-  StatusOr(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(value_); }
   const Status& status() const {
@@ -80,14 +78,13 @@ class [[nodiscard]] StatusOr {
 #define CONVOY_CONCAT_INNER(a, b) a##b
 #define CONVOY_CONCAT(a, b) CONVOY_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::convoy::Status status_ = (expr);         \
-    if (!status_.ok()) return status_;         \
+#define RETURN_IF_ERROR(expr)          \
+  do {                                 \
+    ::convoy::Status status_ = (expr); \
+    if (!status_.ok()) return status_; \
   } while (0)
 
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(CONVOY_CONCAT(status_or_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(CONVOY_CONCAT(status_or_, __LINE__), lhs, expr)
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \
   if (!tmp.ok()) return tmp.status();         \

@@ -1,12 +1,12 @@
 #include "core/text_format.h"
 
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
 
 #include "core/atomic_file.h"
 
@@ -17,9 +17,7 @@ namespace {
 class Collector final : public google::protobuf::io::ErrorCollector {
  public:
   explicit Collector(std::string source) : source_(std::move(source)) {}
-  void AddError(int line, int column, const std::string& message) override {
-    Add(line, column, message);
-  }
+  void AddError(int line, int column, const std::string& message) override { Add(line, column, message); }
   void AddWarning(int line, int column, const std::string& message) override {
     Add(line, column, "warning: " + message);
   }
@@ -28,8 +26,7 @@ class Collector final : public google::protobuf::io::ErrorCollector {
  private:
   void Add(int line, int column, const std::string& message) {
     if (!text_.empty()) text_ += "\n";
-    text_ += source_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " +
-             message;
+    text_ += source_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
   }
   std::string source_;
   std::string text_;
@@ -45,8 +42,7 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
   return out.str();
 }
 
-Status ParseTextProto(const std::string& text, const std::string& source_name,
-                      google::protobuf::Message* message) {
+Status ParseTextProto(const std::string& text, const std::string& source_name, google::protobuf::Message* message) {
   Collector collector(source_name);
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&collector);

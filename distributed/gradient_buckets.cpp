@@ -5,8 +5,8 @@
 
 namespace convoy {
 
-GradientBuckets::GradientBuckets(ParamStore* params, int num_layers, int64_t bucket_bytes,
-                                 Communicator* comm, Backend* backend)
+GradientBuckets::GradientBuckets(ParamStore* params, int num_layers, int64_t bucket_bytes, Communicator* comm,
+                                 Backend* backend)
     : params_(params),
       comm_(comm),
       backend_(backend),

@@ -24,8 +24,7 @@ namespace convoy {
 
 class GradientBuckets {
  public:
-  GradientBuckets(ParamStore* params, int num_layers, int64_t bucket_bytes, Communicator* comm,
-                  Backend* backend);
+  GradientBuckets(ParamStore* params, int num_layers, int64_t bucket_bytes, Communicator* comm, Backend* backend);
 
   // Call before each backward.
   void BeginStep();
@@ -53,7 +52,7 @@ class GradientBuckets {
   ParamStore* params_;
   Communicator* comm_;
   Backend* backend_;
-  bool stage_;  // device gradients, host communicator
+  bool stage_;               // device gradients, host communicator
   std::vector<float> host_;  // staging copy of the whole gradient buffer
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_layer_;  // -1: the layer has no parameters

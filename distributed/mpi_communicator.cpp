@@ -46,8 +46,7 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(const World& 
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
     return Unavailable("rank " + std::to_string(world.rank) + ": MPI_Init_thread failed");
-  if (provided < MPI_THREAD_MULTIPLE)
-    return Unavailable("this MPI library does not support MPI_THREAD_MULTIPLE");
+  if (provided < MPI_THREAD_MULTIPLE) return Unavailable("this MPI library does not support MPI_THREAD_MULTIPLE");
   // Errors come back as codes that convoy reports, rather than MPI aborting on its own.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int rank = 0, size = 1;
@@ -139,8 +138,7 @@ void MpiCommunicator::Loop() {
     // Buckets come a few hundred microseconds apart during backward: look for the next one for a
     // while, yielding the core to the computation each time, before sleeping (a wake-up costs
     // tens of microseconds, a tenth of a 1 MiB all-reduce here).
-    for (int spin = 0; spin < kSpins && queued_.load(std::memory_order_acquire) == 0; ++spin)
-      std::this_thread::yield();
+    for (int spin = 0; spin < kSpins && queued_.load(std::memory_order_acquire) == 0; ++spin) std::this_thread::yield();
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
@@ -166,7 +164,8 @@ Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& wh
     }
     if (Clock::now() < deadline) continue;
     std::string msg = "rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                      std::to_string(static_cast<int>(timeout_s_.load())) + " s at step " + std::to_string(step_.load());
+                      std::to_string(static_cast<int>(timeout_s_.load())) + " s at step " +
+                      std::to_string(step_.load());
     msg += rank_ == 0 ? "; " + MissingRanks() : "; rank 0 did not complete it either (it reports the missing rank)";
     return Unavailable(msg + "; raise the timeout with --timeout if steps are this slow");
   }
@@ -228,9 +227,10 @@ namespace {
 
 Status SumInPlace(float* data, int64_t count, MPI_Comm comm) {
   for (int64_t done = 0; done < count; done += kMaxChunk)
-    RETURN_IF_ERROR(Checked(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(std::min(kMaxChunk, count - done)),
-                                          MPI_FLOAT, MPI_SUM, comm),
-                            "MPI_Allreduce"));
+    RETURN_IF_ERROR(
+        Checked(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(std::min(kMaxChunk, count - done)), MPI_FLOAT,
+                              MPI_SUM, comm),
+                "MPI_Allreduce"));
   return Status::Ok();
 }
 
@@ -251,30 +251,35 @@ std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAsync(float* data, int64_
 
 std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data, int64_t count) {
   return std::make_unique<FutureRequest>(this, Submit([=, this] {
-    RETURN_IF_ERROR(SumInPlace(data, count, Comm(data_comm_)));
-    const float scale = 1.f / size_;
-    for (int64_t i = 0; i < count; ++i) data[i] *= scale;
-    return Status::Ok();
-  }), AllreduceName(count));
+                                           RETURN_IF_ERROR(SumInPlace(data, count, Comm(data_comm_)));
+                                           const float scale = 1.f / size_;
+                                           for (int64_t i = 0; i < count; ++i) data[i] *= scale;
+                                           return Status::Ok();
+                                         }),
+                                         AllreduceName(count));
 }
 
 Status MpiCommunicator::Broadcast(float* data, int64_t count, int root) {
-  return Run([=, this] {
-    for (int64_t done = 0; done < count; done += kMaxChunk)
-      RETURN_IF_ERROR(Checked(MPI_Bcast(data + done, static_cast<int>(std::min(kMaxChunk, count - done)), MPI_FLOAT,
-                                        root, Comm(data_comm_)),
-                              "MPI_Bcast"));
-    return Status::Ok();
-  }, "broadcast from rank " + std::to_string(root));
+  return Run(
+      [=, this] {
+        for (int64_t done = 0; done < count; done += kMaxChunk)
+          RETURN_IF_ERROR(Checked(MPI_Bcast(data + done, static_cast<int>(std::min(kMaxChunk, count - done)), MPI_FLOAT,
+                                            root, Comm(data_comm_)),
+                                  "MPI_Bcast"));
+        return Status::Ok();
+      },
+      "broadcast from rank " + std::to_string(root));
 }
 
 Status MpiCommunicator::Allgather(const float* send, int64_t count, float* recv) {
   if (count > kMaxChunk) return InvalidInput("allgather of more than 2^30 floats per rank");
-  return Run([=, this] {
-    return Checked(MPI_Allgather(send, static_cast<int>(count), MPI_FLOAT, recv, static_cast<int>(count), MPI_FLOAT,
-                                 Comm(data_comm_)),
-                   "MPI_Allgather");
-  }, "allgather");
+  return Run(
+      [=, this] {
+        return Checked(MPI_Allgather(send, static_cast<int>(count), MPI_FLOAT, recv, static_cast<int>(count), MPI_FLOAT,
+                                     Comm(data_comm_)),
+                       "MPI_Allgather");
+      },
+      "allgather");
 }
 
 Status MpiCommunicator::Barrier() {
@@ -282,93 +287,102 @@ Status MpiCommunicator::Barrier() {
 }
 
 Status MpiCommunicator::BroadcastBytes(std::string* bytes, int root) {
-  return Run([=, this] {
-    uint64_t size = bytes->size();
-    RETURN_IF_ERROR(Checked(MPI_Bcast(&size, 1, MPI_UINT64_T, root, Comm(data_comm_)), "MPI_Bcast"));
-    bytes->resize(size);
-    return Checked(MPI_Bcast(bytes->data(), static_cast<int>(size), MPI_BYTE, root, Comm(data_comm_)), "MPI_Bcast");
-  }, "broadcast of the specs");
+  return Run(
+      [=, this] {
+        uint64_t size = bytes->size();
+        RETURN_IF_ERROR(Checked(MPI_Bcast(&size, 1, MPI_UINT64_T, root, Comm(data_comm_)), "MPI_Bcast"));
+        bytes->resize(size);
+        return Checked(MPI_Bcast(bytes->data(), static_cast<int>(size), MPI_BYTE, root, Comm(data_comm_)), "MPI_Bcast");
+      },
+      "broadcast of the specs");
 }
 
 Status MpiCommunicator::AllgatherStrings(const std::string& mine, std::vector<std::string>* all) {
-  return Run([&, this] {
-    std::vector<int> sizes(size_);
-    int size = static_cast<int>(mine.size());
-    RETURN_IF_ERROR(Checked(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, Comm(data_comm_)),
-                            "MPI_Allgather"));
-    std::vector<int> offsets(size_, 0);
-    for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + sizes[r - 1];
-    std::string joined(offsets.back() + sizes.back(), '\0');
-    RETURN_IF_ERROR(Checked(MPI_Allgatherv(mine.data(), size, MPI_CHAR, joined.data(), sizes.data(), offsets.data(),
-                                           MPI_CHAR, Comm(data_comm_)),
-                            "MPI_Allgatherv"));
-    all->clear();
-    for (int r = 0; r < size_; ++r) all->push_back(joined.substr(offsets[r], sizes[r]));
-    return Status::Ok();
-  }, "allgather of host names");
+  return Run(
+      [&, this] {
+        std::vector<int> sizes(size_);
+        int size = static_cast<int>(mine.size());
+        RETURN_IF_ERROR(
+            Checked(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, Comm(data_comm_)), "MPI_Allgather"));
+        std::vector<int> offsets(size_, 0);
+        for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + sizes[r - 1];
+        std::string joined(offsets.back() + sizes.back(), '\0');
+        RETURN_IF_ERROR(Checked(MPI_Allgatherv(mine.data(), size, MPI_CHAR, joined.data(), sizes.data(), offsets.data(),
+                                               MPI_CHAR, Comm(data_comm_)),
+                                "MPI_Allgatherv"));
+        all->clear();
+        for (int r = 0; r < size_; ++r) all->push_back(joined.substr(offsets[r], sizes[r]));
+        return Status::Ok();
+      },
+      "allgather of host names");
 }
 
 StatusOr<MpiCommunicator::NodeWindow> MpiCommunicator::NodeSharedWindow(int64_t bytes_per_rank) {
   NodeWindow window;
-  RETURN_IF_ERROR(Run([&, this]() -> Status {
-    MPI_Comm node;
-    RETURN_IF_ERROR(Checked(MPI_Comm_split_type(Comm(data_comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
-                            "MPI_Comm_split_type"));
-    int node_size = 0;
-    MPI_Comm_size(node, &node_size);
-    MPI_Comm_rank(node, &window.node_rank);
-    // Every rank must take the same path: decide on what all of them see.
-    int sizes[2] = {node_size, -node_size};  // the smallest node, and the largest
-    MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, Comm(data_comm_));
-    auto give_up = [&](const std::string& why) {
-      MPI_Comm_free(&node);
-      return Unavailable(why);
-    };
-    if (sizes[0] == 1) return give_up("one rank per node");
-    if (sizes[0] != -sizes[1])
-      return give_up("nodes run from " + std::to_string(sizes[0]) + " to " + std::to_string(-sizes[1]) + " ranks");
-    // Open MPI backs the window with a file in /dev/shm, and a /dev/shm too small for it
-    // (containers default to 64 MB) would end the job with SIGBUS when its pages are first
-    // touched: look first, and agree.
-    const int64_t needed = bytes_per_rank * node_size + (int64_t{1} << 20);
-    struct statvfs fs {};
-    int fits = statvfs("/dev/shm", &fs) != 0 || static_cast<int64_t>(fs.f_bavail) * fs.f_frsize >= needed;
-    MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, Comm(data_comm_));
-    if (!fits) {
-      char text[160];
-      std::snprintf(text, sizeof(text), "/dev/shm has %.1f MB free, the gradients need %.1f MB there",
-                    static_cast<double>(fs.f_bavail) * fs.f_frsize / (1 << 20), static_cast<double>(needed) / (1 << 20));
-      return give_up(std::string(text) + " (enlarge it, e.g. docker run --shm-size)");
-    }
-    // Each rank's segment on its own pages (and its own NUMA node, where first touched).
-    MPI_Info info;
-    MPI_Info_create(&info);
-    MPI_Info_set(info, "alloc_shared_noncontig", "true");
-    void* mine = nullptr;
-    MPI_Win win;
-    const int code = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes_per_rank), 1, info, node, &mine, &win);
-    MPI_Info_free(&info);
-    window.world_ranks.resize(node_size);
-    MPI_Allgather(&rank_, 1, MPI_INT, window.world_ranks.data(), 1, MPI_INT, node);
-    MPI_Comm_free(&node);  // the window keeps what it needs of it
-    RETURN_IF_ERROR(Checked(code, "MPI_Win_allocate_shared"));
-    windows_.push_back(reinterpret_cast<void*>(win));
-    for (int r = 0; r < node_size; ++r) {
-      MPI_Aint size = 0;
-      int unit = 0;
-      void* base = nullptr;
-      RETURN_IF_ERROR(Checked(MPI_Win_shared_query(win, r, &size, &unit, &base), "MPI_Win_shared_query"));
-      window.segments.push_back(static_cast<char*>(base));
-    }
-    window.nodes = size_ / node_size;
-    if (window.nodes > 1) {
-      MPI_Comm across;
-      RETURN_IF_ERROR(Checked(MPI_Comm_split(Comm(data_comm_), window.node_rank, rank_, &across), "MPI_Comm_split"));
-      across_comms_.push_back(reinterpret_cast<void*>(across));
-      window.across = reinterpret_cast<void*>(across);
-    }
-    return Status::Ok();
-  }, "allocation of node shared memory"));
+  RETURN_IF_ERROR(Run(
+      [&, this]() -> Status {
+        MPI_Comm node;
+        RETURN_IF_ERROR(
+            Checked(MPI_Comm_split_type(Comm(data_comm_), MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+                    "MPI_Comm_split_type"));
+        int node_size = 0;
+        MPI_Comm_size(node, &node_size);
+        MPI_Comm_rank(node, &window.node_rank);
+        // Every rank must take the same path: decide on what all of them see.
+        int sizes[2] = {node_size, -node_size};  // the smallest node, and the largest
+        MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, Comm(data_comm_));
+        auto give_up = [&](const std::string& why) {
+          MPI_Comm_free(&node);
+          return Unavailable(why);
+        };
+        if (sizes[0] == 1) return give_up("one rank per node");
+        if (sizes[0] != -sizes[1])
+          return give_up("nodes run from " + std::to_string(sizes[0]) + " to " + std::to_string(-sizes[1]) + " ranks");
+        // Open MPI backs the window with a file in /dev/shm, and a /dev/shm too small for it
+        // (containers default to 64 MB) would end the job with SIGBUS when its pages are first
+        // touched: look first, and agree.
+        const int64_t needed = bytes_per_rank * node_size + (int64_t{1} << 20);
+        struct statvfs fs {};
+        int fits = statvfs("/dev/shm", &fs) != 0 || static_cast<int64_t>(fs.f_bavail) * fs.f_frsize >= needed;
+        MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, Comm(data_comm_));
+        if (!fits) {
+          char text[160];
+          std::snprintf(text, sizeof(text), "/dev/shm has %.1f MB free, the gradients need %.1f MB there",
+                        static_cast<double>(fs.f_bavail) * fs.f_frsize / (1 << 20),
+                        static_cast<double>(needed) / (1 << 20));
+          return give_up(std::string(text) + " (enlarge it, e.g. docker run --shm-size)");
+        }
+        // Each rank's segment on its own pages (and its own NUMA node, where first touched).
+        MPI_Info info;
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+        void* mine = nullptr;
+        MPI_Win win;
+        const int code = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes_per_rank), 1, info, node, &mine, &win);
+        MPI_Info_free(&info);
+        window.world_ranks.resize(node_size);
+        MPI_Allgather(&rank_, 1, MPI_INT, window.world_ranks.data(), 1, MPI_INT, node);
+        MPI_Comm_free(&node);  // the window keeps what it needs of it
+        RETURN_IF_ERROR(Checked(code, "MPI_Win_allocate_shared"));
+        windows_.push_back(reinterpret_cast<void*>(win));
+        for (int r = 0; r < node_size; ++r) {
+          MPI_Aint size = 0;
+          int unit = 0;
+          void* base = nullptr;
+          RETURN_IF_ERROR(Checked(MPI_Win_shared_query(win, r, &size, &unit, &base), "MPI_Win_shared_query"));
+          window.segments.push_back(static_cast<char*>(base));
+        }
+        window.nodes = size_ / node_size;
+        if (window.nodes > 1) {
+          MPI_Comm across;
+          RETURN_IF_ERROR(
+              Checked(MPI_Comm_split(Comm(data_comm_), window.node_rank, rank_, &across), "MPI_Comm_split"));
+          across_comms_.push_back(reinterpret_cast<void*>(across));
+          window.across = reinterpret_cast<void*>(across);
+        }
+        return Status::Ok();
+      },
+      "allocation of node shared memory"));
   return window;
 }
 

@@ -54,11 +54,11 @@ class MpiCommunicator final : public Communicator {
   // A shared-memory window among the ranks of this node (NodeWindow), and where the job spans
   // nodes, a communicator joining the ranks with the same place on every node.
   struct NodeWindow {
-    int node_rank = 0;              // this rank's place among its node's ranks
-    std::vector<char*> segments;    // every node rank's segment, by node rank
-    std::vector<int> world_ranks;   // the world rank of each node rank
+    int node_rank = 0;             // this rank's place among its node's ranks
+    std::vector<char*> segments;   // every node rank's segment, by node rank
+    std::vector<int> world_ranks;  // the world rank of each node rank
     int nodes = 1;
-    void* across = nullptr;         // MPI_Comm of the same node rank on every node (nodes > 1)
+    void* across = nullptr;  // MPI_Comm of the same node rank on every node (nodes > 1)
   };
   // Collective: a new MPI shared-memory window of bytes_per_rank per rank. Unavailable where a
   // node runs a single rank, where nodes run different numbers of ranks, or where /dev/shm
@@ -79,9 +79,9 @@ class MpiCommunicator final : public Communicator {
   std::future<Status> Submit(std::function<Status()> job);
   Status Run(std::function<Status()> job, const std::string& what);
   void Loop();
-  void Enter();        // counts a collective this rank enters (comm thread)
-  void SendEntered();  // non-root: tells rank 0 the count
-  void DrainEntered(); // rank 0: reads what the others told
+  void Enter();         // counts a collective this rank enters (comm thread)
+  void SendEntered();   // non-root: tells rank 0 the count
+  void DrainEntered();  // rank 0: reads what the others told
   std::string MissingRanks();
 
   int rank_, size_;
@@ -101,9 +101,9 @@ class MpiCommunicator final : public Communicator {
   // Entered counters (design reason 3), guarded by watch_mutex_.
   std::mutex watch_mutex_;
   uint64_t entered_ = 0;
-  std::vector<uint64_t> peer_entered_;  // rank 0: the latest count each rank reported
+  std::vector<uint64_t> peer_entered_;                             // rank 0: the latest count each rank reported
   std::vector<std::chrono::steady_clock::time_point> peer_heard_;  // rank 0: when
-  std::vector<uint64_t> recv_buffer_;   // rank 0: one posted receive per peer
+  std::vector<uint64_t> recv_buffer_;                              // rank 0: one posted receive per peer
   std::vector<void*> recv_requests_;
   std::deque<std::pair<uint64_t*, void*>> sends_;  // non-root: counters in flight
 };

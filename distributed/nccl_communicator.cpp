@@ -90,7 +90,8 @@ class Nccl final : public Communicator {
   }
   std::unique_ptr<CommRequest> Reduce(float* data, int64_t count, ncclRedOp_t op) {
     Status s = AfterCompute();
-    if (s.ok() && count > 0) s = NcclStatus(ncclAllReduce(data, data, count, ncclFloat, op, comm_, stream_), "allreduce");
+    if (s.ok() && count > 0)
+      s = NcclStatus(ncclAllReduce(data, data, count, ncclFloat, op, comm_, stream_), "allreduce");
     // One completion event per request in flight; they are reused round-robin.
     if (done_.size() < 64) {
       cudaEvent_t e;

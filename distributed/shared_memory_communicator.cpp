@@ -42,8 +42,8 @@ void Pause(uint64_t polls) {
 }  // namespace
 
 StatusOr<std::unique_ptr<SharedMemoryCommunicator>> SharedMemoryCommunicator::Create(MpiCommunicator* mpi,
-                                                                                    int64_t in_place, int64_t staging,
-                                                                                    double timeout_s) {
+                                                                                     int64_t in_place, int64_t staging,
+                                                                                     double timeout_s) {
   in_place = RoundUp(in_place);
   staging = RoundUp(std::max<int64_t>(staging, kAlign));
   ASSIGN_OR_RETURN(MpiCommunicator::NodeWindow window,
@@ -84,7 +84,8 @@ std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t
   if (!in_place && used_ + RoundUp(count) > staging_) {
     if (Status s = DrainAll(); !s.ok()) return std::make_unique<DoneRequest>(s);
     // The others may still be copying sums out of the spans about to be reused.
-    if (Status s = WaitForEveryRank(&Counters::gathered, posted_, "the previous all-reduces", "never copied their sums");
+    if (Status s =
+            WaitForEveryRank(&Counters::gathered, posted_, "the previous all-reduces", "never copied their sums");
         !s.ok())
       return std::make_unique<DoneRequest>(s);
     used_ = 0;
@@ -216,7 +217,8 @@ Status SharedMemoryCommunicator::WaitFor(uint64_t seq, int64_t count, bool in_pl
     Progress();
   }
   // The caller may write an in-place buffer again once no other rank copies sums out of it.
-  if (in_place) RETURN_IF_ERROR(WaitForEveryRank(&Counters::gathered, seq + 1, what, "stopped before copying the sums"));
+  if (in_place)
+    RETURN_IF_ERROR(WaitForEveryRank(&Counters::gathered, seq + 1, what, "stopped before copying the sums"));
   return broken_;
 }
 

@@ -30,11 +30,10 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <future>
 
 #include "distributed/communicator.h"
 #include "distributed/mpi_communicator.h"
@@ -47,7 +46,7 @@ class SharedMemoryCommunicator final : public Communicator {
   // and staging room for all-reduces of up to staging floats (elsewhere) in flight at once.
   // Unavailable where a node runs one rank, or nodes run different numbers of ranks.
   static StatusOr<std::unique_ptr<SharedMemoryCommunicator>> Create(MpiCommunicator* mpi, int64_t in_place,
-                                                                     int64_t staging, double timeout_s);
+                                                                    int64_t staging, double timeout_s);
   // This rank's memory for buffers to all-reduce in place: an all-reduce of a buffer here
   // copies nothing in, and its Wait() returns once no other rank reads it any more. Every rank
   // must all-reduce the same spans of it.
@@ -92,12 +91,12 @@ class SharedMemoryCommunicator final : public Communicator {
     float* data;
     int64_t count, offset;  // offset: where it is, in floats, in every rank's segment
     float scale;
-    bool in_place;          // data is in in_place_memory()
+    bool in_place;               // data is in in_place_memory()
     std::future<Status> across;  // this rank's share, summed across nodes
   };
 
-  SharedMemoryCommunicator(MpiCommunicator* mpi, MpiCommunicator::NodeWindow window, int64_t in_place,
-                           int64_t staging, double timeout_s);
+  SharedMemoryCommunicator(MpiCommunicator* mpi, MpiCommunicator::NodeWindow window, int64_t in_place, int64_t staging,
+                           double timeout_s);
   std::unique_ptr<CommRequest> Post(float* data, int64_t count, float scale);
   Status DrainAll();
   // Waits until every rank's `which` counter reaches target; the deadline names the ones behind.
@@ -119,15 +118,15 @@ class SharedMemoryCommunicator final : public Communicator {
   MpiCommunicator* mpi_;
   int rank_, size_, node_rank_;
   MpiCommunicator::NodeWindow window_;
-  int64_t in_place_, staging_;   // floats of each kind per rank
+  int64_t in_place_, staging_;  // floats of each kind per rank
   double timeout_s_;
   uint64_t step_ = 0;
   std::deque<Pending> pending_;  // posted, not yet gathered, in order
   size_t summed_ = 0;            // how many of pending_ (from the front) this rank has summed on its node
   size_t finished_ = 0;          // of those, how many this rank has finished (across nodes too)
   uint64_t posted_ = 0, gathered_ = 0;
-  int64_t used_ = 0;             // staging floats taken since the staging space was last reused
-  Status broken_;                // a timeout leaves the communicator unusable
+  int64_t used_ = 0;  // staging floats taken since the staging space was last reused
+  Status broken_;     // a timeout leaves the communicator unusable
 };
 
 }  // namespace convoy

@@ -23,7 +23,8 @@ std::string FirstDifference(const google::protobuf::Message& theirs, const googl
 template <typename Spec>
 Status Check(Communicator* comm, const Spec& mine, const char* what) {
   std::string bytes;
-  if (comm->rank() == 0 && !mine.SerializeToString(&bytes)) return Internal(std::string("cannot serialise the ") + what);
+  if (comm->rank() == 0 && !mine.SerializeToString(&bytes))
+    return Internal(std::string("cannot serialise the ") + what);
   RETURN_IF_ERROR(comm->BroadcastBytes(&bytes, 0));
   if (comm->rank() == 0) return Status::Ok();
   Spec theirs;
@@ -36,8 +37,7 @@ Status Check(Communicator* comm, const Spec& mine, const char* what) {
 
 }  // namespace
 
-Status CheckSameSpecsAsRankZero(Communicator* comm, const proto::NetSpec& net,
-                                const proto::SolverSpec& solver) {
+Status CheckSameSpecsAsRankZero(Communicator* comm, const proto::NetSpec& net, const proto::SolverSpec& solver) {
   if (comm->size() == 1) return Status::Ok();
   RETURN_IF_ERROR(Check(comm, net, "net spec"));
   return Check(comm, solver, "solver spec");

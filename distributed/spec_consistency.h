@@ -8,7 +8,6 @@
 
 namespace convoy {
 
-Status CheckSameSpecsAsRankZero(Communicator* comm, const proto::NetSpec& net,
-                                const proto::SolverSpec& solver);
+Status CheckSameSpecsAsRankZero(Communicator* comm, const proto::NetSpec& net, const proto::SolverSpec& solver);
 
 }  // namespace convoy

@@ -17,7 +17,6 @@ struct Augmentation {
 };
 
 // dst (C x H x W) = the augmented src (C x H x W) for this sample of this epoch.
-void Augment(const Augmentation& a, uint64_t epoch, uint32_t sample, int c, int h, int w, const float* src,
-             float* dst);
+void Augment(const Augmentation& a, uint64_t epoch, uint32_t sample, int c, int h, int w, const float* src, float* dst);
 
 }  // namespace convoy

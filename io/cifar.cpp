@@ -51,7 +51,8 @@ StatusOr<CifarReport> ConvertCifar(const std::string& in_dir, int shards, const 
   const fs::path dir(in_dir);
   const bool ten = fs::exists(dir / "data_batch_1.bin");
   if (!ten && !fs::exists(dir / "train.bin"))
-    return NotFound(in_dir + ": neither data_batch_1.bin (CIFAR-10) nor train.bin (CIFAR-100) is there; --in takes "
+    return NotFound(in_dir +
+                    ": neither data_batch_1.bin (CIFAR-10) nor train.bin (CIFAR-100) is there; --in takes "
                     "the unpacked cifar-10-batches-bin or cifar-100-binary folder");
   CifarReport report;
   report.kind = ten ? "CIFAR-10" : "CIFAR-100";
@@ -78,8 +79,11 @@ StatusOr<CifarReport> ConvertCifar(const std::string& in_dir, int shards, const 
   }
   report.train = static_cast<int64_t>(train.labels.size());
   report.test = static_cast<int64_t>(test.labels.size());
-  RETURN_IF_ERROR(WriteDatasetFolder(train, std::min<int64_t>(shards, report.train), (fs::path(out_dir) / "train").string()).status());
-  RETURN_IF_ERROR(WriteDatasetFolder(test, std::min<int64_t>(shards, report.test), (fs::path(out_dir) / "test").string()).status());
+  RETURN_IF_ERROR(
+      WriteDatasetFolder(train, std::min<int64_t>(shards, report.train), (fs::path(out_dir) / "train").string())
+          .status());
+  RETURN_IF_ERROR(
+      WriteDatasetFolder(test, std::min<int64_t>(shards, report.test), (fs::path(out_dir) / "test").string()).status());
   return report;
 }
 

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "core/text_format.h"
 #include "core/checksum.h"
+#include "core/text_format.h"
 #include "io/hdf5_shard.h"
 
 namespace convoy {
@@ -33,29 +33,25 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir) {
   for (const auto& info : m.shard()) {
     const std::string path = (std::filesystem::path(dir) / info.file()).string();
     ASSIGN_OR_RETURN(ShardData shard, ReadShard(path));
-    auto differs = [&](const std::string& what, const std::string& manifest_says,
-                       const std::string& file_has) {
-      return DataError(path + ": " + what + " differs from " + manifest_path + ": manifest says " +
-                       manifest_says + ", the shard has " + file_has);
+    auto differs = [&](const std::string& what, const std::string& manifest_says, const std::string& file_has) {
+      return DataError(path + ": " + what + " differs from " + manifest_path + ": manifest says " + manifest_says +
+                       ", the shard has " + file_has);
     };
     if (static_cast<uint64_t>(shard.count) != info.num_samples())
       return differs("sample count", std::to_string(info.num_samples()), std::to_string(shard.count));
     if (shard.c != static_cast<int>(m.channels()) || shard.h != static_cast<int>(m.height()) ||
         shard.w != static_cast<int>(m.width()))
       return differs("image shape",
-                     std::to_string(m.channels()) + "x" + std::to_string(m.height()) + "x" +
-                         std::to_string(m.width()),
-                     std::to_string(shard.c) + "x" + std::to_string(shard.h) + "x" +
-                         std::to_string(shard.w));
+                     std::to_string(m.channels()) + "x" + std::to_string(m.height()) + "x" + std::to_string(m.width()),
+                     std::to_string(shard.c) + "x" + std::to_string(shard.h) + "x" + std::to_string(shard.w));
     const uint64_t sum = ShardChecksum(shard.images, shard.labels);
     if (info.has_checksum() && sum != info.checksum())
-      return differs("checksum", std::to_string(info.checksum()), std::to_string(sum) +
-                     " (the file was changed or damaged after conversion)");
+      return differs("checksum", std::to_string(info.checksum()),
+                     std::to_string(sum) + " (the file was changed or damaged after conversion)");
     for (size_t i = 0; i < shard.labels.size(); ++i)
       if (shard.labels[i] < 0 || shard.labels[i] >= static_cast<int32_t>(m.num_classes()))
-        return DataError(path + ": sample " + std::to_string(i) + " has label " +
-                         std::to_string(shard.labels[i]) + ", outside [0, " +
-                         std::to_string(m.num_classes()) + ")");
+        return DataError(path + ": sample " + std::to_string(i) + " has label " + std::to_string(shard.labels[i]) +
+                         ", outside [0, " + std::to_string(m.num_classes()) + ")");
     ds.images_.insert(ds.images_.end(), shard.images.begin(), shard.images.end());
     ds.labels_.insert(ds.labels_.end(), shard.labels.begin(), shard.labels.end());
   }

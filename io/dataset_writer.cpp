@@ -16,8 +16,8 @@ StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data,
   const int64_t n = static_cast<int64_t>(data.labels.size());
   const int64_t bytes = int64_t{data.c} * data.h * data.w;
   if (shards < 1 || shards > std::max<int64_t>(n, 1))
-    return InvalidInput("--shards must be between 1 and the number of samples (" +
-                        std::to_string(n) + "), found " + std::to_string(shards));
+    return InvalidInput("--shards must be between 1 and the number of samples (" + std::to_string(n) + "), found " +
+                        std::to_string(shards));
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return InvalidInput(out_dir + ": cannot create folder: " + ec.message());
@@ -73,8 +73,8 @@ Status ConvertIdx(const std::string& images_path, const std::string& labels_path
     return DataError(labels_path + ": expected a label file of rank 1, found rank " +
                      std::to_string(labels.dims.size()));
   if (images.dims[0] != labels.dims[0])
-    return DataError(images_path + " has " + std::to_string(images.dims[0]) + " images but " +
-                     labels_path + " has " + std::to_string(labels.dims[0]) + " labels");
+    return DataError(images_path + " has " + std::to_string(images.dims[0]) + " images but " + labels_path + " has " +
+                     std::to_string(labels.dims[0]) + " labels");
   DatasetContents data;
   data.name = std::filesystem::path(images_path).filename().string();
   data.c = 1;

@@ -39,18 +39,16 @@ Status WriteDataset(hid_t file, const char* name, hid_t type, const std::vector<
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle props(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   if (dims[0] > 0) H5Pset_chunk(props.get(), static_cast<int>(chunk.size()), chunk.data());
-  Handle set(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT),
-             H5Dclose);
+  Handle set(H5Dcreate2(file, name, type, space.get(), H5P_DEFAULT, props.get(), H5P_DEFAULT), H5Dclose);
   if (!set.ok() || (dims[0] > 0 && H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
     return Internal(std::string("cannot write dataset '") + name + "'");
   return Status::Ok();
 }
 
 // Opens a dataset and checks its element class, size and rank.
-StatusOr<std::vector<hsize_t>> Describe(hid_t file, const std::string& path, const char* name,
-                                        H5T_class_t cls, size_t size, bool is_signed, int rank) {
-  if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
-    return DataError(path + ": has no dataset '" + name + "'");
+StatusOr<std::vector<hsize_t>> Describe(hid_t file, const std::string& path, const char* name, H5T_class_t cls,
+                                        size_t size, bool is_signed, int rank) {
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) return DataError(path + ": has no dataset '" + name + "'");
   Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   Handle type(H5Dget_type(set.get()), H5Tclose);
   Handle space(H5Dget_space(set.get()), H5Sclose);
@@ -59,12 +57,10 @@ StatusOr<std::vector<hsize_t>> Describe(hid_t file, const std::string& path, con
   const std::string expected = std::string(is_signed ? "int" : "uint") + std::to_string(size * 8);
   if (H5Tget_class(type.get()) != cls || H5Tget_size(type.get()) != size ||
       (H5Tget_sign(type.get()) == H5T_SGN_2) != is_signed)
-    return DataError(path + ": dataset '" + name + "' has the wrong element type; expected " +
-                     expected);
+    return DataError(path + ": dataset '" + name + "' has the wrong element type; expected " + expected);
   if (H5Sget_simple_extent_ndims(space.get()) != rank)
     return DataError(path + ": dataset '" + name + "' has rank " +
-                     std::to_string(H5Sget_simple_extent_ndims(space.get())) + ", expected " +
-                     std::to_string(rank));
+                     std::to_string(H5Sget_simple_extent_ndims(space.get())) + ", expected " + std::to_string(rank));
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   return dims;
@@ -88,12 +84,11 @@ Status WriteShard(const std::string& path, const ShardData& shard) {
     const hsize_t n = static_cast<hsize_t>(shard.count);
     const hsize_t block = std::min<hsize_t>(std::max<hsize_t>(n, 1), 256);
     const hsize_t c = shard.c, h = shard.h, w = shard.w;
-    RETURN_IF_ERROR(WriteDataset(file.get(), "images", H5T_NATIVE_UINT8, {n, c, h, w},
-                                 {block, c, h, w}, shard.images.data())
-                        .Prefixed(tmp));
+    RETURN_IF_ERROR(
+        WriteDataset(file.get(), "images", H5T_NATIVE_UINT8, {n, c, h, w}, {block, c, h, w}, shard.images.data())
+            .Prefixed(tmp));
     RETURN_IF_ERROR(WriteDataset(file.get(), "labels", H5T_NATIVE_INT32, {n},
-                                 {std::min<hsize_t>(std::max<hsize_t>(n, 1), 4096)},
-                                 shard.labels.data())
+                                 {std::min<hsize_t>(std::max<hsize_t>(n, 1), 4096)}, shard.labels.data())
                         .Prefixed(tmp));
     if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) return Internal(tmp + ": flush failed");
   }
@@ -106,20 +101,23 @@ Status WriteShard(const std::string& path, const ShardData& shard) {
 StatusOr<ShardData> ReadShard(const std::string& path) {
   SilenceHdf5();
   if (!std::filesystem::exists(path))
-    return DataError(path + ": shard file is missing (was the conversion interrupted, or the "
+    return DataError(path +
+                     ": shard file is missing (was the conversion interrupted, or the "
                      "folder moved?)");
   if (H5Fis_hdf5(path.c_str()) <= 0)
-    return DataError(path + ": not a readable HDF5 file (truncated or corrupt?); re-run convoy "
+    return DataError(path +
+                     ": not a readable HDF5 file (truncated or corrupt?); re-run convoy "
                      "convert");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok())
-    return DataError(path + ": cannot be opened as HDF5 (truncated or corrupt?); re-run convoy "
+    return DataError(path +
+                     ": cannot be opened as HDF5 (truncated or corrupt?); re-run convoy "
                      "convert");
   ASSIGN_OR_RETURN(auto idims, Describe(file.get(), path, "images", H5T_INTEGER, 1, false, 4));
   ASSIGN_OR_RETURN(auto ldims, Describe(file.get(), path, "labels", H5T_INTEGER, 4, true, 1));
   if (idims[0] != ldims[0])
-    return DataError(path + ": has " + std::to_string(idims[0]) + " images but " +
-                     std::to_string(ldims[0]) + " labels");
+    return DataError(path + ": has " + std::to_string(idims[0]) + " images but " + std::to_string(ldims[0]) +
+                     " labels");
   ShardData shard;
   shard.count = static_cast<int64_t>(idims[0]);
   shard.c = static_cast<int>(idims[1]);

@@ -21,10 +21,8 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
     return true;
   };
   unsigned char magic[4];
-  if (!read_exact(magic, 4))
-    return DataError(path + ": too short for an IDX header (4 magic bytes expected)");
-  if (magic[0] != 0 || magic[1] != 0)
-    return DataError(path + ": not an IDX file (the first two bytes must be zero)");
+  if (!read_exact(magic, 4)) return DataError(path + ": too short for an IDX header (4 magic bytes expected)");
+  if (magic[0] != 0 || magic[1] != 0) return DataError(path + ": not an IDX file (the first two bytes must be zero)");
   if (magic[2] != 0x08)
     return DataError(path + ": IDX element type 0x" + std::to_string(magic[2]) +
                      " is not supported; expected 0x08 (unsigned byte)");
@@ -39,8 +37,7 @@ StatusOr<IdxArray> ReadIdx(const std::string& path) {
   }
   array.data.resize(count);
   if (!read_exact(array.data.data(), count))
-    return DataError(path + ": truncated: the header promises " + std::to_string(count) +
-                     " bytes of data");
+    return DataError(path + ": truncated: the header promises " + std::to_string(count) + " bytes of data");
   return array;
 }
 

@@ -1,13 +1,13 @@
 #include "io/image_codec.h"
 
 // jpeglib.h needs FILE and size_t declared before it.
-#include <csetjmp>
-#include <cstdio>
-#include <algorithm>
-#include <cstring>
-
 #include <jpeglib.h>
 #include <png.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
 
 #include "core/text_format.h"
 
@@ -68,7 +68,8 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_sid
   const unsigned shorter = std::min(info.image_width, info.image_height);
   info.scale_num = 1;
   info.scale_denom = 1;
-  while (min_side > 0 && info.scale_denom < 8 && shorter / (info.scale_denom * 2) >= 2u * min_side) info.scale_denom *= 2;
+  while (min_side > 0 && info.scale_denom < 8 && shorter / (info.scale_denom * 2) >= 2u * min_side)
+    info.scale_denom *= 2;
   jpeg_start_decompress(&info);
   image.width = static_cast<int>(info.output_width);
   image.height = static_cast<int>(info.output_height);
@@ -151,7 +152,8 @@ Status WriteJpeg(const std::string& path, const Image& image, int quality) {
   jpeg_set_quality(&info, quality, TRUE);
   jpeg_start_compress(&info, TRUE);
   while (info.next_scanline < info.image_height) {
-    auto* row = const_cast<JSAMPLE*>(image.pixels.data() + static_cast<size_t>(info.next_scanline) * image.width * image.channels);
+    auto* row = const_cast<JSAMPLE*>(image.pixels.data() +
+                                     static_cast<size_t>(info.next_scanline) * image.width * image.channels);
     jpeg_write_scanlines(&info, &row, 1);
   }
   jpeg_finish_compress(&info);

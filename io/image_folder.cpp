@@ -40,22 +40,28 @@ StatusOr<Listing> List(const std::string& dir) {
   Listing listing;
   std::vector<fs::path> class_dirs;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_directory()) class_dirs.push_back(entry.path());
-    else listing.ignored.push_back(entry.path().string() + " (not inside a class folder)");
+    if (entry.is_directory())
+      class_dirs.push_back(entry.path());
+    else
+      listing.ignored.push_back(entry.path().string() + " (not inside a class folder)");
   }
   if (ec) return InvalidInput(dir + ": cannot list: " + ec.message());
   std::sort(class_dirs.begin(), class_dirs.end());
   if (class_dirs.empty())
-    return InvalidInput(dir + " has no class folders: put the photos of each class in their own "
-                        "sub-folder (" + dir + "/cat/1.jpg, " + dir + "/dog/2.png, ...)");
+    return InvalidInput(dir +
+                        " has no class folders: put the photos of each class in their own "
+                        "sub-folder (" +
+                        dir + "/cat/1.jpg, " + dir + "/dog/2.png, ...)");
   for (const fs::path& class_dir : class_dirs) {
     const auto label = static_cast<int32_t>(listing.classes.size());
     listing.classes.push_back(class_dir.filename().string());
     std::vector<fs::path> files;
     for (const auto& entry : fs::recursive_directory_iterator(class_dir, ec)) {
       if (!entry.is_regular_file()) continue;
-      if (IsImageName(entry.path())) files.push_back(entry.path());
-      else listing.ignored.push_back(entry.path().string() + " (not .jpg, .jpeg or .png)");
+      if (IsImageName(entry.path()))
+        files.push_back(entry.path());
+      else
+        listing.ignored.push_back(entry.path().string() + " (not .jpg, .jpeg or .png)");
     }
     if (ec) return InvalidInput(class_dir.string() + ": cannot list: " + ec.message());
     std::sort(files.begin(), files.end());
@@ -66,8 +72,7 @@ StatusOr<Listing> List(const std::string& dir) {
 
 // The indices (into `good`) that go to validation: round(fraction x count) of each class,
 // chosen by a seeded shuffle, so a class keeps its share in both splits.
-std::vector<bool> StratifiedSplit(const std::vector<int32_t>& labels, int num_classes, double fraction,
-                                  uint64_t seed) {
+std::vector<bool> StratifiedSplit(const std::vector<int32_t>& labels, int num_classes, double fraction, uint64_t seed) {
   std::vector<bool> val(labels.size(), false);
   for (int c = 0; c < num_classes; ++c) {
     std::vector<size_t> members;
@@ -96,8 +101,10 @@ std::vector<std::string> DecodeAll(const std::vector<fs::path>& files, const Ima
       const std::string path = files[i].string();
       try {  // an exception must not end the thread (and with it the program)
         StatusOr<Image> image = ReadImage(path, std::max(options.height, options.width));
-        if (image.ok()) ResizeAndCenterCrop(*image, options.height, options.width, pixels + i * bytes);
-        else errors[i] = image.status().message();
+        if (image.ok())
+          ResizeAndCenterCrop(*image, options.height, options.width, pixels + i * bytes);
+        else
+          errors[i] = image.status().message();
       } catch (const std::bad_alloc&) {
         errors[i] = path + ": not enough memory to decode it";
       }
@@ -144,10 +151,10 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
 
   const int64_t bytes = int64_t{3} * options.height * options.width;
   // The photos are held in memory twice at the end (all, then split): say so if that fails.
-  const Status too_big = InvalidInput(
-      options.in_dir + ": " + std::to_string(n) + " photos of 3x" + std::to_string(options.height) + "x" +
-      std::to_string(options.width) + " need " + std::to_string(2 * n * bytes >> 20) +
-      " MiB of memory, more than this machine gives; convert fewer photos or a smaller --size");
+  const Status too_big =
+      InvalidInput(options.in_dir + ": " + std::to_string(n) + " photos of 3x" + std::to_string(options.height) + "x" +
+                   std::to_string(options.width) + " need " + std::to_string(2 * n * bytes >> 20) +
+                   " MiB of memory, more than this machine gives; convert fewer photos or a smaller --size");
   std::vector<uint8_t> pixels;
   try {
     pixels.resize(static_cast<size_t>(n * bytes));
@@ -159,12 +166,14 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   std::vector<int64_t> good;
   std::vector<int32_t> good_labels;
   for (int64_t i = 0; i < n; ++i) {
-    if (errors[i].empty()) good.push_back(i), good_labels.push_back(listing.labels[i]);
-    else report.failed.emplace_back(listing.files[i].string(), errors[i]);
+    if (errors[i].empty())
+      good.push_back(i), good_labels.push_back(listing.labels[i]);
+    else
+      report.failed.emplace_back(listing.files[i].string(), errors[i]);
   }
   if (good.empty())
-    return DataError(options.in_dir + ": none of its " + std::to_string(n) + " photos decodes; the first: " +
-                     report.failed.front().second);
+    return DataError(options.in_dir + ": none of its " + std::to_string(n) +
+                     " photos decodes; the first: " + report.failed.front().second);
   const auto num_classes = static_cast<int>(listing.classes.size());
   const std::vector<bool> to_val = StratifiedSplit(good_labels, num_classes, options.val_fraction, options.seed);
 
@@ -191,7 +200,8 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   std::vector<uint8_t>().swap(pixels);  // the splits hold the photos now
   report.train = static_cast<int64_t>(splits[0].labels.size());
   report.val = static_cast<int64_t>(splits[1].labels.size());
-  if (report.train == 0) return InvalidInput("--val-fraction " + std::to_string(options.val_fraction) + " leaves no training photos");
+  if (report.train == 0)
+    return InvalidInput("--val-fraction " + std::to_string(options.val_fraction) + " leaves no training photos");
   for (int s = 0; s < 2; ++s) {
     if (splits[s].labels.empty()) {
       // No such split this time: an earlier conversion's must not pass for this one's.

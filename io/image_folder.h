@@ -18,19 +18,19 @@ namespace convoy {
 struct ImageFolderOptions {
   std::string in_dir, out_dir;  // writes out_dir/train and, with a validation split, out_dir/val
   int height = 0, width = 0;
-  int shards = 1;              // per split
-  double val_fraction = 0;     // of each class
-  uint64_t seed = 1;           // picks the validation samples
+  int shards = 1;           // per split
+  double val_fraction = 0;  // of each class
+  uint64_t seed = 1;        // picks the validation samples
   int threads = 1;
   std::function<void(const std::string&)> progress;  // a line now and then; may be empty
 };
 
 struct ImageFolderReport {
   std::vector<std::string> classes;
-  int64_t files = 0;     // JPEG/PNG candidates found
+  int64_t files = 0;  // JPEG/PNG candidates found
   int64_t train = 0, val = 0;
   std::vector<std::pair<std::string, std::string>> failed;  // path, why
-  std::vector<std::string> ignored;  // files without a .jpg, .jpeg or .png name
+  std::vector<std::string> ignored;                         // files without a .jpg, .jpeg or .png name
   double seconds = 0;
 };
 

@@ -45,7 +45,8 @@ int64_t Prefetcher::steps_per_epoch() const {
 std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch, uint64_t start) const {
   if (!options_.single_pass) return plan_.RankSamples(options_.rank, epoch, start);
   std::vector<uint32_t> mine;
-  for (int64_t i = options_.rank; i < dataset_.size(); i += options_.world_size) mine.push_back(static_cast<uint32_t>(i));
+  for (int64_t i = options_.rank; i < dataset_.size(); i += options_.world_size)
+    mine.push_back(static_cast<uint32_t>(i));
   return mine;
 }
 

@@ -76,7 +76,7 @@ class Prefetcher {
   const Dataset& dataset_;
   PrefetchOptions options_;
   ShardPlan plan_;
-  std::vector<float> lut_;  // per channel, 256 normalised values
+  std::vector<float> lut_;      // per channel, 256 normalised values
   std::vector<float> scratch_;  // one normalised image before augmentation
   std::vector<Batch> buffers_;
   std::deque<Batch*> free_, ready_;

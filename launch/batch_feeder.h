@@ -31,7 +31,7 @@ class BatchFeeder {
   Net* net_;
   Backend* backend_;
   bool overlap_;
-  Tensor images_, labels_;        // device staging for the next batch
+  Tensor images_, labels_;          // device staging for the next batch
   const Batch* staged_ = nullptr;   // copy in flight to the staging tensors
   const Batch* current_ = nullptr;  // in the net's inputs
   std::vector<void*> pinned_;

@@ -26,13 +26,11 @@ void Capture(const std::string& name, const Tensor& t, proto::ParamBlob* blob) {
 Status Restore(const proto::ParamBlob& blob, const std::string& source, Tensor* t) {
   Shape shape(blob.shape().begin(), blob.shape().end());
   if (shape != t->shape())
-    return InvalidInput(source + ": parameter '" + blob.name() + "' has shape " +
-                        ShapeString(shape) + " in the checkpoint but " + t->shape_string() +
-                        " in the net");
+    return InvalidInput(source + ": parameter '" + blob.name() + "' has shape " + ShapeString(shape) +
+                        " in the checkpoint but " + t->shape_string() + " in the net");
   if (blob.data().size() != static_cast<size_t>(t->count()) * sizeof(float))
-    return DataError(source + ": parameter '" + blob.name() + "' holds " +
-                     std::to_string(blob.data().size()) + " bytes, expected " +
-                     std::to_string(t->count() * sizeof(float)));
+    return DataError(source + ": parameter '" + blob.name() + "' holds " + std::to_string(blob.data().size()) +
+                     " bytes, expected " + std::to_string(t->count() * sizeof(float)));
   std::vector<float> host(t->count());
   std::memcpy(host.data(), blob.data().data(), blob.data().size());
   t->FromHost(host);
@@ -41,8 +39,7 @@ Status Restore(const proto::ParamBlob& blob, const std::string& source, Tensor* 
 
 }  // namespace
 
-proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
-                                    const proto::SolverSpec& solver_spec, Net& net,
+proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec, const proto::SolverSpec& solver_spec, Net& net,
                                     Solver* solver, uint32_t world_size) {
   proto::Checkpoint ckpt;
   ckpt.set_convoy_version(CONVOY_VERSION);  // project(VERSION) in CMakeLists.txt
@@ -83,8 +80,7 @@ std::vector<std::pair<uint64_t, fs::path>> ListCheckpoints(const fs::path& dir) 
 
 }  // namespace
 
-StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Checkpoint& ckpt,
-                                     int keep) {
+StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Checkpoint& ckpt, int keep) {
   const fs::path dir = fs::path(run_dir) / "checkpoints";
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -106,8 +102,7 @@ StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Ch
 
 StatusOr<proto::Checkpoint> LoadCheckpoint(const std::string& path) { return ReadCheckpointFile(path); }
 
-StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which,
-                                      std::string* notes) {
+StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which, std::string* notes) {
   if (which != "latest") {
     ASSIGN_OR_RETURN(proto::Checkpoint ckpt, LoadCheckpoint(which));
     return ResumePoint{which, std::move(ckpt)};
@@ -151,8 +146,8 @@ Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver
     }
     const Shape shape(ckpt.param(i).shape().begin(), ckpt.param(i).shape().end());
     if (ckpt.param(i).name() != e.name || shape != e.decl.shape)
-      problems += "\n  checkpoint '" + ckpt.param(i).name() + "' " + ShapeString(shape) + " vs net '" + e.name +
-                  "' " + ShapeString(e.decl.shape);
+      problems += "\n  checkpoint '" + ckpt.param(i).name() + "' " + ShapeString(shape) + " vs net '" + e.name + "' " +
+                  ShapeString(e.decl.shape);
   }
   if (!problems.empty())
     return InvalidInput("the checkpoint's parameters do not fit this net (layer shapes changed?):" + problems);
@@ -169,9 +164,9 @@ Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver
     const int second = solver->uses_second_moment() ? n : 0;
     if (state.second_moment_size() != second)
       return InvalidInput("the checkpoint holds " + std::to_string(state.second_moment_size()) +
-                          " second-moment buffers, this solver (" +
-                          proto::SolverSpec::Type_Name(ckpt.solver().type()) + " in the checkpoint) needs " +
-                          std::to_string(second) + ": resume with the solver type the run was trained with");
+                          " second-moment buffers, this solver (" + proto::SolverSpec::Type_Name(ckpt.solver().type()) +
+                          " in the checkpoint) needs " + std::to_string(second) +
+                          ": resume with the solver type the run was trained with");
     for (int i = 0; i < n; ++i) {
       const ParamEntry& e = params.entries()[i];
       Tensor v = Tensor::View(solver->momentum(), e.offset, e.decl.shape);

@@ -12,14 +12,12 @@
 namespace convoy {
 
 // Everything the checkpoint holds, copied from the running net and solver.
-proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec,
-                                    const proto::SolverSpec& solver_spec, Net& net,
+proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec, const proto::SolverSpec& solver_spec, Net& net,
                                     Solver* solver, uint32_t world_size);
 
 // Writes ckpt-<iter>.pb and points latest at it; keeps the newest `keep` checkpoints.
 // Returns the path written.
-StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Checkpoint& ckpt,
-                                     int keep);
+StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Checkpoint& ckpt, int keep);
 
 StatusOr<proto::Checkpoint> LoadCheckpoint(const std::string& path);
 
@@ -29,8 +27,7 @@ struct ResumePoint {
   std::string path;
   proto::Checkpoint checkpoint;
 };
-StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which,
-                                      std::string* notes);
+StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which, std::string* notes);
 
 // Copies the checkpoint's parameters into the net (same names, same shapes, or an error listing
 // what differs), and its solver state into solver when given.

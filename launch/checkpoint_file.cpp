@@ -124,8 +124,7 @@ StatusOr<proto::Checkpoint> ReadCheckpointFile(const std::string& path) {
     if (!chunk.ParseFromString(records[r]) || chunk.tensor() >= tensors.size())
       return DataError(path + ": record " + std::to_string(r) + " is not a valid tensor chunk");
     std::string* data = tensors[chunk.tensor()]->mutable_data();
-    if (chunk.offset() * sizeof(float) != data->size())
-      return DataError(path + ": tensor chunks out of order");
+    if (chunk.offset() * sizeof(float) != data->size()) return DataError(path + ": tensor chunks out of order");
     data->append(chunk.data());
   }
   return ckpt;

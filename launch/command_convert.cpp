@@ -21,8 +21,7 @@ StatusOr<std::pair<int, int>> ParseSize(const std::string& text) {
 
 Status Required(const Flags& flags, std::initializer_list<const char*> names, const std::string& format) {
   for (const char* name : names)
-    if (!flags.Has(name))
-      return InvalidInput("convoy convert --format " + format + ": --" + name + " is required");
+    if (!flags.Has(name)) return InvalidInput("convoy convert --format " + format + ": --" + name + " is required");
   return Status::Ok();
 }
 
@@ -45,11 +44,12 @@ Status ConvertFolder(const Flags& flags, int shards) {
     std::fflush(stdout);
   };
   ASSIGN_OR_RETURN(const ImageFolderReport r, ConvertImageFolder(options));
-  std::printf("converted %lld of %lld photos in %.1f s (%.0f files/s, %d thread(s)): %lld train, %lld validation; "
-              "%zu classes\n",
-              static_cast<long long>(r.train + r.val), static_cast<long long>(r.files), r.seconds,
-              static_cast<double>(r.files) / std::max(r.seconds, 1e-9), options.threads,
-              static_cast<long long>(r.train), static_cast<long long>(r.val), r.classes.size());
+  std::printf(
+      "converted %lld of %lld photos in %.1f s (%.0f files/s, %d thread(s)): %lld train, %lld validation; "
+      "%zu classes\n",
+      static_cast<long long>(r.train + r.val), static_cast<long long>(r.files), r.seconds,
+      static_cast<double>(r.files) / std::max(r.seconds, 1e-9), options.threads, static_cast<long long>(r.train),
+      static_cast<long long>(r.val), r.classes.size());
   for (size_t c = 0; c < r.classes.size(); ++c) std::printf("  class %zu: %s\n", c, r.classes[c].c_str());
   if (!r.ignored.empty()) {
     std::printf("ignored %zu file(s):\n", r.ignored.size());
@@ -59,7 +59,8 @@ Status ConvertFolder(const Flags& flags, int shards) {
     std::printf("skipped %zu unreadable photo(s):\n", r.failed.size());
     for (const auto& [path, why] : r.failed) std::printf("  %s\n", why.c_str());
   }
-  std::printf("wrote %s/train%s\n", options.out_dir.c_str(), r.val > 0 ? (" and " + options.out_dir + "/val").c_str() : "");
+  std::printf("wrote %s/train%s\n", options.out_dir.c_str(),
+              r.val > 0 ? (" and " + options.out_dir + "/val").c_str() : "");
   return Status::Ok();
 }
 
@@ -67,9 +68,11 @@ Status ConvertFolder(const Flags& flags, int shards) {
 
 int RunConvert(int argc, char** argv) {
   Flags flags("convert", "Converts a dataset into HDF5 shards and a manifest.prototxt in --out.",
-              {{"format", "input format: idx (MNIST, Fashion-MNIST), imagefolder (a folder per class of JPEG/PNG "
-                          "photos: writes OUT/train and OUT/val), cifar (CIFAR-10/100 binary: writes OUT/train and "
-                          "OUT/test)", "idx"},
+              {{"format",
+                "input format: idx (MNIST, Fashion-MNIST), imagefolder (a folder per class of JPEG/PNG "
+                "photos: writes OUT/train and OUT/val), cifar (CIFAR-10/100 binary: writes OUT/train and "
+                "OUT/test)",
+                "idx"},
                {"images", "idx: IDX image file (.gz or raw)", ""},
                {"labels", "idx: IDX label file (.gz or raw)", ""},
                {"class-names", "idx: the class names in label order, comma-separated", ""},

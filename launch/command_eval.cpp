@@ -9,8 +9,8 @@
 namespace convoy {
 namespace {
 
-Status Eval(const std::string& checkpoint_path, const std::string& data_dir, int batch,
-            const std::string& device, int threads) {
+Status Eval(const std::string& checkpoint_path, const std::string& data_dir, int batch, const std::string& device,
+            int threads) {
   ASSIGN_OR_RETURN(proto::Checkpoint ckpt, LoadCheckpoint(checkpoint_path));
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(device));
   SetCpuThreads(threads);
@@ -22,8 +22,7 @@ Status Eval(const std::string& checkpoint_path, const std::string& data_dir, int
   ASSIGN_OR_RETURN(const EvalResult r,
                    Evaluate(*net, data, batch, 0, {ckpt.input_mean().begin(), ckpt.input_mean().end()},
                             {ckpt.input_std().begin(), ckpt.input_std().end()}, &solo));
-  std::printf("checkpoint %s (iteration %llu) on %s: %lld samples, loss %.4f, accuracy %.4f\n",
-              checkpoint_path.c_str(),
+  std::printf("checkpoint %s (iteration %llu) on %s: %lld samples, loss %.4f, accuracy %.4f\n", checkpoint_path.c_str(),
               static_cast<unsigned long long>(ckpt.solver_state().iter()), data_dir.c_str(),
               static_cast<long long>(r.samples), r.loss, r.accuracy);
   std::vector<std::string> names(data.manifest().class_name().begin(), data.manifest().class_name().end());

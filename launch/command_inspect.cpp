@@ -1,9 +1,9 @@
 // convoy inspect: what a checkpoint holds, and whether it is whole.
+#include <google/protobuf/text_format.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-
-#include <google/protobuf/text_format.h>
 
 #include "launch/checkpoint.h"
 #include "launch/commands.h"
@@ -15,8 +15,9 @@ Status Inspect(const std::string& path, bool show_specs) {
   ASSIGN_OR_RETURN(proto::Checkpoint ckpt, LoadCheckpoint(path));
   std::printf("checkpoint %s\n  checksum: ok\n  convoy version: %s\n", path.c_str(), ckpt.convoy_version().c_str());
   std::printf("  iteration: %llu\n  epoch: %llu, %llu samples into it\n  world size: %u ranks, global batch %u\n",
-              static_cast<unsigned long long>(ckpt.solver_state().iter()), static_cast<unsigned long long>(ckpt.epoch()),
-              static_cast<unsigned long long>(ckpt.samples_into_epoch()), ckpt.world_size(), ckpt.global_batch());
+              static_cast<unsigned long long>(ckpt.solver_state().iter()),
+              static_cast<unsigned long long>(ckpt.epoch()), static_cast<unsigned long long>(ckpt.samples_into_epoch()),
+              ckpt.world_size(), ckpt.global_batch());
   std::printf("  random streams: seed %llu (counter-based: seed and iteration are the whole state)\n",
               static_cast<unsigned long long>(ckpt.rng_seed()));
   std::printf("  net '%s', %d layers; solver: base_lr %g, momentum %g, weight_decay %g, batch_size %u\n",
@@ -51,10 +52,12 @@ Status Inspect(const std::string& path, bool show_specs) {
 }  // namespace
 
 int RunInspect(int argc, char** argv) {
-  Flags flags("inspect", "Prints what a checkpoint holds and checks its checksum.\nusage: convoy inspect FILE [--specs]",
+  Flags flags("inspect",
+              "Prints what a checkpoint holds and checks its checksum.\nusage: convoy inspect FILE [--specs]",
               {{"specs", "also print the net and solver specs", "", true}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
-  if (flags.positional().size() != 1) return Finish(InvalidInput("convoy inspect takes one checkpoint file; see --help"));
+  if (flags.positional().size() != 1)
+    return Finish(InvalidInput("convoy inspect takes one checkpoint file; see --help"));
   return Finish(Inspect(flags.positional()[0], flags.GetBool("specs")));
 }
 

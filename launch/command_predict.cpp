@@ -31,8 +31,8 @@ StatusOr<std::vector<float>> Prepare(const std::string& path, const Shape& chw, 
   for (int ch = 0; ch < c; ++ch) {
     const ChannelNormalization normalize = NormalizationOf(mean, std, ch);
     for (int64_t p = 0; p < plane; ++p) {
-      const float v = c == 3 ? rgb[ch * plane + p]
-                             : 0.299f * rgb[p] + 0.587f * rgb[plane + p] + 0.114f * rgb[2 * plane + p];
+      const float v =
+          c == 3 ? rgb[ch * plane + p] : 0.299f * rgb[p] + 0.587f * rgb[plane + p] + 0.114f * rgb[2 * plane + p];
       out[ch * plane + p] = normalize(v);
     }
   }
@@ -66,7 +66,8 @@ Status Predict(const std::string& checkpoint_path, const std::vector<std::string
     std::vector<int> order(classes);
     std::iota(order.begin(), order.end(), 0);
     const int k = std::min(top, classes);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int a, int b) { return scores[a] > scores[b]; });
     std::printf("%s:\n", path.c_str());
     for (int i = 0; i < k; ++i) {
       const int c = order[i];
@@ -82,7 +83,8 @@ Status Predict(const std::string& checkpoint_path, const std::vector<std::string
 }  // namespace
 
 int RunPredict(int argc, char** argv) {
-  Flags flags("predict", "Prints the top classes, with probabilities, of each photo (JPEG or PNG) named after the flags.",
+  Flags flags("predict",
+              "Prints the top classes, with probabilities, of each photo (JPEG or PNG) named after the flags.",
               {{"checkpoint", "checkpoint file (.pb)", "", false, true},
                {"top", "how many classes to print per photo", "5"},
                {"device", "cpu or cuda", "cpu"}});

@@ -15,8 +15,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Status Time(const std::string& net_path, int batch, int iters, const std::string& device,
-            int threads) {
+Status Time(const std::string& net_path, int batch, int iters, const std::string& device, int threads) {
   ASSIGN_OR_RETURN(proto::NetSpec spec, LoadNetSpec(net_path));
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(device));
   SetCpuThreads(threads);
@@ -74,9 +73,10 @@ Status Time(const std::string& net_path, int batch, int iters, const std::string
   }
   backend->Synchronize();
   const double step_ms = ms(t0, Clock::now()) / iters;
-  std::printf("training step (forward + backward + update): %.3f ms, %.0f images/s "
-              "(batch %d, %s, %d thread(s))\n",
-              step_ms, batch * 1000.0 / step_ms, batch, backend->name().c_str(), threads);
+  std::printf(
+      "training step (forward + backward + update): %.3f ms, %.0f images/s "
+      "(batch %d, %s, %d thread(s))\n",
+      step_ms, batch * 1000.0 / step_ms, batch, backend->name().c_str(), threads);
   return Status::Ok();
 }
 
@@ -90,8 +90,7 @@ int RunTime(int argc, char** argv) {
                {"device", "cpu or cuda", "cpu"},
                {"threads", "CPU threads", "1"}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
-  StatusOr<int> batch = flags.GetInt("batch"), iters = flags.GetInt("iters"),
-                threads = flags.GetInt("threads");
+  StatusOr<int> batch = flags.GetInt("batch"), iters = flags.GetInt("iters"), threads = flags.GetInt("threads");
   for (const auto* v : {&batch, &iters, &threads})
     if (!v->ok()) return Finish(v->status());
   if (*batch < 1 || *iters < 1) return Finish(InvalidInput("--batch and --iters must be positive"));

@@ -10,8 +10,9 @@
 namespace convoy {
 
 int RunTrain(int argc, char** argv) {
-  Flags flags("train", "Trains the net a solver file names, on the data it names. Under mpirun or srun,\n"
-                       "every rank trains on its slice of each epoch and gradients are averaged.",
+  Flags flags("train",
+              "Trains the net a solver file names, on the data it names. Under mpirun or srun,\n"
+              "every rank trains on its slice of each epoch and gradients are averaged.",
               {{"solver", "solver .prototxt", "", false, true},
                {"run-dir", "folder for metrics.jsonl and checkpoints/", "run"},
                {"threads", "CPU threads per rank for the math", "1"},

@@ -7,9 +7,8 @@
 
 namespace convoy {
 
-StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
-                              const std::vector<float>& mean, const std::vector<float>& std,
-                              Communicator* comm) {
+StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches, const std::vector<float>& mean,
+                              const std::vector<float>& std, Communicator* comm) {
   const int train_batch = net.batch();
   PrefetchOptions options;
   options.batch = batch;
@@ -81,7 +80,8 @@ std::string FormatPerClass(const EvalResult& r, const std::vector<std::string>& 
   for (int c = 0; c < n; ++c) width = std::max(width, name(c).size());
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-*s %8s %8s %9s\n", static_cast<int>(width), "class", "samples", "correct", "accuracy");
+  std::snprintf(line, sizeof line, "%-*s %8s %8s %9s\n", static_cast<int>(width), "class", "samples", "correct",
+                "accuracy");
   out += line;
   for (int c = 0; c < n; ++c) {
     int64_t total = 0;
@@ -111,16 +111,13 @@ Status CheckDatasetFitsNet(const Dataset& data, const Net& net) {
   const Shape expected = net.data_layer().image_shape();
   const Shape found = {m.channels(), m.height(), m.width()};
   if (expected != found)
-    return InvalidInput("layer '" + net.data_layer().name() + "' (Data) expects images of " +
-                        ShapeString(expected) + " (data_param) but the dataset " + data.dir() +
-                        "/manifest.prototxt has " + ShapeString(found) +
+    return InvalidInput("layer '" + net.data_layer().name() + "' (Data) expects images of " + ShapeString(expected) +
+                        " (data_param) but the dataset " + data.dir() + "/manifest.prototxt has " + ShapeString(found) +
                         "; change data_param or convert the data to that shape");
   if (net.num_outputs() != m.num_classes())
     return InvalidInput("the net's loss sees " + std::to_string(net.num_outputs()) +
-                        " scores per sample but the dataset " + data.dir() + " has " +
-                        std::to_string(m.num_classes()) +
-                        " classes; set num_output of the last layer to " +
-                        std::to_string(m.num_classes()));
+                        " scores per sample but the dataset " + data.dir() + " has " + std::to_string(m.num_classes()) +
+                        " classes; set num_output of the last layer to " + std::to_string(m.num_classes()));
   return Status::Ok();
 }
 

@@ -24,9 +24,8 @@ std::string FormatPerClass(const EvalResult& r, const std::vector<std::string>& 
 
 // max_batches 0: the whole dataset. mean/std: the training set's normalisation. Restores the
 // net's batch size afterwards.
-StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches,
-                              const std::vector<float>& mean, const std::vector<float>& std,
-                              Communicator* comm);
+StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches, const std::vector<float>& mean,
+                              const std::vector<float>& std, Communicator* comm);
 
 // Checks that a dataset fits the net: image shape against the Data layer, classes against the
 // scores the loss sees. Errors name the layer, the manifest and both shapes.

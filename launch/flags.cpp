@@ -43,24 +43,22 @@ Status Flags::Parse(int argc, char** argv) {
     if (!spec) {
       std::string known;
       for (const auto& s : specs_) known += " --" + s.name;
-      return InvalidInput("convoy " + command_ + ": unknown flag --" + name + "; known flags:" +
-                          known + " (see --help)");
+      return InvalidInput("convoy " + command_ + ": unknown flag --" + name + "; known flags:" + known +
+                          " (see --help)");
     }
     if (spec->boolean) {
       values_[name] = inline_value ? value : "true";
       continue;
     }
     if (!inline_value) {
-      if (i + 1 >= argc)
-        return InvalidInput("convoy " + command_ + ": flag --" + name + " needs a value");
+      if (i + 1 >= argc) return InvalidInput("convoy " + command_ + ": flag --" + name + " needs a value");
       value = argv[++i];
     }
     values_[name] = value;
   }
   for (const auto& s : specs_)
     if (s.required && values_[s.name].empty())
-      return InvalidInput("convoy " + command_ + ": --" + s.name + " is required (" + s.help +
-                          "); see --help");
+      return InvalidInput("convoy " + command_ + ": --" + s.name + " is required (" + s.help + "); see --help");
   return Status::Ok();
 }
 
@@ -82,13 +80,15 @@ StatusOr<T> ParseWhole(const std::string& command, const std::string& name, cons
 }  // namespace
 
 StatusOr<int> Flags::GetInt(const std::string& name) const {
-  return ParseWhole<int>(command_, name, values_.at(name),
-                         [](const std::string& v, size_t* used) { return std::stoi(v, used); }, "a whole number");
+  return ParseWhole<int>(
+      command_, name, values_.at(name), [](const std::string& v, size_t* used) { return std::stoi(v, used); },
+      "a whole number");
 }
 
 StatusOr<double> Flags::GetDouble(const std::string& name) const {
-  return ParseWhole<double>(command_, name, values_.at(name),
-                            [](const std::string& v, size_t* used) { return std::stod(v, used); }, "a number");
+  return ParseWhole<double>(
+      command_, name, values_.at(name), [](const std::string& v, size_t* used) { return std::stod(v, used); },
+      "a number");
 }
 
 }  // namespace convoy

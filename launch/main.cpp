@@ -20,8 +20,8 @@ int ParseOrExit(Flags& flags, int argc, char** argv) {
 
 int Finish(const Status& status) {
   if (status.ok()) return 0;
-  std::fprintf(stderr, "convoy: %s%s\n", status.code() == StatusCode::kPreempted ? "" : "error: ",
-               status.message().c_str());
+  std::fprintf(stderr, "convoy: %s%s\n",
+               status.code() == StatusCode::kPreempted ? "" : "error: ", status.message().c_str());
   return status.ExitCode();
 }
 

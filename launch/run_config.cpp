@@ -26,7 +26,8 @@ StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path) {
   if (run.solver.test_batch_size() == 0)
     return InvalidInput(solver_path + ": test_batch_size must be positive (default 100)");
   if (run.solver.has_max_epochs() && !run.solver.has_max_iter() && !(run.solver.max_epochs() > 0))
-    return InvalidInput(solver_path + ": max_epochs must be positive, found " + std::to_string(run.solver.max_epochs()));
+    return InvalidInput(solver_path + ": max_epochs must be positive, found " +
+                        std::to_string(run.solver.max_epochs()));
   if (!run.solver.has_max_iter() && !run.solver.has_max_epochs())
     return InvalidInput(solver_path + ": set max_iter or max_epochs");
   run.net_path = resolve(run.solver.net());

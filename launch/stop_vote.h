@@ -19,8 +19,8 @@ class StopVote {
   StopVote& operator=(const StopVote&) = delete;
   ~StopVote();
 
-  void Start();                // this rank's vote: was it sent SIGTERM or SIGUSR1?
-  StatusOr<bool> Agreed();     // did any rank vote to stop?
+  void Start();             // this rank's vote: was it sent SIGTERM or SIGUSR1?
+  StatusOr<bool> Agreed();  // did any rank vote to stop?
 
  private:
   Communicator* comm_;

@@ -23,9 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Ms(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
+double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
 double PeakResidentMb() {
   rusage usage{};
@@ -63,8 +61,11 @@ Status Test(TrainingRun& run, uint64_t iter) {
   std::printf("test  iter %llu: loss %.4f accuracy %.4f (%lld samples)\n", static_cast<unsigned long long>(iter),
               r.loss, r.accuracy, static_cast<long long>(r.samples));
   std::fflush(stdout);
-  run.metrics.Write({{"split", std::string("test")}, {"iter", static_cast<int64_t>(iter)}, {"loss", r.loss},
-                     {"accuracy", r.accuracy}, {"ranks", int64_t{run.comms.gradients->size()}}});
+  run.metrics.Write({{"split", std::string("test")},
+                     {"iter", static_cast<int64_t>(iter)},
+                     {"loss", r.loss},
+                     {"accuracy", r.accuracy},
+                     {"ranks", int64_t{run.comms.gradients->size()}}});
   return Status::Ok();
 }
 
@@ -179,8 +180,8 @@ class TrainingLoop {
     run.feeder->StepDone();
     const Clock::time_point t4 = Clock::now();
     if (!std::isfinite(loss))
-      return Internal("rank " + std::to_string(rank) + ": the loss became " + std::to_string(loss) +
-                      " at iteration " + std::to_string(iter) + ": training diverged; lower base_lr (now " +
+      return Internal("rank " + std::to_string(rank) + ": the loss became " + std::to_string(loss) + " at iteration " +
+                      std::to_string(iter) + ": training diverged; lower base_lr (now " +
                       std::to_string(run.spec().base_lr()) + ")");
     // All-reduce work the training thread did during backward counts as communication.
     const double inline_comm = run.buckets->inline_ms();
@@ -200,15 +201,22 @@ class TrainingLoop {
     if (!run_.lead) return Status::Ok();
     using W = StepWindow;
     const double eta = (run_.max_iter - done) * global_batch / std::max(ips, 1e-9);
-    std::printf("iter %llu/%llu  epoch %.2f  loss %.4f  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
-                static_cast<unsigned long long>(done), static_cast<unsigned long long>(run_.max_iter), last.epoch,
-                means[W::kLoss], last.lr, ips, means[W::kStepMs], means[W::kCommExposedMs], Hms(eta).c_str());
+    std::printf(
+        "iter %llu/%llu  epoch %.2f  loss %.4f  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
+        static_cast<unsigned long long>(done), static_cast<unsigned long long>(run_.max_iter), last.epoch,
+        means[W::kLoss], last.lr, ips, means[W::kStepMs], means[W::kCommExposedMs], Hms(eta).c_str());
     std::fflush(stdout);
-    run_.metrics.Write({{"iter", static_cast<int64_t>(done)}, {"epoch", last.epoch},
-                        {"loss", double{means[W::kLoss]}}, {"lr", double{last.lr}}, {"images_per_sec", ips},
-                        {"ranks", int64_t{run_.comms.gradients->size()}}, {"global_batch", global_batch},
-                        {"data_wait_ms", double{means[W::kDataWaitMs]}}, {"compute_ms", double{means[W::kComputeMs]}},
-                        {"comm_exposed_ms", double{means[W::kCommExposedMs]}}, {"step_ms", double{means[W::kStepMs]}}});
+    run_.metrics.Write({{"iter", static_cast<int64_t>(done)},
+                        {"epoch", last.epoch},
+                        {"loss", double{means[W::kLoss]}},
+                        {"lr", double{last.lr}},
+                        {"images_per_sec", ips},
+                        {"ranks", int64_t{run_.comms.gradients->size()}},
+                        {"global_batch", global_batch},
+                        {"data_wait_ms", double{means[W::kDataWaitMs]}},
+                        {"compute_ms", double{means[W::kComputeMs]}},
+                        {"comm_exposed_ms", double{means[W::kCommExposedMs]}},
+                        {"step_ms", double{means[W::kStepMs]}}});
     return Status::Ok();
   }
 

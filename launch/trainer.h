@@ -25,7 +25,7 @@ struct TrainOptions {
   // How ranks on one node sum host gradients: "shared-memory" (the training threads, through an
   // MPI shared-memory window) or "mpi" (MPI_Allreduce on the communication thread).
   std::string allreduce = "shared-memory";
-  std::string resume;    // "", "latest" (RUN/checkpoints/latest) or a checkpoint path
+  std::string resume;  // "", "latest" (RUN/checkpoints/latest) or a checkpoint path
   // When set, each rank appends "epoch sample" lines for every sample it trains on to
   // <trace_samples>.rank<R>: a record of which data each step used, for audits and tests.
   std::string trace_samples;

@@ -1,4 +1,6 @@
 // SetUpTraining: every part of a run built, in the order of training_run.h's members.
+#include <google/protobuf/util/message_differencer.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,8 +14,6 @@
 #include "launch/evaluate.h"
 #include "launch/training_run.h"
 
-#include <google/protobuf/util/message_differencer.h>
-
 namespace convoy {
 namespace {
 
@@ -22,7 +22,7 @@ namespace {
 // gradients then live for good, so that nothing is copied in. Unavailable, saying why, where the
 // ranks cannot share memory that way.
 StatusOr<std::unique_ptr<SharedMemoryCommunicator>> ShareGradients(Communicator* control, Net* net, Backend* backend,
-                                                                     double timeout_s) {
+                                                                   double timeout_s) {
   auto* mpi = dynamic_cast<MpiCommunicator*>(control);
   if (!mpi) return Unavailable("no MPI");
   Tensor& grads = net->params().grads();
@@ -52,8 +52,10 @@ StatusOr<int> PerRankBatch(const proto::SolverSpec& spec, int ranks, const std::
   const int batch = static_cast<int>(spec.batch_size());
   if (!spec.batch_size_is_global()) return batch;
   if (batch % ranks != 0)
-    return InvalidInput(solver_path + ": batch_size " + std::to_string(batch) + " is global (batch_size_is_global) "
-                        "but does not divide among " + std::to_string(ranks) + " ranks");
+    return InvalidInput(solver_path + ": batch_size " + std::to_string(batch) +
+                        " is global (batch_size_is_global) "
+                        "but does not divide among " +
+                        std::to_string(ranks) + " ranks");
   return batch / ranks;
 }
 
@@ -147,7 +149,8 @@ Status Resume(TrainingRun& run) {
   log = notes + "resuming " + point.path + ": iteration " + std::to_string(run.solver->iter()) + ", epoch " +
         std::to_string(at.epoch) + " at sample " + std::to_string(at.consumed) + " of " + std::to_string(samples) +
         "\n";
-  if (ckpt.world_size() != static_cast<uint32_t>(ranks) || ckpt.global_batch() != static_cast<uint32_t>(run.global_batch))
+  if (ckpt.world_size() != static_cast<uint32_t>(ranks) ||
+      ckpt.global_batch() != static_cast<uint32_t>(run.global_batch))
     log += "the checkpoint was written by " + std::to_string(ckpt.world_size()) + " rank(s) with global batch " +
            std::to_string(ckpt.global_batch()) + "; the rest of epoch " + std::to_string(at.epoch) +
            " is re-planned over " + std::to_string(ranks) + " rank(s), global batch " +
@@ -177,8 +180,8 @@ void StartPipeline(TrainingRun& run) {
   prefetch.augment.seed = spec.seed();
   run.prefetcher = std::make_unique<Prefetcher>(*run.train_data, prefetch);
   run.steps_per_epoch = run.prefetcher->steps_per_epoch();
-  run.max_iter = spec.has_max_iter() ? spec.max_iter()
-                                     : static_cast<uint64_t>(std::ceil(spec.max_epochs() * run.steps_per_epoch));
+  run.max_iter =
+      spec.has_max_iter() ? spec.max_iter() : static_cast<uint64_t>(std::ceil(spec.max_epochs() * run.steps_per_epoch));
   run.feeder = std::make_unique<BatchFeeder>(run.prefetcher.get(), run.net.get(), run.backend);
   run.buckets = std::make_unique<GradientBuckets>(&run.net->params(), static_cast<int>(run.net->layers().size()),
                                                   static_cast<int64_t>(spec.bucket_mb() * (1 << 20)),

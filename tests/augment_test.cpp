@@ -49,7 +49,8 @@ TEST_F(AugmentTest, SameSeedSameBatchesOtherSeedOrEpochOthers) {
   EXPECT_NE(a, plain);
   // Epoch 1 repeats epoch 0's samples (no shuffle) but draws new crops and flips.
   const size_t epoch = 64 * 784;
-  EXPECT_EQ(std::vector<float>(plain.begin(), plain.begin() + epoch), std::vector<float>(plain.begin() + epoch, plain.end()));
+  EXPECT_EQ(std::vector<float>(plain.begin(), plain.begin() + epoch),
+            std::vector<float>(plain.begin() + epoch, plain.end()));
   EXPECT_NE(std::vector<float>(a.begin(), a.begin() + epoch), std::vector<float>(a.begin() + epoch, a.end()));
 }
 

@@ -38,8 +38,8 @@ class BackendOpsTest : public ::testing::TestWithParam<std::string> {
   // Runs op on the reference backend and on the one under test with the same inputs, then
   // compares every output. inputs are host values; outputs are given as sizes.
   void RunOnBoth(const std::vector<std::vector<float>>& inputs, const std::vector<int64_t>& outputs,
-                 const std::function<void(Backend*, std::vector<Tensor>&, std::vector<Tensor>&)>& op,
-                 float tol, const std::string& what, const std::vector<std::vector<float>>& initial = {}) {
+                 const std::function<void(Backend*, std::vector<Tensor>&, std::vector<Tensor>&)>& op, float tol,
+                 const std::string& what, const std::vector<std::vector<float>>& initial = {}) {
     std::vector<std::vector<float>> results[2];
     Backend* backends[2] = {ReferenceBackend(), backend_};
     for (int b = 0; b < 2; ++b) {
@@ -64,47 +64,48 @@ class BackendOpsTest : public ::testing::TestWithParam<std::string> {
 
 const ConvShape kConvShapes[] = {
     // n, c, h, w, k, kh, kw, stride, pad
-    {2, 1, 28, 28, 4, 5, 5, 1, 0},  // LeNet conv1 (fewer filters): the CPU's direct kernels
-    {9, 1, 28, 28, 20, 5, 5, 1, 0}, // LeNet conv1: direct, filters in blocks of 8, 8 and 4; 9 images
-    {3, 3, 10, 10, 9, 3, 3, 1, 0},  // direct, colour input, 3 x 3, 8 + 1 filters
-    {2, 5, 12, 12, 7, 5, 5, 1, 0},  // LeNet's conv2 shape, fewer channels: im2col, rows of 12
-    {3, 3, 7, 9, 5, 3, 3, 1, 1},    // odd sizes, padding
-    {2, 2, 11, 10, 3, 3, 3, 2, 1},  // stride 2 with padding
-    {1, 4, 5, 5, 2, 1, 1, 1, 0},    // 1x1
-    {2, 3, 6, 7, 4, 3, 2, 3, 2},    // non-square kernel, stride 3, pad 2
-    {1, 2, 3, 3, 3, 5, 5, 1, 2},    // kernel larger than the image
+    {2, 1, 28, 28, 4, 5, 5, 1, 0},   // LeNet conv1 (fewer filters): the CPU's direct kernels
+    {9, 1, 28, 28, 20, 5, 5, 1, 0},  // LeNet conv1: direct, filters in blocks of 8, 8 and 4; 9 images
+    {3, 3, 10, 10, 9, 3, 3, 1, 0},   // direct, colour input, 3 x 3, 8 + 1 filters
+    {2, 5, 12, 12, 7, 5, 5, 1, 0},   // LeNet's conv2 shape, fewer channels: im2col, rows of 12
+    {3, 3, 7, 9, 5, 3, 3, 1, 1},     // odd sizes, padding
+    {2, 2, 11, 10, 3, 3, 3, 2, 1},   // stride 2 with padding
+    {1, 4, 5, 5, 2, 1, 1, 1, 0},     // 1x1
+    {2, 3, 6, 7, 4, 3, 2, 3, 2},     // non-square kernel, stride 3, pad 2
+    {1, 2, 3, 3, 3, 5, 5, 1, 2},     // kernel larger than the image
 };
 
 TEST_P(BackendOpsTest, Convolution) {
   for (const ConvShape& s : kConvShapes) {
     const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, wn = int64_t{s.k} * s.c * s.kh * s.kw;
     const int64_t yn = int64_t{s.n} * s.k * s.oh() * s.ow();
-    const std::string name = "conv n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " +
-                             std::to_string(s.h) + "x" + std::to_string(s.w) + " k" +
-                             std::to_string(s.k) + " stride " + std::to_string(s.stride) + " pad " +
-                             std::to_string(s.pad);
+    const std::string name = "conv n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " + std::to_string(s.h) +
+                             "x" + std::to_string(s.w) + " k" + std::to_string(s.k) + " stride " +
+                             std::to_string(s.stride) + " pad " + std::to_string(s.pad);
     auto ws = [&](Backend* b) { return Tensor(b, {std::max<int64_t>(b->ConvWorkspaceSize(s), 1)}); };
     for (bool relu : {false, true})
-      RunOnBoth({RandomValues(xn, 1), RandomValues(wn, 2), RandomValues(s.k, 3)}, {yn},
-                [&](Backend* b, auto& in, auto& out) {
-                  Tensor w = ws(b);
-                  b->ConvForward(s, in[0].data(), in[1].data(), in[2].data(), relu,
-                                 out[0].mutable_data(), w.mutable_data());
-                },
-                1e-4f, name + " forward" + (relu ? "+relu" : ""));
-    RunOnBoth({RandomValues(yn, 4), RandomValues(wn, 2)}, {xn},
-              [&](Backend* b, auto& in, auto& out) {
-                Tensor w = ws(b);
-                b->ConvBackwardData(s, in[0].data(), in[1].data(), out[0].mutable_data(), w.mutable_data());
-              },
-              1e-4f, name + " backward data");
-    RunOnBoth({RandomValues(xn, 1), RandomValues(yn, 4)}, {wn, s.k},
-              [&](Backend* b, auto& in, auto& out) {
-                Tensor w = ws(b);
-                b->ConvBackwardFilter(s, in[0].data(), in[1].data(), out[0].mutable_data(),
-                                      out[1].mutable_data(), w.mutable_data());
-              },
-              1e-4f, name + " backward filter");
+      RunOnBoth(
+          {RandomValues(xn, 1), RandomValues(wn, 2), RandomValues(s.k, 3)}, {yn},
+          [&](Backend* b, auto& in, auto& out) {
+            Tensor w = ws(b);
+            b->ConvForward(s, in[0].data(), in[1].data(), in[2].data(), relu, out[0].mutable_data(), w.mutable_data());
+          },
+          1e-4f, name + " forward" + (relu ? "+relu" : ""));
+    RunOnBoth(
+        {RandomValues(yn, 4), RandomValues(wn, 2)}, {xn},
+        [&](Backend* b, auto& in, auto& out) {
+          Tensor w = ws(b);
+          b->ConvBackwardData(s, in[0].data(), in[1].data(), out[0].mutable_data(), w.mutable_data());
+        },
+        1e-4f, name + " backward data");
+    RunOnBoth(
+        {RandomValues(xn, 1), RandomValues(yn, 4)}, {wn, s.k},
+        [&](Backend* b, auto& in, auto& out) {
+          Tensor w = ws(b);
+          b->ConvBackwardFilter(s, in[0].data(), in[1].data(), out[0].mutable_data(), out[1].mutable_data(),
+                                w.mutable_data());
+        },
+        1e-4f, name + " backward filter");
   }
 }
 
@@ -120,28 +121,32 @@ TEST_P(BackendOpsTest, Pooling) {
   for (const PoolShape& s : kPoolShapes) {
     const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, yn = int64_t{s.n} * s.c * s.oh() * s.ow();
     const std::string name = "pool " + std::to_string(s.h) + "x" + std::to_string(s.w) + " kernel " +
-                             std::to_string(s.kernel) + " stride " + std::to_string(s.stride) +
-                             " pad " + std::to_string(s.pad);
-    RunOnBoth({RandomValues(xn, 5)}, {yn, yn},
-              [&](Backend* b, auto& in, auto& out) {
-                b->MaxPoolForward(s, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
-              },
-              0.f, name + " max forward");
+                             std::to_string(s.kernel) + " stride " + std::to_string(s.stride) + " pad " +
+                             std::to_string(s.pad);
+    RunOnBoth(
+        {RandomValues(xn, 5)}, {yn, yn},
+        [&](Backend* b, auto& in, auto& out) {
+          b->MaxPoolForward(s, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+        },
+        0.f, name + " max forward");
     // Max backward from the reference's argmax, so both route gradients the same way.
     Tensor x(ReferenceBackend(), {xn}), y(ReferenceBackend(), {yn}), argmax(ReferenceBackend(), {yn});
     x.FromHost(RandomValues(xn, 5));
     ReferenceBackend()->MaxPoolForward(s, x.data(), y.mutable_data(), argmax.mutable_data());
-    RunOnBoth({RandomValues(yn, 6), argmax.ToHost()}, {xn},
-              [&](Backend* b, auto& in, auto& out) {
-                b->MaxPoolBackward(s, in[0].data(), in[1].data(), out[0].mutable_data());
-              },
-              1e-6f, name + " max backward");
-    RunOnBoth({RandomValues(xn, 5)}, {yn},
-              [&](Backend* b, auto& in, auto& out) { b->AvgPoolForward(s, in[0].data(), out[0].mutable_data()); },
-              1e-5f, name + " average forward");
-    RunOnBoth({RandomValues(yn, 6)}, {xn},
-              [&](Backend* b, auto& in, auto& out) { b->AvgPoolBackward(s, in[0].data(), out[0].mutable_data()); },
-              1e-5f, name + " average backward");
+    RunOnBoth(
+        {RandomValues(yn, 6), argmax.ToHost()}, {xn},
+        [&](Backend* b, auto& in, auto& out) {
+          b->MaxPoolBackward(s, in[0].data(), in[1].data(), out[0].mutable_data());
+        },
+        1e-6f, name + " max backward");
+    RunOnBoth(
+        {RandomValues(xn, 5)}, {yn},
+        [&](Backend* b, auto& in, auto& out) { b->AvgPoolForward(s, in[0].data(), out[0].mutable_data()); }, 1e-5f,
+        name + " average forward");
+    RunOnBoth(
+        {RandomValues(yn, 6)}, {xn},
+        [&](Backend* b, auto& in, auto& out) { b->AvgPoolBackward(s, in[0].data(), out[0].mutable_data()); }, 1e-5f,
+        name + " average backward");
   }
 }
 
@@ -168,12 +173,14 @@ TEST_P(BackendOpsTest, BiasAndSums) {
     for (int cols : {1, 10, 513}) {
       const int64_t n = int64_t{rows} * cols;
       for (bool relu : {false, true})
-        RunOnBoth({RandomValues(cols, 10)}, {n},
-                  [&](Backend* b, auto& in, auto& out) { b->AddBias(rows, cols, in[0].data(), relu, out[0].mutable_data()); },
-                  1e-6f, "add bias" + std::string(relu ? "+relu" : ""), {RandomValues(n, 11)});
-      RunOnBoth({RandomValues(n, 12)}, {cols},
-                [&](Backend* b, auto& in, auto& out) { b->ColumnSums(rows, cols, in[0].data(), out[0].mutable_data()); },
-                1e-5f, "column sums");
+        RunOnBoth(
+            {RandomValues(cols, 10)}, {n},
+            [&](Backend* b, auto& in, auto& out) { b->AddBias(rows, cols, in[0].data(), relu, out[0].mutable_data()); },
+            1e-6f, "add bias" + std::string(relu ? "+relu" : ""), {RandomValues(n, 11)});
+      RunOnBoth(
+          {RandomValues(n, 12)}, {cols},
+          [&](Backend* b, auto& in, auto& out) { b->ColumnSums(rows, cols, in[0].data(), out[0].mutable_data()); },
+          1e-5f, "column sums");
     }
 }
 
@@ -181,35 +188,48 @@ TEST_P(BackendOpsTest, ElementWise) {
   for (int64_t n : {1, 17, 100003}) {
     const auto x = RandomValues(n, 13), y = RandomValues(n, 14);
     for (float slope : {0.f, 0.1f}) {
-      RunOnBoth({x}, {n}, [&](Backend* b, auto& in, auto& out) { b->ReluForward(n, slope, in[0].data(), out[0].mutable_data()); },
-                0.f, "relu forward");
-      RunOnBoth({x, y}, {n},
-                [&](Backend* b, auto& in, auto& out) { b->ReluBackward(n, slope, in[0].data(), in[1].data(), out[0].mutable_data()); },
-                0.f, "relu backward");
+      RunOnBoth(
+          {x}, {n},
+          [&](Backend* b, auto& in, auto& out) { b->ReluForward(n, slope, in[0].data(), out[0].mutable_data()); }, 0.f,
+          "relu forward");
+      RunOnBoth(
+          {x, y}, {n},
+          [&](Backend* b, auto& in, auto& out) {
+            b->ReluBackward(n, slope, in[0].data(), in[1].data(), out[0].mutable_data());
+          },
+          0.f, "relu backward");
     }
-    RunOnBoth({x}, {n, n},
-              [&](Backend* b, auto& in, auto& out) {
-                b->DropoutForward(n, 0.3f, 99, 5, 1000, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
-              },
-              1e-6f, "dropout forward");
-    RunOnBoth({x, y}, {n}, [&](Backend* b, auto& in, auto& out) { b->Multiply(n, in[0].data(), in[1].data(), out[0].mutable_data()); },
-              0.f, "multiply");
+    RunOnBoth(
+        {x}, {n, n},
+        [&](Backend* b, auto& in, auto& out) {
+          b->DropoutForward(n, 0.3f, 99, 5, 1000, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+        },
+        1e-6f, "dropout forward");
+    RunOnBoth(
+        {x, y}, {n},
+        [&](Backend* b, auto& in, auto& out) { b->Multiply(n, in[0].data(), in[1].data(), out[0].mutable_data()); },
+        0.f, "multiply");
     for (bool relu : {false, true}) {
-      RunOnBoth({x, y}, {n},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->AddScaled(n, 1.5f, in[0].data(), -0.5f, in[1].data(), relu, out[0].mutable_data());
-                },
-                1e-6f, relu ? "add scaled + relu" : "add scaled");
-      RunOnBoth({x, y}, {n},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->ScaleMasked(n, -2.f, in[0].data(), relu ? in[1].data() : nullptr, out[0].mutable_data());
-                },
-                0.f, relu ? "scale masked" : "scale without a mask");
+      RunOnBoth(
+          {x, y}, {n},
+          [&](Backend* b, auto& in, auto& out) {
+            b->AddScaled(n, 1.5f, in[0].data(), -0.5f, in[1].data(), relu, out[0].mutable_data());
+          },
+          1e-6f, relu ? "add scaled + relu" : "add scaled");
+      RunOnBoth(
+          {x, y}, {n},
+          [&](Backend* b, auto& in, auto& out) {
+            b->ScaleMasked(n, -2.f, in[0].data(), relu ? in[1].data() : nullptr, out[0].mutable_data());
+          },
+          0.f, relu ? "scale masked" : "scale without a mask");
     }
-    RunOnBoth({x}, {n}, [&](Backend* b, auto& in, auto& out) { b->Axpy(n, -0.5f, in[0].data(), out[0].mutable_data()); },
-              1e-6f, "axpy", {y});
-    RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Scale(n, 3.f, out[0].mutable_data()); }, 1e-6f, "scale", {y});
-    RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Fill(n, 2.5f, out[0].mutable_data()); }, 0.f, "fill");
+    RunOnBoth({x}, {n},
+              [&](Backend* b, auto& in, auto& out) { b->Axpy(n, -0.5f, in[0].data(), out[0].mutable_data()); }, 1e-6f,
+              "axpy", {y});
+    RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Scale(n, 3.f, out[0].mutable_data()); }, 1e-6f, "scale",
+              {y});
+    RunOnBoth(
+        {}, {n}, [&](Backend* b, auto&, auto& out) { b->Fill(n, 2.5f, out[0].mutable_data()); }, 0.f, "fill");
     for (bool nesterov : {false, true})
       RunOnBoth({x}, {n, n},
                 [&](Backend* b, auto& in, auto& out) {
@@ -233,7 +253,10 @@ TEST_P(BackendOpsTest, ElementWise) {
 }
 
 TEST_P(BackendOpsTest, BatchNorm) {
-  struct Case { int n, c; int64_t hw; };
+  struct Case {
+    int n, c;
+    int64_t hw;
+  };
   for (const Case& k : {Case{2, 3, 25}, Case{1, 1, 1}, Case{5, 16, 64}, Case{3, 7, 1}}) {
     const int64_t count = int64_t{k.n} * k.c * k.hw;
     std::vector<float> x = RandomValues(count, 21, 2.f);
@@ -246,19 +269,21 @@ TEST_P(BackendOpsTest, BatchNorm) {
       ReferenceBackend()->ChannelMeanVar(k.n, k.c, k.hw, tx.data(), tm.mutable_data(), tv.mutable_data());
       mean = tm.ToHost(), var = tv.ToHost();
     }
-    RunOnBoth({x}, {k.c, k.c},
-              [&](Backend* b, auto& in, auto& out) {
-                b->ChannelMeanVar(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
-              },
-              1e-5f, "channel mean and variance");
+    RunOnBoth(
+        {x}, {k.c, k.c},
+        [&](Backend* b, auto& in, auto& out) {
+          b->ChannelMeanVar(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+        },
+        1e-5f, "channel mean and variance");
     for (bool relu : {false, true}) {
       const std::string fused = relu ? " with a fused relu" : "";
-      RunOnBoth({x, mean, var, gamma, beta}, {count},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->BatchNormForward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
-                                      in[4].data(), 1e-5f, relu, out[0].mutable_data());
-                },
-                1e-4f, "batch norm forward" + fused);
+      RunOnBoth(
+          {x, mean, var, gamma, beta}, {count},
+          [&](Backend* b, auto& in, auto& out) {
+            b->BatchNormForward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(),
+                                1e-5f, relu, out[0].mutable_data());
+          },
+          1e-4f, "batch norm forward" + fused);
       // With the relu, the mask is the reference's forward output: about half of it is zero.
       std::vector<float> y(count);
       {
@@ -268,13 +293,14 @@ TEST_P(BackendOpsTest, BatchNorm) {
                                              beta.data(), 1e-5f, true, ty.mutable_data());
         y = ty.ToHost();
       }
-      RunOnBoth({x, dy, mean, var, gamma, y}, {count, k.c, k.c},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->BatchNormBackward(k.n, k.c, k.hw, in[0].data(), relu ? in[5].data() : nullptr, in[1].data(),
-                                       in[2].data(), in[3].data(), in[4].data(), 1e-5f, out[0].mutable_data(),
-                                       out[1].mutable_data(), out[2].mutable_data());
-                },
-                2e-3f, "batch norm backward" + fused);
+      RunOnBoth(
+          {x, dy, mean, var, gamma, y}, {count, k.c, k.c},
+          [&](Backend* b, auto& in, auto& out) {
+            b->BatchNormBackward(k.n, k.c, k.hw, in[0].data(), relu ? in[5].data() : nullptr, in[1].data(),
+                                 in[2].data(), in[3].data(), in[4].data(), 1e-5f, out[0].mutable_data(),
+                                 out[1].mutable_data(), out[2].mutable_data());
+          },
+          2e-3f, "batch norm backward" + fused);
     }
   }
 }
@@ -285,24 +311,27 @@ TEST_P(BackendOpsTest, LossAndAccuracy) {
       std::vector<float> labels(n);
       for (int i = 0; i < n; ++i) labels[i] = static_cast<float>(RandomBelow(3, 3, i, classes));
       const auto logits = RandomValues(int64_t{n} * classes, 17, 3.f);
-      RunOnBoth({logits, labels}, {int64_t{n} * classes, 1},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->SoftmaxCrossEntropyForward(n, classes, in[0].data(), in[1].data(), out[0].mutable_data(),
-                                                out[1].mutable_data());
-                },
-                1e-5f, "softmax cross-entropy forward");
+      RunOnBoth(
+          {logits, labels}, {int64_t{n} * classes, 1},
+          [&](Backend* b, auto& in, auto& out) {
+            b->SoftmaxCrossEntropyForward(n, classes, in[0].data(), in[1].data(), out[0].mutable_data(),
+                                          out[1].mutable_data());
+          },
+          1e-5f, "softmax cross-entropy forward");
       std::vector<float> probs(int64_t{n} * classes, 1.f / classes);
-      RunOnBoth({probs, labels}, {int64_t{n} * classes},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->SoftmaxCrossEntropyBackward(n, classes, in[0].data(), in[1].data(), 0.25f, out[0].mutable_data());
-                },
-                1e-6f, "softmax cross-entropy backward");
+      RunOnBoth(
+          {probs, labels}, {int64_t{n} * classes},
+          [&](Backend* b, auto& in, auto& out) {
+            b->SoftmaxCrossEntropyBackward(n, classes, in[0].data(), in[1].data(), 0.25f, out[0].mutable_data());
+          },
+          1e-6f, "softmax cross-entropy backward");
       for (int k : {1, 2})
-        RunOnBoth({logits, labels}, {1},
-                  [&](Backend* b, auto& in, auto& out) {
-                    b->TopKCorrect(n, classes, k, in[0].data(), in[1].data(), out[0].mutable_data());
-                  },
-                  0.f, "top-" + std::to_string(k) + " correct");
+        RunOnBoth(
+            {logits, labels}, {1},
+            [&](Backend* b, auto& in, auto& out) {
+              b->TopKCorrect(n, classes, k, in[0].data(), in[1].data(), out[0].mutable_data());
+            },
+            0.f, "top-" + std::to_string(k) + " correct");
     }
 }
 

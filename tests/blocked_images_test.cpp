@@ -60,7 +60,10 @@ TEST(BlockedImagesTest, ConversionsFollowTheLayoutAndRoundTrip) {
 }
 
 TEST(BlockedImagesTest, BatchNormAndGlobalPoolingMatchThePlainOps) {
-  struct Case { int n, c; int64_t hw; };
+  struct Case {
+    int n, c;
+    int64_t hw;
+  };
   for (const Case& k : {Case{2, 16, 25}, Case{9, 32, 7}, Case{1, 64, 1}, Case{3, 48, 64}}) {
     const std::string name = "n" + std::to_string(k.n) + " c" + std::to_string(k.c) + " hw" + std::to_string(k.hw);
     const int64_t count = int64_t{k.n} * k.c * k.hw;
@@ -83,9 +86,8 @@ TEST(BlockedImagesTest, BatchNormAndGlobalPoolingMatchThePlainOps) {
       // With a fused ReLU; the backward masked by the reference's forward output.
       be->BatchNormForwardBlocked(k.n, k.c, k.hw, x.data(), mean[0].data(), var[0].data(), gamma.data(), beta.data(),
                                   1e-5f, true, relu_y[b].data());
-      be->BatchNormBackwardBlocked(k.n, k.c, k.hw, x.data(), relu_y[0].data(), dy.data(), mean[0].data(),
-                                   var[0].data(), gamma.data(), 1e-5f, relu_dx[b].data(), relu_dgamma[b].data(),
-                                   relu_dbeta[b].data());
+      be->BatchNormBackwardBlocked(k.n, k.c, k.hw, x.data(), relu_y[0].data(), dy.data(), mean[0].data(), var[0].data(),
+                                   gamma.data(), 1e-5f, relu_dx[b].data(), relu_dgamma[b].data(), relu_dbeta[b].data());
       be->GlobalAvgPoolBlocked(k.n, k.c, k.hw, x.data(), pooled[b].data());
       be->GlobalAvgPoolBackwardBlocked(k.n, k.c, k.hw, pooled[0].data(), dpool[b].data());
     }
@@ -108,8 +110,7 @@ TEST(BlockedImagesTest, BatchNormAndGlobalPoolingMatchThePlainOps) {
 TEST(BlockedImagesTest, ConvolutionsReadAndWriteBlockedImages) {
   const ConvShape shapes[] = {
       // n, c, h, w, k, kh, kw, stride, pad
-      {3, 16, 7, 9, 32, 3, 3, 1, 1},
-      {2, 32, 8, 8, 16, 3, 3, 2, 1},
+      {3, 16, 7, 9, 32, 3, 3, 1, 1}, {2, 32, 8, 8, 16, 3, 3, 2, 1},
       {9, 16, 6, 6, 32, 1, 1, 2, 0},  // a projection shortcut; 9 images: parts of unequal size
       {2, 3, 8, 8, 16, 3, 3, 1, 1},   // a first layer: plain colour images in, blocked out
       {3, 32, 8, 8, 64, 3, 3, 1, 1},  // Winograd's kernels (3x3, stride 1, >= 32 channels)
@@ -131,10 +132,18 @@ TEST(BlockedImagesTest, ConvolutionsReadAndWriteBlockedImages) {
         const std::string name = "conv c" + std::to_string(s.c) + " k" + std::to_string(s.k) + " stride " +
                                  std::to_string(s.stride) + (x_blocked ? " x blocked" : " x plain") +
                                  (y_blocked ? " y blocked" : " y plain");
-        const auto as_x = [&](const std::vector<float>& v) { return x_blocked ? Convert(Cpu(), true, s.n, s.c, hw, v) : v; };
-        const auto as_y = [&](const std::vector<float>& v) { return y_blocked ? Convert(Cpu(), true, s.n, s.k, ohw, v) : v; };
-        const auto from_x = [&](const std::vector<float>& v) { return x_blocked ? Convert(Cpu(), false, s.n, s.c, hw, v) : v; };
-        const auto from_y = [&](const std::vector<float>& v) { return y_blocked ? Convert(Cpu(), false, s.n, s.k, ohw, v) : v; };
+        const auto as_x = [&](const std::vector<float>& v) {
+          return x_blocked ? Convert(Cpu(), true, s.n, s.c, hw, v) : v;
+        };
+        const auto as_y = [&](const std::vector<float>& v) {
+          return y_blocked ? Convert(Cpu(), true, s.n, s.k, ohw, v) : v;
+        };
+        const auto from_x = [&](const std::vector<float>& v) {
+          return x_blocked ? Convert(Cpu(), false, s.n, s.c, hw, v) : v;
+        };
+        const auto from_y = [&](const std::vector<float>& v) {
+          return y_blocked ? Convert(Cpu(), false, s.n, s.k, ohw, v) : v;
+        };
         std::vector<float> ws(std::max<int64_t>(Cpu()->ConvWorkspaceSize(s), 1));
         std::vector<float> cy(y.size()), cdx(dx.size()), cdw(dw.size()), cdb(db.size());
         const auto bx = as_x(x), bdy = as_y(dy);

@@ -1,13 +1,14 @@
 // Checkpoint files: a round trip keeps every byte (tensors larger than one 16 MiB chunk too);
 // truncated, flipped and foreign files are refused by name; --resume latest falls back past a
 // damaged newest checkpoint; a writer killed mid-write leaves the previous checkpoint whole.
+#include "launch/checkpoint.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <random>
 #include <thread>
 
-#include "launch/checkpoint.h"
 #include "launch/checkpoint_file.h"
 #include "tests/data_fixtures.h"
 #include "tests/test_util.h"
@@ -64,7 +65,8 @@ TEST(CheckpointFileTest, DamagedFilesAreRefusedByName) {
   testing::WriteFile(dir / "foreign.pb", "name: \"a net, not a checkpoint\"\n");
   r = ReadCheckpointFile(dir / "foreign.pb");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("foreign.pb: not a convoy checkpoint"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("foreign.pb: not a convoy checkpoint"), std::string::npos)
+      << r.status().message();
   EXPECT_EQ(r.status().ExitCode(), 2);
 }
 
@@ -106,8 +108,8 @@ TEST(CheckpointFileTest, AWriterKilledMidWriteLeavesThePreviousCheckpointWhole) 
                      "snapshot: 1\nkeep_checkpoints: 3\ndisplay: 1000\n");
   std::mt19937 rng(std::random_device{}());
   for (int kill_round = 0; kill_round < 4; ++kill_round) {
-    testing::Background job(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") +
-                                " --run-dir " + (dir / "run") + (kill_round ? " --resume latest" : ""),
+    testing::Background job(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") + " --run-dir " +
+                                (dir / "run") + (kill_round ? " --resume latest" : ""),
                             dir / "job.log");
     for (int i = 0; i < 100 && !std::filesystem::exists(dir / "run/checkpoints/latest"); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -23,8 +23,8 @@ class CliTest : public ::testing::Test {
                        "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\nmax_iter: 4\n");
   }
   testing::CommandResult Train(const std::string& extra = "") {
-    return testing::Run(testing::ConvoyBinary() + " train --solver " + (dir_ / "solver.prototxt") +
-                        " --run-dir " + (dir_ / "run") + " " + extra);
+    return testing::Run(testing::ConvoyBinary() + " train --solver " + (dir_ / "solver.prototxt") + " --run-dir " +
+                        (dir_ / "run") + " " + extra);
   }
   // One clean error: exit code 2, the message, nothing from a crash.
   static void ExpectCleanError(const testing::CommandResult& r, const std::string& needle) {
@@ -57,7 +57,8 @@ TEST_F(CliTest, PredictReportsUnreadablePhotosAndGoesOn) {
   EXPECT_NE(r.output.find(photo + ":\n  1. class "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("  3. class "), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("  4. "), std::string::npos) << "--top 3 prints three\n" << r.output;
-  EXPECT_NE(r.output.find("cannot predict: " + (dir_ / "missing.jpg") + ": cannot open"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cannot predict: " + (dir_ / "missing.jpg") + ": cannot open"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("cannot predict: " + (dir_ / "broken.png") + ": corrupt PNG"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("convoy: error: 2 of 3 photo(s) could not be read"), std::string::npos) << r.output;
 }
@@ -69,11 +70,13 @@ TEST_F(CliTest, UnknownLayerType) {
 
 TEST_F(CliTest, TypoInAField) {
   WriteConfigs(Replace(testing::SmallNetText(), "num_output: 8", "num_outputs: 8"));
-  ExpectCleanError(Train(), "net.prototxt:5:40: Message type \"convoy.proto.ConvolutionParam\" has no field named \"num_outputs\"");
+  ExpectCleanError(
+      Train(), "net.prototxt:5:40: Message type \"convoy.proto.ConvolutionParam\" has no field named \"num_outputs\"");
 }
 
 TEST_F(CliTest, BlobThatDoesNotExist) {
-  WriteConfigs(Replace(testing::SmallNetText(), "bottom: \"conv1\" top: \"pool1\"", "bottom: \"conv7\" top: \"pool1\""));
+  WriteConfigs(
+      Replace(testing::SmallNetText(), "bottom: \"conv1\" top: \"pool1\"", "bottom: \"conv7\" top: \"pool1\""));
   ExpectCleanError(Train(), "bottom 'conv7' is not the top of any earlier layer");
 }
 
@@ -102,8 +105,10 @@ TEST_F(CliTest, ZeroTestBatchSize) {
 TEST_F(CliTest, UnknownFlag) { ExpectCleanError(Train("--thread 2"), "unknown flag --thread"); }
 
 TEST_F(CliTest, EmptyClassNameInConvert) {
-  ExpectCleanError(testing::Run(testing::ConvoyBinary() + " convert --format idx --images i.gz --labels l.gz "
-                                "--class-names cat,,dog --out " + (dir_ / "out")),
+  ExpectCleanError(testing::Run(testing::ConvoyBinary() +
+                                " convert --format idx --images i.gz --labels l.gz "
+                                "--class-names cat,,dog --out " +
+                                (dir_ / "out")),
                    "--class-names: name 2 is empty");
 }
 

@@ -16,7 +16,6 @@
 namespace convoy {
 namespace {
 
-
 const std::string kRepo = CONVOY_SOURCE_DIR;
 
 class ClusterTest : public ::testing::Test {
@@ -28,9 +27,11 @@ class ClusterTest : public ::testing::Test {
   }
   std::string Solver(int max_iter) {
     const std::string path = dir_ / ("solver" + std::to_string(max_iter) + ".prototxt");
-    testing::WriteFile(path, "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 16\n"
-                             "max_iter: " + std::to_string(max_iter) +
-                             "\nbase_lr: 0.02\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 5\nseed: 9\n");
+    testing::WriteFile(path,
+                       "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 16\n"
+                       "max_iter: " +
+                           std::to_string(max_iter) +
+                           "\nbase_lr: 0.02\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 5\nseed: 9\n");
     return path;
   }
   std::string Weights(const std::string& run, int iter) {
@@ -52,12 +53,13 @@ class SlurmTest : public ClusterTest {
     ASSERT_EQ(up.exit_code, 0) << up.output;
     env_ = "SLURM_CONF=" + (dir_ / "slurm/slurm.conf") +
            " OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo"
-           " CONVOY=" + testing::ConvoyBinary() + " THREADS=1 ";
+           " CONVOY=" +
+           testing::ConvoyBinary() + " THREADS=1 ";
   }
   void TearDown() override { testing::Run(kRepo + "/cluster/local/down " + (dir_ / "slurm")); }
   std::string Submit(int max_iter, const std::string& run) {
-    const auto r = testing::Run(env_ + "SOLVER=" + Solver(max_iter) + " RUN_DIR=" + run + " sbatch --parsable --chdir " +
-                       dir_.str() + " " + kRepo + "/cluster/convoy.sbatch");
+    const auto r = testing::Run(env_ + "SOLVER=" + Solver(max_iter) + " RUN_DIR=" + run +
+                                " sbatch --parsable --chdir " + dir_.str() + " " + kRepo + "/cluster/convoy.sbatch");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return r.output.substr(0, r.output.find_first_of("\n;"));
   }
@@ -126,13 +128,15 @@ class TwoHostsTest : public ClusterTest {
   }
   ~TwoHostsTest() override { testing::Run(hosts_ + " down"); }
   testing::CommandResult TrainApart(int ranks_per_host, const std::string& btl, int max_iter) {
-    testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=" + std::to_string(ranks_per_host) + "\n10.77.0.2 slots=" +
-                                              std::to_string(ranks_per_host) + "\n");
-    return testing::Run("ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                        "mpirun --hostfile " + (dir_ / "hostfile") + " -np " + std::to_string(2 * ranks_per_host) +
-                        " --mca plm_rsh_agent " + kRepo + "/cluster/local/netns-rsh --mca btl " + btl +
-                        " --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 " +
-                        Train(max_iter) + (dir_ / "apart"));
+    testing::WriteFile(dir_ / "hostfile", "10.77.0.1 slots=" + std::to_string(ranks_per_host) +
+                                              "\n10.77.0.2 slots=" + std::to_string(ranks_per_host) + "\n");
+    return testing::Run(
+        "ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+        "mpirun --hostfile " +
+        (dir_ / "hostfile") + " -np " + std::to_string(2 * ranks_per_host) + " --mca plm_rsh_agent " + kRepo +
+        "/cluster/local/netns-rsh --mca btl " + btl +
+        " --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 " + Train(max_iter) +
+        (dir_ / "apart"));
   }
   // The same run with every rank on this host, into RUN_DIR/together.
   testing::CommandResult TrainTogether(int ranks, int max_iter) {
@@ -153,8 +157,7 @@ TEST_F(TwoHostsTest, OneRankOnEachMatchesOneHostExactly) {
   ASSERT_EQ(together.exit_code, 0) << together.output;
   // Apart, the ranks sum over MPI on their communication threads; together, through shared
   // memory: the same floats either way.
-  EXPECT_NE(apart.output.find("gradient bucket(s) over mpi (one rank per node)"), std::string::npos)
-      << apart.output;
+  EXPECT_NE(apart.output.find("gradient bucket(s) over mpi (one rank per node)"), std::string::npos) << apart.output;
   EXPECT_NE(together.output.find("gradient bucket(s) over mpi shared memory"), std::string::npos) << together.output;
   EXPECT_TRUE(Weights(dir_ / "apart", 40) == Weights(dir_ / "together", 40));
 }
@@ -168,7 +171,8 @@ TEST_F(TwoHostsTest, TwoRanksOnEachSumWithinThenBetweenThem) {
   const auto apart = TrainApart(2, "self,vader,tcp", 40);
   ASSERT_EQ(apart.exit_code, 0) << apart.output;
   EXPECT_NE(apart.output.find("gradient bucket(s) over mpi shared memory on each of 2 nodes, mpi between them"),
-            std::string::npos) << apart.output;
+            std::string::npos)
+      << apart.output;
   EXPECT_NE(apart.output.find("node convoy-host-b: ranks 2 (cpu), 3 (cpu)"), std::string::npos) << apart.output;
   const auto together = TrainTogether(4, 40);
   ASSERT_EQ(together.exit_code, 0) << together.output;

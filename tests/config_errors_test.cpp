@@ -17,7 +17,8 @@ StatusOr<std::unique_ptr<Net>> BuildFromText(const std::string& text) {
 
 TEST(ConfigErrorsTest, TypoInAFieldNamesFileLineColumnAndField) {
   proto::NetSpec spec;
-  const Status s = ParseTextProto("name: \"n\"\nlayer {\n  name: \"a\"\n  botom: \"x\"\n}\n", "configs/net.prototxt", &spec);
+  const Status s =
+      ParseTextProto("name: \"n\"\nlayer {\n  name: \"a\"\n  botom: \"x\"\n}\n", "configs/net.prototxt", &spec);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.ExitCode(), 2);
   EXPECT_NE(s.message().find("configs/net.prototxt:4:"), std::string::npos) << s.message();
@@ -51,8 +52,7 @@ TEST(ConfigErrorsTest, KernelLargerThanInputIsAShapeError) {
 }
 
 TEST(ConfigErrorsTest, WrongNumberOfBottoms) {
-  const std::string text = testing::Replace(testing::SmallNetText(),
-                                            "bottom: \"ip2\" bottom: \"label\" top: \"loss\"",
+  const std::string text = testing::Replace(testing::SmallNetText(), "bottom: \"ip2\" bottom: \"label\" top: \"loss\"",
                                             "bottom: \"ip2\" top: \"loss\"");
   auto net = BuildFromText(text);
   ASSERT_FALSE(net.ok());
@@ -76,10 +76,12 @@ TEST(ConfigErrorsTest, BadBatchNormAndEltwiseSettings) {
   auto net = BuildFromText(bn);
   ASSERT_FALSE(net.ok());
   EXPECT_NE(net.status().message().find("layer 'bn' (BatchNorm): batch_norm_param.eps must be positive"),
-            std::string::npos) << net.status().message();
-  const std::string sum = testing::Replace(testing::SmallNetText(), "layer { name: \"relu1\"",
-                                           "layer { name: \"sum\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"conv1\" "
-                                           "top: \"s\" eltwise_param { coeff: 1 } }\nlayer { name: \"relu1\"");
+            std::string::npos)
+      << net.status().message();
+  const std::string sum =
+      testing::Replace(testing::SmallNetText(), "layer { name: \"relu1\"",
+                       "layer { name: \"sum\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"conv1\" "
+                       "top: \"s\" eltwise_param { coeff: 1 } }\nlayer { name: \"relu1\"");
   net = BuildFromText(sum);
   ASSERT_FALSE(net.ok());
   EXPECT_NE(net.status().message().find("eltwise_param.coeff gives 1 coefficients for 2 bottoms"), std::string::npos)

@@ -44,7 +44,7 @@ Status MakeFashionMnistDataset(const std::string& dir, int count, int shards, bo
 }
 
 const char* const kFashionClasses[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
-                                         "sandal", "shirt", "sneaker", "bag", "ankle-boot"};
+                                         "sandal",  "shirt",   "sneaker",  "bag",   "ankle-boot"};
 
 Status MakeFashionPhotoFolder(const std::string& dir, int count, int side) {
   ASSIGN_OR_RETURN(IdxArray images, ReadIdx(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz"));
@@ -57,7 +57,8 @@ Status MakeFashionPhotoFolder(const std::string& dir, int count, int side) {
     photo.pixels.resize(static_cast<size_t>(side) * side);
     for (int y = 0; y < side; ++y)  // nearest-neighbour upscale of the 28 x 28 original
       for (int x = 0; x < side; ++x)
-        photo.pixels[static_cast<size_t>(y) * side + x] = images.data[static_cast<size_t>(i) * 784 + (y * 28 / side) * 28 + x * 28 / side];
+        photo.pixels[static_cast<size_t>(y) * side + x] =
+            images.data[static_cast<size_t>(i) * 784 + (y * 28 / side) * 28 + x * 28 / side];
     const std::string base = dir + "/" + kFashionClasses[labels.data[i]] + "/" + std::to_string(i);
     RETURN_IF_ERROR(i % 2 == 0 ? WritePng(base + ".png", photo) : WriteJpeg(base + ".jpg", photo, 95));
   }

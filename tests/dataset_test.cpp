@@ -1,12 +1,13 @@
 // Converting real Fashion-MNIST images into shards, reading them back, and every way a shard
 // can be wrong: each is an error naming the file and what differs.
+#include "io/dataset.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <set>
 
 #include "core/text_format.h"
-#include "io/dataset.h"
 #include "io/epoch_order.h"
 #include "io/prefetcher.h"
 #include "tests/data_fixtures.h"
@@ -25,7 +26,8 @@ TEST(DatasetTest, ConvertsAndReadsBackRealImages) {
   EXPECT_EQ(ds->size(), 300);
   EXPECT_EQ(ds->manifest().shard_size(), 3);
   EXPECT_EQ(ds->manifest().shard(0).num_samples() + ds->manifest().shard(1).num_samples() +
-                ds->manifest().shard(2).num_samples(), 300u);
+                ds->manifest().shard(2).num_samples(),
+            300u);
   EXPECT_EQ(ds->manifest().num_classes(), 10u);
   EXPECT_GT(ds->manifest().mean(0), 20.f);  // real clothing images: mostly dark, not empty
   EXPECT_GT(ds->manifest().std(0), 20.f);

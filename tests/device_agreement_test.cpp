@@ -84,7 +84,8 @@ void ExpectAgreement(const char* net_text, proto::SolverSpec::Type type) {
   for (size_t i = 0; i < cpu.size(); ++i)
     worst = std::max(worst, std::fabs(double{cpu[i]} - gpu[i]) / std::max(1.0, std::fabs(double{cpu[i]})));
   EXPECT_LT(worst, 1e-4);
-  for (int s = 0; s < 5; ++s) EXPECT_NEAR(cpu_losses[s], gpu_losses[s], 1e-4 * std::max(1.f, cpu_losses[s])) << "step " << s;
+  for (int s = 0; s < 5; ++s)
+    EXPECT_NEAR(cpu_losses[s], gpu_losses[s], 1e-4 * std::max(1.f, cpu_losses[s])) << "step " << s;
   std::printf("largest relative weight difference after 5 steps: %.3g; losses cpu %.6f gpu %.6f\n", worst,
               cpu_losses.back(), gpu_losses.back());
 }

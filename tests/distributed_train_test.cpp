@@ -26,7 +26,8 @@ class DistributedTrainTest : public ::testing::Test {
     testing::WriteFile(dir_ / name, "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: " +
                                         std::to_string(batch) + "\nmax_iter: " + std::to_string(max_iter) +
                                         "\nbase_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
-                                        "display: 5\nseed: 3\n" + extra);
+                                        "display: 5\nseed: 3\n" +
+                                        extra);
     return dir_ / name;
   }
   std::string Train(const std::string& solver, const std::string& run) {
@@ -59,7 +60,8 @@ TEST_F(DistributedTrainTest, TwoRanksOfBatch32EqualOneRankOfBatch64) {
   const auto a = Weights("one", 20), b = Weights("two", 20);
   ASSERT_EQ(a.size(), b.size());
   double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(double{a[i]} - b[i]) / std::max(1.0, std::fabs(double{a[i]})));
+  for (size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::fabs(double{a[i]} - b[i]) / std::max(1.0, std::fabs(double{a[i]})));
   EXPECT_LT(worst, 1e-4) << "largest relative difference between the two runs' weights";
   EXPECT_GT(worst, 0.0) << "suspicious: bit-identical, was the second run really on two ranks?";
   const std::string metrics = testing::ReadFile(dir_ / "two/metrics.jsonl");
@@ -72,24 +74,27 @@ TEST_F(DistributedTrainTest, TwoRanksOfBatch32EqualOneRankOfBatch64) {
 // checkpoint. After one step from the same initial weights, a running mean is linear in the
 // batch means, so two ranks' averaged running means equal one rank's over the whole batch.
 TEST_F(DistributedTrainTest, AveragedBatchNormStatisticsMatchOneRankOverTheWholeBatch) {
-  std::string net = testing::Replace(testing::SmallNetText(), "layer { name: \"relu1\" type: \"ReLU\" bottom: \"conv1\" top: \"conv1\" }",
+  std::string net = testing::Replace(testing::SmallNetText(),
+                                     "layer { name: \"relu1\" type: \"ReLU\" bottom: \"conv1\" top: \"conv1\" }",
                                      "layer { name: \"bn1\" type: \"BatchNorm\" bottom: \"conv1\" top: \"bn1\" }\n"
                                      "layer { name: \"relu1\" type: \"ReLU\" bottom: \"bn1\" top: \"bn1\" }");
-  testing::WriteFile(dir_ / "net.prototxt", testing::Replace(net, "bottom: \"conv1\" top: \"pool1\"", "bottom: \"bn1\" top: \"pool1\""));
+  testing::WriteFile(dir_ / "net.prototxt",
+                     testing::Replace(net, "bottom: \"conv1\" top: \"pool1\"", "bottom: \"bn1\" top: \"pool1\""));
   auto running_mean = [&](const std::string& run) {
     auto ckpt = LoadCheckpoint(dir_ / run + "/checkpoints/ckpt-1.pb");
     EXPECT_TRUE(ckpt.ok()) << ckpt.status().message();
     std::vector<float> v;
     if (ckpt.ok())
       for (const auto& p : ckpt->param())
-        if (p.name() == "bn1/2") v.assign(reinterpret_cast<const float*>(p.data().data()),
-                                          reinterpret_cast<const float*>(p.data().data()) + p.data().size() / 4);
+        if (p.name() == "bn1/2")
+          v.assign(reinterpret_cast<const float*>(p.data().data()),
+                   reinterpret_cast<const float*>(p.data().data()) + p.data().size() / 4);
     return v;
   };
   const auto one = testing::Run(Train(Solver("one.prototxt", 64, 1), "one"));
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  const auto averaged = testing::Run(testing::Mpirun(2) +
-                                     Train(Solver("avg.prototxt", 32, 1, "average_batchnorm_stats: true\n"), "avg"));
+  const auto averaged =
+      testing::Run(testing::Mpirun(2) + Train(Solver("avg.prototxt", 32, 1, "average_batchnorm_stats: true\n"), "avg"));
   ASSERT_EQ(averaged.exit_code, 0) << averaged.output;
   const auto local = testing::Run(testing::Mpirun(2) + Train(Solver("local.prototxt", 32, 1), "local"));
   ASSERT_EQ(local.exit_code, 0) << local.output;
@@ -123,9 +128,10 @@ TEST_F(DistributedTrainTest, ADevShmTooSmallForTheGradientsFallsBackToMpi) {
 
 TEST_F(DistributedTrainTest, RanksWithDifferentSolversRefuseToStart) {
   const std::string a = Solver("a.prototxt", 16, 5), b = Solver("b.prototxt", 16, 5, "stepsize: 7\n");
-  const std::string command = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
-                              "OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 1 " +
-                              Train(a, "run") + " : -np 1 " + Train(b, "run");
+  const std::string command =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
+      "OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np 1 " +
+      Train(a, "run") + " : -np 1 " + Train(b, "run");
   const auto r = testing::Run(command);
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("rank 1: its solver spec differs from rank 0's"), std::string::npos) << r.output;
@@ -143,9 +149,9 @@ pid_t StartAndFindRankOne(testing::Background& job, const std::string& tag, cons
 
 TEST_F(DistributedTrainTest, ARankThatDiesEndsTheJobNamingIt) {
   const std::string tag = "CONVOY_TEST_TAG=" + std::to_string(std::random_device()());
-  testing::Background job(tag + " " + testing::Mpirun(2) + "-x CONVOY_TEST_TAG " +
-                              Train(Solver("long.prototxt", 16, 1000000), "run"),
-                          dir_ / "job.log");
+  testing::Background job(
+      tag + " " + testing::Mpirun(2) + "-x CONVOY_TEST_TAG " + Train(Solver("long.prototxt", 16, 1000000), "run"),
+      dir_ / "job.log");
   const pid_t rank1 = StartAndFindRankOne(job, tag, dir_ / "run/metrics.jsonl");
   ASSERT_GT(rank1, 0) << testing::ReadFile(dir_ / "job.log");
   kill(rank1, SIGKILL);

@@ -64,7 +64,8 @@ TEST_F(ImageFolderTest, ConvertsEveryModeAndReportsBadFilesByPath) {
   EXPECT_NE(r.output.find("skipped 2 unreadable photo(s)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find((in / "cat/broken.jpg").string() + ": corrupt JPEG"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find((in / "dog/empty.png").string() + ": empty file"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find((in / "bird/notes.txt").string() + " (not .jpg, .jpeg or .png)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((in / "bird/notes.txt").string() + " (not .jpg, .jpeg or .png)"), std::string::npos)
+      << r.output;
 
   auto train = Dataset::Open(out / "train");
   auto val = Dataset::Open(out / "val");
@@ -137,14 +138,14 @@ TEST_F(ImageFolderTest, BadInvocationsAreClearErrors) {
   struct Case {
     std::string args, needle;
   };
-  for (const Case& c : std::vector<Case>{
-           {"--in " + (dir_ / "missing") + " --size 8x8", "not a folder"},
-           {"--in " + (dir_ / "flat") + " --size 8x8", "has no class folders"},
-           {"--in " + (dir_ / "flat") + " --size 8", "--size expects HxW"},
-           {"--in " + (dir_ / "flat"), "--size is required"},
-           {"--in " + (dir_ / "flat") + " --size 8x8 --val-fraction 1.5", "--val-fraction expects"}}) {
-    auto r = testing::Run(testing::ConvoyBinary() + " convert --format imagefolder --out " + (dir_ / "o") +
-                          " " + c.args);
+  for (const Case& c :
+       std::vector<Case>{{"--in " + (dir_ / "missing") + " --size 8x8", "not a folder"},
+                         {"--in " + (dir_ / "flat") + " --size 8x8", "has no class folders"},
+                         {"--in " + (dir_ / "flat") + " --size 8", "--size expects HxW"},
+                         {"--in " + (dir_ / "flat"), "--size is required"},
+                         {"--in " + (dir_ / "flat") + " --size 8x8 --val-fraction 1.5", "--val-fraction expects"}}) {
+    auto r =
+        testing::Run(testing::ConvoyBinary() + " convert --format imagefolder --out " + (dir_ / "o") + " " + c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_EQ(r.output.find("Aborted"), std::string::npos) << r.output;

@@ -1,10 +1,11 @@
 // The per-element functions the CUDA kernels are built from (core/kernel_math.h), run on the
 // CPU against the reference backend: the GPU kernels' index maths and formulas are checked
 // even where no GPU exists.
+#include "core/kernel_math.h"
+
 #include <gtest/gtest.h>
 
 #include "core/backend.h"
-#include "core/kernel_math.h"
 #include "core/random.h"
 #include "core/tensor.h"
 
@@ -35,7 +36,8 @@ TEST(KernelMathTest, Im2colSourceGivesTheReferenceConvolution) {
           }
           y[(int64_t{n} * s.k + k) * oh * ow + p] = static_cast<float>(sum);
         }
-    Tensor tx(ReferenceBackend(), {static_cast<int64_t>(x.size())}), tw(ReferenceBackend(), {static_cast<int64_t>(w.size())});
+    Tensor tx(ReferenceBackend(), {static_cast<int64_t>(x.size())}),
+        tw(ReferenceBackend(), {static_cast<int64_t>(w.size())});
     Tensor ty(ReferenceBackend(), {static_cast<int64_t>(y.size())});
     tx.FromHost(x), tw.FromHost(w);
     ReferenceBackend()->ConvForward(s, tx.data(), tw.data(), nullptr, false, ty.mutable_data(), nullptr);
@@ -46,7 +48,8 @@ TEST(KernelMathTest, Im2colSourceGivesTheReferenceConvolution) {
 
 // Average pooling built from PoolWindow and PoolDivisor, against the reference.
 TEST(KernelMathTest, PoolWindowsGiveTheReferencePooling) {
-  const PoolShape shapes[] = {{1, 2, 7, 9, 3, 2, 0}, {1, 1, 5, 5, 3, 1, 1}, {1, 2, 6, 5, 3, 3, 2}, {2, 3, 24, 24, 2, 2, 0}};
+  const PoolShape shapes[] = {
+      {1, 2, 7, 9, 3, 2, 0}, {1, 1, 5, 5, 3, 1, 1}, {1, 2, 6, 5, 3, 3, 2}, {2, 3, 24, 24, 2, 2, 0}};
   for (const PoolShape& s : shapes) {
     const auto x = Values(int64_t{s.n} * s.c * s.h * s.w, 3);
     const int oh = s.oh(), ow = s.ow();
@@ -69,7 +72,8 @@ TEST(KernelMathTest, PoolWindowsGiveTheReferencePooling) {
           mx[o] = best;
         }
     Tensor tx(ReferenceBackend(), {static_cast<int64_t>(x.size())});
-    Tensor ta(ReferenceBackend(), {static_cast<int64_t>(avg.size())}), tm(ReferenceBackend(), {static_cast<int64_t>(avg.size())});
+    Tensor ta(ReferenceBackend(), {static_cast<int64_t>(avg.size())}),
+        tm(ReferenceBackend(), {static_cast<int64_t>(avg.size())});
     Tensor targ(ReferenceBackend(), {static_cast<int64_t>(avg.size())});
     tx.FromHost(x);
     ReferenceBackend()->AvgPoolForward(s, tx.data(), ta.mutable_data());

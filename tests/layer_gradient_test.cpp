@@ -22,39 +22,62 @@ struct GradCase {
 };
 
 const GradCase kCases[] = {
-    {"conv", R"(name: "c" type: "Convolution" bottom: "x" top: "y"
-       convolution_param { num_output: 3 kernel_size: 3 })", {{2, 2, 5, 6}}},
-    {"conv_pad_stride", R"(name: "c" type: "Convolution" bottom: "x" top: "y"
-       convolution_param { num_output: 2 kernel_size: 3 stride: 2 pad: 1 })", {{2, 3, 7, 5}}},
-    {"conv_no_bias", R"(name: "c" type: "Convolution" bottom: "x" top: "y"
-       convolution_param { num_output: 2 kernel_size: 2 bias_term: false })", {{1, 2, 4, 4}}},
-    {"max_pool", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
-       pooling_param { pool: MAX kernel_size: 2 stride: 2 })", {{2, 2, 6, 5}}},
-    {"max_pool_pad", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
-       pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 })", {{1, 2, 7, 7}}},
-    {"ave_pool", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
-       pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 })", {{2, 2, 5, 6}}},
-    {"inner_product", R"(name: "fc" type: "InnerProduct" bottom: "x" top: "y"
-       inner_product_param { num_output: 7 })", {{3, 2, 3, 3}}},
+    {"conv",
+     R"(name: "c" type: "Convolution" bottom: "x" top: "y"
+       convolution_param { num_output: 3 kernel_size: 3 })",
+     {{2, 2, 5, 6}}},
+    {"conv_pad_stride",
+     R"(name: "c" type: "Convolution" bottom: "x" top: "y"
+       convolution_param { num_output: 2 kernel_size: 3 stride: 2 pad: 1 })",
+     {{2, 3, 7, 5}}},
+    {"conv_no_bias",
+     R"(name: "c" type: "Convolution" bottom: "x" top: "y"
+       convolution_param { num_output: 2 kernel_size: 2 bias_term: false })",
+     {{1, 2, 4, 4}}},
+    {"max_pool",
+     R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: MAX kernel_size: 2 stride: 2 })",
+     {{2, 2, 6, 5}}},
+    {"max_pool_pad",
+     R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 })",
+     {{1, 2, 7, 7}}},
+    {"ave_pool",
+     R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 })",
+     {{2, 2, 5, 6}}},
+    {"inner_product",
+     R"(name: "fc" type: "InnerProduct" bottom: "x" top: "y"
+       inner_product_param { num_output: 7 })",
+     {{3, 2, 3, 3}}},
     {"relu", R"(name: "r" type: "ReLU" bottom: "x" top: "y")", {{2, 3, 4, 5}}},
     {"leaky_relu", R"(name: "r" type: "ReLU" bottom: "x" top: "y" relu_param { negative_slope: 0.1 })", {{2, 3, 4}}},
     {"dropout", R"(name: "d" type: "Dropout" bottom: "x" top: "y" dropout_param { dropout_ratio: 0.4 })", {{4, 25}}},
     {"flatten", R"(name: "f" type: "Flatten" bottom: "x" top: "y")", {{2, 3, 2, 2}}},
-    {"global_ave_pool", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
-       pooling_param { pool: AVE global_pooling: true })", {{2, 3, 4, 4}}},
-    {"global_max_pool", R"(name: "p" type: "Pooling" bottom: "x" top: "y"
-       pooling_param { pool: MAX global_pooling: true })", {{2, 2, 3, 3}}},
+    {"global_ave_pool",
+     R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: AVE global_pooling: true })",
+     {{2, 3, 4, 4}}},
+    {"global_max_pool",
+     R"(name: "p" type: "Pooling" bottom: "x" top: "y"
+       pooling_param { pool: MAX global_pooling: true })",
+     {{2, 2, 3, 3}}},
     {"leaky_relu_type", R"(name: "r" type: "LeakyReLU" bottom: "x" top: "y")", {{3, 7}}},
     {"batch_norm", R"(name: "bn" type: "BatchNorm" bottom: "x" top: "y")", {{4, 3, 3, 2}}},
     {"batch_norm_2d", R"(name: "bn" type: "BatchNorm" bottom: "x" top: "y")", {{6, 5}}},
     {"eltwise_sum", R"(name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "y")", {{2, 3, 2, 2}, {2, 3, 2, 2}}},
-    {"eltwise_coeff", R"(name: "e" type: "Eltwise" bottom: "a" bottom: "b" bottom: "c" top: "y"
-       eltwise_param { coeff: 1 coeff: -0.5 coeff: 2 })", {{2, 5}, {2, 5}, {2, 5}}},
+    {"eltwise_coeff",
+     R"(name: "e" type: "Eltwise" bottom: "a" bottom: "b" bottom: "c" top: "y"
+       eltwise_param { coeff: 1 coeff: -0.5 coeff: 2 })",
+     {{2, 5}, {2, 5}, {2, 5}}},
     {"concat_channels", R"(name: "c" type: "Concat" bottom: "a" bottom: "b" top: "y")", {{2, 1, 3, 2}, {2, 3, 3, 2}}},
-    {"concat_axis0", R"(name: "c" type: "Concat" bottom: "a" bottom: "b" top: "y" concat_param { axis: 0 })",
+    {"concat_axis0",
+     R"(name: "c" type: "Concat" bottom: "a" bottom: "b" top: "y" concat_param { axis: 0 })",
      {{1, 4}, {2, 4}}},
-    {"softmax_loss", R"(name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss")",
-     {{5, 4}, {5}}, true},
+    {"softmax_loss",
+     R"(name: "l" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "loss")",
+     {{5, 4}, {5}},
+     true},
 };
 
 void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
@@ -114,7 +137,8 @@ TEST_P(LayerGradientTest, MatchesFiniteDifferences) {
   }
   params.Allocate(backend, 11);
   std::vector<Tensor> values, grads;
-  for (size_t i = 0; i < params.entries().size(); ++i) values.push_back(params.value(i)), grads.push_back(params.grad(i));
+  for (size_t i = 0; i < params.entries().size(); ++i)
+    values.push_back(params.value(i)), grads.push_back(params.grad(i));
   layer->BindParams(values, grads);
   Tensor workspace(backend, {std::max<int64_t>(layer->WorkspaceSize(), 1)});
 

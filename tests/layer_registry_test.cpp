@@ -1,13 +1,13 @@
 // Every layer a source file registers is known at run time: the layers' archive is linked whole
 // (core/CMakeLists.txt), so a layer is its files, with no list elsewhere to forget.
+#include "core/layer_registry.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
-
-#include "core/layer_registry.h"
 
 namespace convoy {
 namespace {

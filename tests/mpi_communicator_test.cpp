@@ -1,12 +1,13 @@
 // The communicator conformance suite on Open MPI, and on the shared-memory communicator built
 // over it (buffers staged, and buffers in its in-place memory), run by ctest under mpirun with 2
 // and 3 ranks (and on one process, where it must still pass: a world of one).
+#include "distributed/mpi_communicator.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
 
-#include "distributed/mpi_communicator.h"
 #include "distributed/shared_memory_communicator.h"
 #include "tests/communicator_conformance.h"
 
@@ -76,7 +77,8 @@ TEST(SharedMemoryCommunicatorTest, EveryRankHoldsBitIdenticalAverages) {
   std::vector<float> all(n * g_shared->size());
   ASSERT_TRUE(g_comm->Allgather(mine.data(), n, all.data()).ok());
   for (int r = 1; r < g_shared->size(); ++r)
-    ASSERT_EQ(std::memcmp(all.data(), all.data() + r * n, n * sizeof(float)), 0) << "rank " << r << " differs from rank 0";
+    ASSERT_EQ(std::memcmp(all.data(), all.data() + r * n, n * sizeof(float)), 0)
+        << "rank " << r << " differs from rank 0";
 }
 
 // A rank that never joins an all-reduce is named by the ranks that wait for it, after the timeout.

@@ -1,8 +1,9 @@
 // The communicator conformance suite on NCCL, one rank on this machine's first GPU (NCCL cannot
 // put two ranks on one GPU; with more GPUs, run the MPI-launched trainer). Skipped, saying why,
 // where there is no GPU or no NCCL.
-#include "core/tensor.h"
 #include "distributed/nccl_communicator.h"
+
+#include "core/tensor.h"
 #include "tests/communicator_conformance.h"
 
 namespace convoy {

@@ -105,15 +105,15 @@ TEST(NetGraphTest, RunningStatisticsMoveOnlyInTraining) {
 
 TEST(NetGraphTest, GraphErrorsNameTheLayerAndBlob) {
   proto::NetSpec spec;
-  const std::string in_place_on_shared = std::string(kResidualNet).replace(
-      std::string(kResidualNet).find("layer { name: \"sum\""), 0,
-      "layer { name: \"bad\" type: \"ReLU\" bottom: \"x\" top: \"x\" }\n");
+  const std::string in_place_on_shared =
+      std::string(kResidualNet)
+          .replace(std::string(kResidualNet).find("layer { name: \"sum\""), 0,
+                   "layer { name: \"bad\" type: \"ReLU\" bottom: \"x\" top: \"x\" }\n");
   ASSERT_TRUE(ParseTextProto(in_place_on_shared, "net", &spec).ok());
   auto net = Net::Build(spec, CpuBackend(), 2, 1);
   ASSERT_FALSE(net.ok());
   EXPECT_NE(net.status().message().find("'bad'"), std::string::npos) << net.status().message();
   EXPECT_NE(net.status().message().find("'conv1' reads it too"), std::string::npos) << net.status().message();
-
 }
 
 TEST(NetGraphTest, EltwiseShapeMismatchIsAClearError) {
@@ -122,11 +122,14 @@ TEST(NetGraphTest, EltwiseShapeMismatchIsAClearError) {
     layer { name: "data" type: "Data" top: "data" top: "label" data_param { channels: 1 height: 4 width: 4 } }
     layer { name: "conv" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 2 kernel_size: 3 } }
     layer { name: "sum" type: "Eltwise" bottom: "data" bottom: "c" top: "s" }
-    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "s" bottom: "label" top: "loss" })", "net", &spec).ok());
+    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "s" bottom: "label" top: "loss" })",
+                             "net", &spec)
+                  .ok());
   auto net = Net::Build(spec, CpuBackend(), 2, 1);
   ASSERT_FALSE(net.ok());
   EXPECT_NE(net.status().message().find("layer 2: layer 'sum' (Eltwise): every bottom must have one shape: 'data' is "
-                                        "2x1x4x4 but 'c' is 2x2x2x2"), std::string::npos)
+                                        "2x1x4x4 but 'c' is 2x2x2x2"),
+            std::string::npos)
       << net.status().message();
 }
 

@@ -21,10 +21,11 @@ TEST(ResNetTest, ResNet20LossFallsAndBatchNormStatisticsRoundTrip) {
                                 " --size 32x32 --val-fraction 0.2 --out " + (dir / "data"));
   ASSERT_EQ(converted.exit_code, 0) << converted.output;
   testing::WriteFile(dir / "solver.prototxt",
-                     "net: \"" + std::string(CONVOY_SOURCE_DIR) + "/configs/resnet20_cifar.prototxt\"\n"
-                     "train_data: \"data/train\"\ntest_data: \"data/val\"\nbatch_size: 32\nmax_iter: 40\n"
-                     "base_lr: 0.05\nmomentum: 0.9\nweight_decay: 0.0001\ntype: NESTEROV\nlr_policy: COSINE\n"
-                     "display: 1\ntest_batch_size: 40\nseed: 3\n");
+                     "net: \"" + std::string(CONVOY_SOURCE_DIR) +
+                         "/configs/resnet20_cifar.prototxt\"\n"
+                         "train_data: \"data/train\"\ntest_data: \"data/val\"\nbatch_size: 32\nmax_iter: 40\n"
+                         "base_lr: 0.05\nmomentum: 0.9\nweight_decay: 0.0001\ntype: NESTEROV\nlr_policy: COSINE\n"
+                         "display: 1\ntest_batch_size: 40\nseed: 3\n");
   auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") + " --run-dir " +
                         (dir / "run") + " --threads 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -48,7 +49,8 @@ TEST(ResNetTest, ResNet20LossFallsAndBatchNormStatisticsRoundTrip) {
   ASSERT_TRUE(ckpt.ok()) << ckpt.status().message();
   int running = 0;
   for (const auto& p : ckpt->param())
-    if (p.name().size() > 2 && (p.name().ends_with("/2") || p.name().ends_with("/3")) && p.name().find("bn") != std::string::npos) {
+    if (p.name().size() > 2 && (p.name().ends_with("/2") || p.name().ends_with("/3")) &&
+        p.name().find("bn") != std::string::npos) {
       const float* v = reinterpret_cast<const float*>(p.data().data());
       ++running;
       EXPECT_NE(v[0], p.name().ends_with("/2") ? 0.f : 1.f) << p.name() << " never moved";
@@ -61,7 +63,8 @@ TEST(ResNetTest, ResNet20LossFallsAndBatchNormStatisticsRoundTrip) {
                            " --data " + (dir / "data/val") + " --batch 40");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(eval.output.find("loss " + trained[1].str() + ", accuracy " + trained[2].str()), std::string::npos)
-      << "training printed " << trained[0] << "\n" << eval.output;
+      << "training printed " << trained[0] << "\n"
+      << eval.output;
   EXPECT_NE(eval.output.find("ankle-boot"), std::string::npos) << "per-class table with class names\n" << eval.output;
   EXPECT_NE(eval.output.find("confusion matrix"), std::string::npos) << eval.output;
 

@@ -25,9 +25,11 @@ class ResumeTest : public ::testing::Test {
   // A solver whose global batch is 32 (640 samples: 20 steps an epoch).
   std::string Solver(int max_iter) {
     const std::string path = dir_ / ("solver" + std::to_string(max_iter) + ".prototxt");
-    testing::WriteFile(path, "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 32\nbatch_size_is_global: true\n"
-                             "max_iter: " + std::to_string(max_iter) +
-                             "\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 1000\nseed: 5\n" + schedule_);
+    testing::WriteFile(path,
+                       "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 32\nbatch_size_is_global: true\n"
+                       "max_iter: " +
+                           std::to_string(max_iter) +
+                           "\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 1000\nseed: 5\n" + schedule_);
     return path;
   }
   testing::CommandResult Train(int ranks, int max_iter, const std::string& run, const std::string& extra = "") {

@@ -1,11 +1,11 @@
 // ShardPlan's properties over many (samples, ranks, batch, epoch, seed): within an epoch no
 // sample is used twice across all ranks, every rank has the same number of steps, only the
 // remainder (fewer than one global batch) is left out, and the plan is deterministic.
+#include "io/shard_plan.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
-
-#include "io/shard_plan.h"
 
 namespace convoy {
 namespace {

@@ -1,8 +1,8 @@
 // The learning-rate schedules at their landmarks, and the solver leaving running statistics
 // (parameters that are not trainable) alone.
-#include <gtest/gtest.h>
-
 #include "core/solver.h"
+
+#include <gtest/gtest.h>
 
 namespace convoy {
 namespace {
@@ -34,8 +34,8 @@ TEST(SolverTest, CosineAndPolySchedules) {
 }
 
 TEST(SolverTest, RunningStatisticsAreNotTrained) {
-  for (auto type : {proto::SolverSpec::SGD, proto::SolverSpec::NESTEROV, proto::SolverSpec::ADAM,
-                    proto::SolverSpec::ADAMW}) {
+  for (auto type :
+       {proto::SolverSpec::SGD, proto::SolverSpec::NESTEROV, proto::SolverSpec::ADAM, proto::SolverSpec::ADAMW}) {
     ParamStore params;
     ParamEntry weight, running;
     weight.name = "w", weight.decl.shape = {4};
@@ -54,7 +54,8 @@ TEST(SolverTest, RunningStatisticsAreNotTrained) {
     const auto values = params.values().ToHost();
     for (int i = 0; i < 4; ++i) EXPECT_LT(values[i], 1.f) << proto::SolverSpec::Type_Name(type);
     for (int i = 4; i < 8; ++i) EXPECT_EQ(values[i], 1.f) << proto::SolverSpec::Type_Name(type);
-    EXPECT_EQ(solver.second_moment().data() != nullptr, type == proto::SolverSpec::ADAM || type == proto::SolverSpec::ADAMW);
+    EXPECT_EQ(solver.second_moment().data() != nullptr,
+              type == proto::SolverSpec::ADAM || type == proto::SolverSpec::ADAMW);
   }
 }
 

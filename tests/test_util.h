@@ -68,14 +68,12 @@ inline CommandResult Run(const std::string& command) {
 
 inline std::string ConvoyBinary() { return CONVOY_BINARY; }
 
-
 // text with the first `from` replaced by `to` (from must occur).
 inline std::string Replace(std::string text, const std::string& from, const std::string& to) {
   const size_t at = text.find(from);
   if (at != std::string::npos) text.replace(at, from.size(), to);
   return text;
 }
-
 
 // Open MPI on this machine: as root, on loopback, more ranks than cores allowed.
 inline std::string Mpirun(int ranks) {

@@ -14,8 +14,8 @@ namespace {
 
 std::string SolverText(int max_iter) {
   return "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 32\n"
-         "test_batch_size: 50\nmax_iter: " + std::to_string(max_iter) +
-         "\nbase_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 10\nseed: 3\n";
+         "test_batch_size: 50\nmax_iter: " +
+         std::to_string(max_iter) + "\nbase_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 10\nseed: 3\n";
 }
 
 std::vector<double> Field(const std::string& jsonl, const std::string& key, bool test_lines) {

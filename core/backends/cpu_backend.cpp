@@ -76,8 +76,8 @@ class Cpu final : public HostMemoryBackend {
   // Splits C into one block of columns (or rows, when C is tall and narrow) per thread, each a
   // single-threaded sgemm call with the full leading dimensions. The split depends only on the
   // shape and thread count, so results are the same bits run to run.
-  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
-            float beta, float* c) override {
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
+            float* c) override {
     const char opa = ta ? 'T' : 'N', opb = tb ? 'T' : 'N';
     const int64_t lda = ta ? m : k, ldb = tb ? k : n;
     const int64_t min_block = int64_t{m} * n * k < (1 << 18) ? INT64_MAX : 16;
@@ -86,13 +86,10 @@ class Cpu final : public HostMemoryBackend {
       dnnl_sgemm(opa, opb, rows, cols, k, alpha, ablock, lda, bblock, ldb, beta, cblock, n);
     };
     if (n >= m) {
-      Parallel(n, min_block, [&](int64_t j0, int64_t j1) {
-        sgemm(m, j1 - j0, a, tb ? b + j0 * k : b + j0, c + j0);
-      });
+      Parallel(n, min_block, [&](int64_t j0, int64_t j1) { sgemm(m, j1 - j0, a, tb ? b + j0 * k : b + j0, c + j0); });
     } else {
-      Parallel(m, min_block, [&](int64_t i0, int64_t i1) {
-        sgemm(i1 - i0, n, ta ? a + i0 : a + i0 * k, b, c + i0 * n);
-      });
+      Parallel(m, min_block,
+               [&](int64_t i0, int64_t i1) { sgemm(i1 - i0, n, ta ? a + i0 : a + i0 * k, b, c + i0 * n); });
     }
   }
   void AddBias(int rows, int cols, const float* bias, bool relu, float* y) override {
@@ -113,12 +110,11 @@ class Cpu final : public HostMemoryBackend {
 
   // Convolutions: core/backends/cpu_convolution.h.
   int64_t ConvWorkspaceSize(const ConvShape& s) const override { return cpu::ConvWorkspaceSize(s); }
-  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu,
-                   float* y, float* ws) override {
+  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                   float* ws) override {
     cpu::ConvForward(s, x, w, b, relu, y, ws);
   }
-  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
-                        float* ws) override {
+  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
     cpu::ConvBackwardData(s, dy, w, dx, ws);
   }
   void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
@@ -163,8 +159,7 @@ class Cpu final : public HostMemoryBackend {
       }
     });
   }
-  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax,
-                       float* dx) override {
+  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax, float* dx) override {
     const int64_t plane_out = static_cast<int64_t>(s.oh()) * s.ow(), plane_in = s.h * s.w;
     ForPlanes(s, [&](int64_t plane) {
       float* out = dx + plane * plane_in;
@@ -184,8 +179,7 @@ class Cpu final : public HostMemoryBackend {
           float sum = 0.f;
           for (int yy = wy.begin; yy < wy.end; ++yy)
             for (int xx = wx.begin; xx < wx.end; ++xx) sum += in[yy * s.w + xx];
-          y[(plane * oh + oy) * ow + ox] =
-              sum / kmath::PoolDivisor(oy, ox, s.stride, s.pad, s.kernel, s.h, s.w);
+          y[(plane * oh + oy) * ow + ox] = sum / kmath::PoolDivisor(oy, ox, s.stride, s.pad, s.kernel, s.h, s.w);
         }
       }
     });
@@ -199,8 +193,8 @@ class Cpu final : public HostMemoryBackend {
         const kmath::Window wy = kmath::PoolWindow(oy, s.stride, s.pad, s.kernel, s.h);
         for (int ox = 0; ox < ow; ++ox) {
           const kmath::Window wx = kmath::PoolWindow(ox, s.stride, s.pad, s.kernel, s.w);
-          const float g = dy[(plane * oh + oy) * ow + ox] /
-                          kmath::PoolDivisor(oy, ox, s.stride, s.pad, s.kernel, s.h, s.w);
+          const float g =
+              dy[(plane * oh + oy) * ow + ox] / kmath::PoolDivisor(oy, ox, s.stride, s.pad, s.kernel, s.h, s.w);
           for (int yy = wy.begin; yy < wy.end; ++yy)
             for (int xx = wx.begin; xx < wx.end; ++xx) out[yy * s.w + xx] += g;
         }
@@ -218,12 +212,11 @@ class Cpu final : public HostMemoryBackend {
   void ReluForward(int64_t count, float slope, const float* x, float* y) override {
     ForElements(count, [&](int64_t i) { y[i] = kmath::Relu(x[i], slope); });
   }
-  void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
-                    float* dx) override {
+  void ReluBackward(int64_t count, float slope, const float* y, const float* dy, float* dx) override {
     ForElements(count, [&](int64_t i) { dx[i] = kmath::ReluGrad(y[i], dy[i], slope); });
   }
-  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first,
-                      const float* x, float* mask, float* y) override {
+  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first, const float* x,
+                      float* mask, float* y) override {
     ForElements(count, [&](int64_t i) {
       mask[i] = kmath::DropoutScale(ratio, seed, stream, first + i);
       y[i] = x[i] * mask[i];
@@ -232,8 +225,7 @@ class Cpu final : public HostMemoryBackend {
   void Multiply(int64_t count, const float* a, const float* b, float* y) override {
     ForElements(count, [&](int64_t i) { y[i] = a[i] * b[i]; });
   }
-  void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu,
-                 float* y) override {
+  void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu, float* y) override {
     if (relu)
       ForElements(count, [&](int64_t i) { y[i] = std::max(alpha * x[i] + beta * z[i], 0.f); });
     else
@@ -246,8 +238,8 @@ class Cpu final : public HostMemoryBackend {
       ForElements(count, [&](int64_t i) { dx[i] = alpha * dy[i]; });
   }
 
-  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels,
-                                  float* probs, float* loss) override {
+  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
+                                  float* loss) override {
     double total = 0;
     for (int r = 0; r < n; ++r) {
       const float* row = logits + static_cast<int64_t>(r) * classes;
@@ -260,13 +252,12 @@ class Cpu final : public HostMemoryBackend {
     }
     loss[0] = static_cast<float>(total / n);
   }
-  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels,
-                                   float scale, float* dlogits) override {
+  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
+                                   float* dlogits) override {
     for (int64_t i = 0; i < static_cast<int64_t>(n) * classes; ++i) dlogits[i] = scale * probs[i];
     for (int r = 0; r < n; ++r) dlogits[r * classes + static_cast<int>(labels[r])] -= scale;
   }
-  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
-                   float* correct) override {
+  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct) override {
     int hits = 0;
     for (int r = 0; r < n; ++r) {
       const float* row = scores + static_cast<int64_t>(r) * classes;
@@ -278,12 +269,11 @@ class Cpu final : public HostMemoryBackend {
     correct[0] = static_cast<float>(hits);
   }
 
-  void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g,
-                 float* v, float* w) override {
+  void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
+                 float* w) override {
     ForElements(count, [&](int64_t i) { kmath::SgdStep(lr, momentum, decay, nesterov, g[i], v[i], w[i]); });
   }
-  void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v,
-                  float* w) override {
+  void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) override {
     ForElements(count, [&](int64_t i) { kmath::AdamStep(h, g[i], m[i], v[i], w[i]); });
   }
 
@@ -327,7 +317,9 @@ class Cpu final : public HostMemoryBackend {
         double sum_dy = 0, sum_dy_xhat = 0;
         for (int i = 0; i < n; ++i) {
           const int64_t o = (int64_t{i} * c + ch) * hw;
-          const auto [s, t] = LaneSums(hw, [&](int64_t j) { return std::pair{dy(o + j), dy(o + j) * (x[o + j] - mu)}; });
+          const auto [s, t] = LaneSums(hw, [&](int64_t j) {
+            return std::pair{dy(o + j), dy(o + j) * (x[o + j] - mu)};
+          });
           sum_dy += s, sum_dy_xhat += t;
         }
         sum_dy_xhat *= inv_std;

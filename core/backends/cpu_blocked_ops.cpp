@@ -101,7 +101,12 @@ void ToPlain(int n, int c, int64_t hw, const float* x, float* y) {
 void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var) {
   double* sum = Scratch<double, 1>(2 * static_cast<size_t>(c));
   double* sq = sum + c;
-  ChannelSums(n, c, hw, [&](int64_t o, int) { return std::pair{x[o], x[o] * x[o]}; }, sum, sq);
+  ChannelSums(
+      n, c, hw,
+      [&](int64_t o, int) {
+        return std::pair{x[o], x[o] * x[o]};
+      },
+      sum, sq);
   const double count = double{1.0} * n * hw;
   for (int ch = 0; ch < c; ++ch) {
     const double m = sum[ch] / count;
@@ -142,8 +147,12 @@ void BatchNormBackward(Masked, int n, int c, int64_t hw, const float* x, const f
   };
   double* sum_dy = Scratch<double, 1>(2 * static_cast<size_t>(c));  // sums of dy and of dy * (x - mean)
   double* sum_dy_xc = sum_dy + c;
-  ChannelSums(n, c, hw, [&](int64_t o, int ch) { return std::pair{dy(o), dy(o) * (x[o] - mean[ch])}; }, sum_dy,
-              sum_dy_xc);
+  ChannelSums(
+      n, c, hw,
+      [&](int64_t o, int ch) {
+        return std::pair{dy(o), dy(o) * (x[o] - mean[ch])};
+      },
+      sum_dy, sum_dy_xc);
   // dx = k * (dy - mean_dy - (x - mean) * inv_std * mean_dy_xhat), per channel.
   float* k = Scratch<float, 0>(3 * static_cast<size_t>(c));
   float* mean_dy = k + c;
@@ -159,8 +168,7 @@ void BatchNormBackward(Masked, int n, int c, int64_t hw, const float* x, const f
     slope[ch] = inv_std * (static_cast<float>(sum_dy_xhat) / m);
   }
   ForRows(n, c, [&](int64_t r, int b) {
-    const float *kb = k + b * kB, *mb = mean_dy + b * kB, *sb = slope + b * kB,
-                *mu = mean + b * kB;
+    const float *kb = k + b * kB, *mb = mean_dy + b * kB, *sb = slope + b * kB, *mu = mean + b * kB;
     const int64_t o = r * hw * kB;
     for (int64_t p = 0; p < hw; ++p)
       for (int l = 0; l < kB; ++l) {

@@ -15,9 +15,8 @@ void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean
 void BatchNormForwardBlocked(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
                              const float* gamma, const float* beta, float eps, bool relu, float* y);
 void BatchNormBackwardBlocked(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
-                              const float* mean,
-                              const float* var, const float* gamma, float eps, float* dx, float* dgamma,
-                              float* dbeta);
+                              const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                              float* dgamma, float* dbeta);
 void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y);
 void GlobalAvgPoolBackwardBlocked(int n, int c, int64_t hw, const float* dy, float* dx);
 

@@ -32,12 +32,17 @@ void CopyRows(const ConvShape& s, const float* image, int64_t cols, float* col) 
 void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
   const int oh = s.oh(), ow = s.ow();
   if (s.stride == 1 && s.pad == 0) {  // every window inside the image: straight copies, no edge tests
-    switch (ow) {  // LeNet's widths (and a few more) with the row length built in
-      case 8: return CopyRows<8>(s, image, cols, col);
-      case 16: return CopyRows<16>(s, image, cols, col);
-      case 24: return CopyRows<24>(s, image, cols, col);
-      case 32: return CopyRows<32>(s, image, cols, col);
-      default: break;
+    switch (ow) {                     // LeNet's widths (and a few more) with the row length built in
+      case 8:
+        return CopyRows<8>(s, image, cols, col);
+      case 16:
+        return CopyRows<16>(s, image, cols, col);
+      case 24:
+        return CopyRows<24>(s, image, cols, col);
+      case 32:
+        return CopyRows<32>(s, image, cols, col);
+      default:
+        break;
     }
     for (int c = 0; c < s.c; ++c)
       for (int i = 0; i < s.kh; ++i)
@@ -150,13 +155,12 @@ constexpr int kConvGroups = kBatchParts;
 struct ConvPlan {
   int64_t rows, plane, image;  // column-matrix rows, output pixels and input floats per image
   int per_chunk, chunks, groups;
-  int64_t chunk_cols;          // columns of a full chunk
-  int64_t slot;                // scratch floats per group: column matrix, then K x chunk_cols
+  int64_t chunk_cols;  // columns of a full chunk
+  int64_t slot;        // scratch floats per group: column matrix, then K x chunk_cols
   explicit ConvPlan(const ConvShape& s)
-      : rows(int64_t{s.c} * s.kh * s.kw),
-        plane(int64_t{s.oh()} * s.ow()),
-        image(int64_t{s.c} * s.h * s.w) {
-    per_chunk = static_cast<int>(std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(rows * plane, 1), 1, std::max(s.n, 1)));
+      : rows(int64_t{s.c} * s.kh * s.kw), plane(int64_t{s.oh()} * s.ow()), image(int64_t{s.c} * s.h * s.w) {
+    per_chunk =
+        static_cast<int>(std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(rows * plane, 1), 1, std::max(s.n, 1)));
     chunks = (s.n + per_chunk - 1) / per_chunk;
     groups = std::max(1, std::min(kConvGroups, chunks));
     chunk_cols = per_chunk * plane;
@@ -177,8 +181,13 @@ struct ConvPlan {
       for (int64_t g = g0; g < g1; ++g) {
         const int c0 = static_cast<int>(chunks * g / groups), c1 = static_cast<int>(chunks * (g + 1) / groups);
         for (int c = c0; c < c1; ++c) {
-          Chunk chunk{static_cast<int>(g), std::min(n, c * per_chunk), std::min(n, (c + 1) * per_chunk), c == c0, 0,
-                      ws + g * slot, nullptr};
+          Chunk chunk{static_cast<int>(g),
+                      std::min(n, c * per_chunk),
+                      std::min(n, (c + 1) * per_chunk),
+                      c == c0,
+                      0,
+                      ws + g * slot,
+                      nullptr};
           chunk.cols = (chunk.last - chunk.first) * plane;
           chunk.second = chunk.col + rows * chunk_cols;
           body(chunk);
@@ -214,7 +223,8 @@ struct DnnlParts {
   template <typename Body>
   void ForParts(const ConvShape& s, Body body) const {
     Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) body(static_cast<int>(g), Part(s, static_cast<int>(g)), First(s, static_cast<int>(g)));
+      for (int64_t g = g0; g < g1; ++g)
+        body(static_cast<int>(g), Part(s, static_cast<int>(g)), First(s, static_cast<int>(g)));
     });
   }
 };
@@ -251,7 +261,8 @@ void GatherGrad(const ConvShape& s, const ConvPlan& p, const float* dy, int firs
   const int64_t cols = (last - first) * p.plane;
   for (int n = first; n < last; ++n)
     for (int k = 0; k < s.k; ++k)
-      std::memcpy(dyt + k * cols + (n - first) * p.plane, dy + (int64_t{n} * s.k + k) * p.plane, p.plane * sizeof(float));
+      std::memcpy(dyt + k * cols + (n - first) * p.plane, dy + (int64_t{n} * s.k + k) * p.plane,
+                  p.plane * sizeof(float));
 }
 
 }  // namespace
@@ -270,8 +281,7 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
                    DirectConvWorkspace(s)});
 }
 
-void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
-                 float* ws) {
+void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
   if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);

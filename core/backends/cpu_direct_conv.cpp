@@ -147,11 +147,16 @@ Kernels Find(const ConvShape& s) {
   const auto widths = [&](auto kw) -> Kernels {
     constexpr int KW = decltype(kw)::value;
     switch (s.ow()) {
-      case 8: return For<8, KW>();
-      case 16: return For<16, KW>();
-      case 24: return For<24, KW>();  // LeNet's conv1 (28 x 28 in, 5 x 5)
-      case 32: return For<32, KW>();
-      default: return {nullptr, nullptr};
+      case 8:
+        return For<8, KW>();
+      case 16:
+        return For<16, KW>();
+      case 24:
+        return For<24, KW>();  // LeNet's conv1 (28 x 28 in, 5 x 5)
+      case 32:
+        return For<32, KW>();
+      default:
+        return {nullptr, nullptr};
     }
   };
   if (s.kw == 5) return widths(std::integral_constant<int, 5>{});

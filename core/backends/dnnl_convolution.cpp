@@ -57,25 +57,23 @@ dnnl::primitive_attr Attr(bool relu) {
   return attr;
 }
 
-dnnl::convolution_forward::primitive_desc ForwardDesc(const dnnl::engine& engine, const Dims& d, bool bias,
-                                                      bool relu) {
+dnnl::convolution_forward::primitive_desc ForwardDesc(const dnnl::engine& engine, const Dims& d, bool bias, bool relu) {
   const auto any = Tag::any;
   const auto kind = dnnl::prop_kind::forward_training;
   const auto algo = d.algo;
-  const auto desc = bias ? dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any), Desc(d.weights, any),
-                                                           Desc(d.bias, Tag::x), Desc(d.dst, any), d.strides,
-                                                           d.padding, d.padding)
-                         : dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any), Desc(d.weights, any),
-                                                           Desc(d.dst, any), d.strides, d.padding, d.padding);
+  const auto desc =
+      bias ? dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any), Desc(d.weights, any), Desc(d.bias, Tag::x),
+                                             Desc(d.dst, any), d.strides, d.padding, d.padding)
+           : dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any), Desc(d.weights, any), Desc(d.dst, any),
+                                             d.strides, d.padding, d.padding);
   return dnnl::convolution_forward::primitive_desc(desc, Attr(relu), engine);
 }
 
 dnnl::convolution_backward_data::primitive_desc BackwardDataDesc(
     const dnnl::engine& engine, const Dims& d, const dnnl::convolution_forward::primitive_desc& hint) {
   const auto any = Tag::any;
-  const dnnl::convolution_backward_data::desc desc(d.algo, Desc(d.src, any),
-                                                   Desc(d.weights, any), Desc(d.dst, any), d.strides, d.padding,
-                                                   d.padding);
+  const dnnl::convolution_backward_data::desc desc(d.algo, Desc(d.src, any), Desc(d.weights, any), Desc(d.dst, any),
+                                                   d.strides, d.padding, d.padding);
   return dnnl::convolution_backward_data::primitive_desc(desc, Attr(false), engine, hint);
 }
 
@@ -108,9 +106,7 @@ bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
 // channels in and out (ResNet-20's stages 2 and 3: forward 2.4-2.6 -> 1.6-1.8 ms, backward
 // 5.4-5.5 -> 3.9-4.0 ms per layer at batch 64, one thread; `convoy time`) and lose on 16-channel ones, where the
 // transforms outweigh the saved multiplies.
-bool WinogradWins(const ConvShape& s) {
-  return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32;
-}
+bool WinogradWins(const ConvShape& s) { return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32; }
 
 }  // namespace
 
@@ -120,10 +116,10 @@ bool WinogradWins(const ConvShape& s) {
 struct DnnlConvolution::Pass {
   dnnl::stream stream;
   dnnl::primitive primitive;
-  memory user[3], bias;        // convoy's tensors, by Role
-  memory used[3];              // what the primitive reads or writes: a blocked buffer or user[role]
-  bool reordered[3] = {};      // whether oneDNN's layout differs from convoy's
-  dnnl::reorder reorder[3];    // user -> blocked for what is read, blocked -> user for what is written
+  memory user[3], bias;      // convoy's tensors, by Role
+  memory used[3];            // what the primitive reads or writes: a blocked buffer or user[role]
+  bool reordered[3] = {};    // whether oneDNN's layout differs from convoy's
+  dnnl::reorder reorder[3];  // user -> blocked for what is read, blocked -> user for what is written
   std::unordered_map<int, memory> args;
 };
 

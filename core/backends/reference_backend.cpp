@@ -24,8 +24,8 @@ class Reference final : public HostMemoryBackend {
   void Scale(int64_t count, float alpha, float* y) override {
     for (int64_t i = 0; i < count; ++i) y[i] *= alpha;
   }
-  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
-            float beta, float* c) override {
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
+            float* c) override {
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < n; ++j) {
         double sum = 0;
@@ -58,8 +58,8 @@ class Reference final : public HostMemoryBackend {
     if (y < 0 || y >= s.h || xx < 0 || xx >= s.w) return 0.f;
     return x[((static_cast<int64_t>(n) * s.c + c) * s.h + y) * s.w + xx];
   }
-  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu,
-                   float* y, float*) override {
+  void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                   float*) override {
     const int oh = s.oh(), ow = s.ow();
     for (int n = 0; n < s.n; ++n)
       for (int k = 0; k < s.k; ++k)
@@ -75,8 +75,7 @@ class Reference final : public HostMemoryBackend {
                 static_cast<float>(relu && sum < 0 ? 0.0 : sum);
           }
   }
-  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
-                        float*) override {
+  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float*) override {
     std::vector<double> acc(static_cast<size_t>(s.n) * s.c * s.h * s.w, 0.0);
     const int oh = s.oh(), ow = s.ow();
     for (int n = 0; n < s.n; ++n)
@@ -95,8 +94,7 @@ class Reference final : public HostMemoryBackend {
           }
     for (size_t i = 0; i < acc.size(); ++i) dx[i] = static_cast<float>(acc[i]);
   }
-  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
-                          float*) override {
+  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float*) override {
     const int oh = s.oh(), ow = s.ow();
     for (int k = 0; k < s.k; ++k) {
       for (int c = 0; c < s.c; ++c)
@@ -106,8 +104,7 @@ class Reference final : public HostMemoryBackend {
             for (int n = 0; n < s.n; ++n)
               for (int oy = 0; oy < oh; ++oy)
                 for (int ox = 0; ox < ow; ++ox)
-                  sum += static_cast<double>(
-                             dy[((static_cast<int64_t>(n) * s.k + k) * oh + oy) * ow + ox]) *
+                  sum += static_cast<double>(dy[((static_cast<int64_t>(n) * s.k + k) * oh + oy) * ow + ox]) *
                          Input(s, x, n, c, oy * s.stride - s.pad + i, ox * s.stride - s.pad + j);
             dw[((k * s.c + c) * s.kh + i) * s.kw + j] = static_cast<float>(sum);
           }
@@ -146,8 +143,7 @@ class Reference final : public HostMemoryBackend {
       argmax[o] = static_cast<float>(where);
     });
   }
-  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax,
-                       float* dx) override {
+  void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax, float* dx) override {
     std::fill(dx, dx + static_cast<int64_t>(s.n) * s.c * s.h * s.w, 0.f);
     ForEachWindow(s, [&](int plane, int64_t o, int, int, int, int) {
       dx[static_cast<int64_t>(plane) * s.h * s.w + static_cast<int64_t>(argmax[o])] += dy[o];
@@ -175,19 +171,17 @@ class Reference final : public HostMemoryBackend {
   void ReluForward(int64_t count, float slope, const float* x, float* y) override {
     for (int64_t i = 0; i < count; ++i) y[i] = x[i] > 0 ? x[i] : slope * x[i];
   }
-  void ReluBackward(int64_t count, float slope, const float* y, const float* dy,
-                    float* dx) override {
+  void ReluBackward(int64_t count, float slope, const float* y, const float* dy, float* dx) override {
     for (int64_t i = 0; i < count; ++i) dx[i] = y[i] > 0 ? dy[i] : slope * dy[i];
   }
-  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first,
-                      const float* x, float* mask, float* y) override {
+  void DropoutForward(int64_t count, float ratio, uint64_t seed, uint64_t stream, uint64_t first, const float* x,
+                      float* mask, float* y) override {
     for (int64_t i = 0; i < count; ++i) {
       mask[i] = RandomUniform(seed, stream, first + i) < ratio ? 0.f : 1.f / (1.f - ratio);
       y[i] = x[i] * mask[i];
     }
   }
-  void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu,
-                 float* y) override {
+  void AddScaled(int64_t count, float alpha, const float* x, float beta, const float* z, bool relu, float* y) override {
     for (int64_t i = 0; i < count; ++i) {
       const double v = double{alpha} * x[i] + double{beta} * z[i];
       y[i] = static_cast<float>(relu ? std::max(v, 0.0) : v);
@@ -201,8 +195,8 @@ class Reference final : public HostMemoryBackend {
     for (int64_t i = 0; i < count; ++i) y[i] = a[i] * b[i];
   }
 
-  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels,
-                                  float* probs, float* loss) override {
+  void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
+                                  float* loss) override {
     double total = 0;
     for (int r = 0; r < n; ++r) {
       const float* row = logits + static_cast<int64_t>(r) * classes;
@@ -214,15 +208,13 @@ class Reference final : public HostMemoryBackend {
     }
     loss[0] = static_cast<float>(total / n);
   }
-  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels,
-                                   float scale, float* dlogits) override {
+  void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
+                                   float* dlogits) override {
     for (int r = 0; r < n; ++r)
       for (int c = 0; c < classes; ++c)
-        dlogits[r * classes + c] =
-            scale * (probs[r * classes + c] - (c == static_cast<int>(labels[r]) ? 1.f : 0.f));
+        dlogits[r * classes + c] = scale * (probs[r * classes + c] - (c == static_cast<int>(labels[r]) ? 1.f : 0.f));
   }
-  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
-                   float* correct) override {
+  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct) override {
     int hits = 0;
     for (int r = 0; r < n; ++r) {
       const float* row = scores + static_cast<int64_t>(r) * classes;
@@ -235,16 +227,15 @@ class Reference final : public HostMemoryBackend {
     correct[0] = static_cast<float>(hits);
   }
 
-  void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g,
-                 float* v, float* w) override {
+  void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
+                 float* w) override {
     for (int64_t i = 0; i < count; ++i) {
       const float d = g[i] + decay * w[i];
       v[i] = momentum * v[i] + d;
       w[i] = w[i] - lr * (nesterov ? d + momentum * v[i] : v[i]);
     }
   }
-  void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v,
-                  float* w) override {
+  void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) override {
     for (int64_t i = 0; i < count; ++i) {
       const double decayed = h.decoupled ? w[i] * (1.0 - double{h.lr} * h.decay) : w[i];
       const double grad = h.decoupled ? g[i] : g[i] + double{h.decay} * w[i];
@@ -332,8 +323,8 @@ class Reference final : public HostMemoryBackend {
     std::vector<float> plain_dx(int64_t{n} * c * hw);
     // The mask is element-wise, so it applies in either layout.
     const std::vector<float> masked = Masked(int64_t{n} * c * hw, y, dy);
-    BatchNormBackward(n, c, hw, Plain(n, c, hw, x).data(), nullptr, Plain(n, c, hw, masked.data()).data(), mean,
-                      var, gamma, eps, plain_dx.data(), dgamma, dbeta);
+    BatchNormBackward(n, c, hw, Plain(n, c, hw, x).data(), nullptr, Plain(n, c, hw, masked.data()).data(), mean, var,
+                      gamma, eps, plain_dx.data(), dgamma, dbeta);
     ToBlocked(n, c, hw, plain_dx.data(), dx);
   }
   void GlobalAvgPoolBlocked(int n, int c, int64_t hw, const float* x, float* y) override {

@@ -24,8 +24,7 @@ void ThreadPool::Resize(int threads) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back(&ThreadPool::Work, this, i);
 }
 
-void ThreadPool::ParallelFor(int64_t n, int64_t min_block,
-                             const std::function<void(int64_t, int64_t)>& body) {
+void ThreadPool::ParallelFor(int64_t n, int64_t min_block, const std::function<void(int64_t, int64_t)>& body) {
   const int blocks = static_cast<int>(std::clamp<int64_t>(n / std::max<int64_t>(min_block, 1), 1, size()));
   if (blocks == 1) {
     body(0, n);

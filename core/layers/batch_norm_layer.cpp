@@ -28,10 +28,10 @@ Status BatchNormLayer::Setup(Backend* backend, const std::vector<Blob*>& bottom)
     return InvalidInput(Where() + "input '" + bottom[0]->name + "' needs a channel axis (N x C ...), found shape " +
                         x.shape_string());
   const int64_t channels = x.dim(1);
-  param_decls_.push_back(Constant(channels, 1.f, p.affine()));   // gamma
-  param_decls_.push_back(Constant(channels, 0.f, p.affine()));   // beta
-  param_decls_.push_back(Constant(channels, 0.f, false));        // running mean
-  param_decls_.push_back(Constant(channels, 1.f, false));        // running variance
+  param_decls_.push_back(Constant(channels, 1.f, p.affine()));  // gamma
+  param_decls_.push_back(Constant(channels, 0.f, p.affine()));  // beta
+  param_decls_.push_back(Constant(channels, 0.f, false));       // running mean
+  param_decls_.push_back(Constant(channels, 1.f, false));       // running variance
   batch_mean_ = Tensor(backend, {channels});
   batch_var_ = Tensor(backend, {channels});
   return Status::Ok();
@@ -40,8 +40,8 @@ Status BatchNormLayer::Setup(Backend* backend, const std::vector<Blob*>& bottom)
 Status BatchNormLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
   const Tensor& x = bottom[0]->data;
   if (x.num_axes() < 2 || x.dim(1) != batch_mean_.count())
-    return InvalidInput(Where() + "input '" + bottom[0]->name + "' must keep " +
-                        std::to_string(batch_mean_.count()) + " channels, found shape " + x.shape_string());
+    return InvalidInput(Where() + "input '" + bottom[0]->name + "' must keep " + std::to_string(batch_mean_.count()) +
+                        " channels, found shape " + x.shape_string());
   n_ = static_cast<int>(x.dim(0));
   c_ = static_cast<int>(x.dim(1));
   count_ = x.count();
@@ -50,8 +50,7 @@ Status BatchNormLayer::Reshape(const std::vector<Blob*>& bottom, const std::vect
   return Status::Ok();
 }
 
-void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-                             const std::vector<Blob*>& top) {
+void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
   const auto& p = spec_.batch_norm_param();
   Backend* b = ctx.backend;
   const bool blocked = bottom[0]->blocked;  // and top's: the layer's rule is kSame
@@ -59,8 +58,8 @@ void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& b
   float* y = top[0]->data.mutable_data();
   const auto normalise = [&](const Tensor& mean, const Tensor& var) {
     if (blocked)
-      b->BatchNormForwardBlocked(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(),
-                                 p.eps(), relu_fused_, y);
+      b->BatchNormForwardBlocked(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(), p.eps(),
+                                 relu_fused_, y);
     else
       b->BatchNormForward(n_, c_, hw_, x, mean.data(), var.data(), params_[0].data(), params_[1].data(), p.eps(),
                           relu_fused_, y);
@@ -86,8 +85,8 @@ void BatchNormLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& b
   b->Axpy(c_, f * unbias, batch_var_.data(), running_var.mutable_data());
 }
 
-void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                              const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
+void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                              const std::vector<Blob*>& bottom) {
   // gamma's and beta's gradients come with dx; an unwanted dx goes to the scratch workspace.
   float* dx = propagate[0] ? bottom[0]->diff.mutable_data() : ctx.workspace;
   const float eps = spec_.batch_norm_param().eps();
@@ -98,8 +97,8 @@ void BatchNormLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& 
     ctx.backend->BatchNormBackwardBlocked(n_, c_, hw_, x, y, dy, batch_mean_.data(), batch_var_.data(),
                                           params_[0].data(), eps, dx, dgamma, dbeta);
   else
-    ctx.backend->BatchNormBackward(n_, c_, hw_, x, y, dy, batch_mean_.data(), batch_var_.data(), params_[0].data(),
-                                   eps, dx, dgamma, dbeta);
+    ctx.backend->BatchNormBackward(n_, c_, hw_, x, y, dy, batch_mean_.data(), batch_var_.data(), params_[0].data(), eps,
+                                   dx, dgamma, dbeta);
   // Without affine, gamma and beta are not trainable: the solver never reads these gradients.
 }
 

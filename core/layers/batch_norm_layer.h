@@ -20,10 +20,9 @@ class BatchNormLayer final : public Layer {
   int64_t WorkspaceSize() const override { return count_; }
   LayoutRule layout_rule(const Backend&) const override { return LayoutRule::kSame; }
   ReluFusion relu_fusion() const override { return ReluFusion::kForwardAndBackward; }
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
-  void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
+  void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                const std::vector<Blob*>& bottom) override;
 
  private:
   int n_ = 0, c_ = 0;

@@ -12,8 +12,10 @@ Status ConvolutionLayer::Setup(Backend* backend, const std::vector<Blob*>& botto
   RETURN_IF_ERROR(ExpectPositive(Where(), "convolution_param.kernel_size", p.kernel_size()));
   RETURN_IF_ERROR(ExpectPositive(Where(), "convolution_param.stride", p.stride()));
   if (p.group() != 1)
-    return InvalidInput(Where() + "convolution_param.group must be 1 (grouped convolution is not "
-                        "supported yet), found " + std::to_string(p.group()));
+    return InvalidInput(Where() +
+                        "convolution_param.group must be 1 (grouped convolution is not "
+                        "supported yet), found " +
+                        std::to_string(p.group()));
   RETURN_IF_ERROR(ExpectAxes(Where(), "input '" + bottom[0]->name + "'", bottom[0]->data, 4));
   const int c = static_cast<int>(bottom[0]->data.dim(1));
   const int k = static_cast<int>(p.kernel_size());
@@ -27,15 +29,14 @@ Status ConvolutionLayer::Reshape(const std::vector<Blob*>& bottom, const std::ve
   const Tensor& x = bottom[0]->data;
   RETURN_IF_ERROR(ExpectAxes(Where(), "input '" + bottom[0]->name + "'", x, 4));
   const auto& p = spec_.convolution_param();
-  shape_ = ConvShape{static_cast<int>(x.dim(0)), static_cast<int>(x.dim(1)),
-                     static_cast<int>(x.dim(2)), static_cast<int>(x.dim(3)),
-                     static_cast<int>(p.num_output()), static_cast<int>(p.kernel_size()),
-                     static_cast<int>(p.kernel_size()), static_cast<int>(p.stride()),
-                     static_cast<int>(p.pad())};
+  shape_ =
+      ConvShape{static_cast<int>(x.dim(0)),        static_cast<int>(x.dim(1)),       static_cast<int>(x.dim(2)),
+                static_cast<int>(x.dim(3)),        static_cast<int>(p.num_output()), static_cast<int>(p.kernel_size()),
+                static_cast<int>(p.kernel_size()), static_cast<int>(p.stride()),     static_cast<int>(p.pad())};
   if (shape_.h + 2 * shape_.pad < shape_.kh || shape_.w + 2 * shape_.pad < shape_.kw)
-    return InvalidInput(Where() + "kernel " + std::to_string(shape_.kh) + "x" +
-                        std::to_string(shape_.kw) + " is larger than its padded input " +
-                        x.shape_string() + " (pad " + std::to_string(shape_.pad) + ")");
+    return InvalidInput(Where() + "kernel " + std::to_string(shape_.kh) + "x" + std::to_string(shape_.kw) +
+                        " is larger than its padded input " + x.shape_string() + " (pad " + std::to_string(shape_.pad) +
+                        ")");
   top[0]->data.Reshape({shape_.n, shape_.k, shape_.oh(), shape_.ow()});
   return Status::Ok();
 }
@@ -56,18 +57,16 @@ void ConvolutionLayer::Forward(const StepContext& ctx, const std::vector<Blob*>&
                                const std::vector<Blob*>& top) {
   const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
   float* y = top[0]->data.mutable_data();
-  ctx.backend->ConvForward(WithLayouts(shape_, *bottom[0], *top[0]), bottom[0]->data.data(), params_[0].data(),
-                           bias, relu_fused_, y, ctx.workspace);
+  ctx.backend->ConvForward(WithLayouts(shape_, *bottom[0], *top[0]), bottom[0]->data.data(), params_[0].data(), bias,
+                           relu_fused_, y, ctx.workspace);
 }
 
 void ConvolutionLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                                const std::vector<bool>& propagate,
-                                const std::vector<Blob*>& bottom) {
+                                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
   const ConvShape s = WithLayouts(shape_, *bottom[0], *top[0]);
   const float* dy = top[0]->diff.data();
   float* dbias = param_grads_.size() > 1 ? param_grads_[1].mutable_data() : nullptr;
-  ctx.backend->ConvBackwardFilter(s, bottom[0]->data.data(), dy, param_grads_[0].mutable_data(), dbias,
-                                  ctx.workspace);
+  ctx.backend->ConvBackwardFilter(s, bottom[0]->data.data(), dy, param_grads_[0].mutable_data(), dbias, ctx.workspace);
   if (propagate[0])
     ctx.backend->ConvBackwardData(s, dy, params_[0].data(), bottom[0]->diff.mutable_data(), ctx.workspace);
 }

@@ -19,9 +19,8 @@ Status InnerProductLayer::Reshape(const std::vector<Blob*>& bottom, const std::v
   const Tensor& x = bottom[0]->data;
   n_ = static_cast<int>(x.dim(0));
   if (x.count() / n_ != d_)
-    return InvalidInput(Where() + "input '" + bottom[0]->name + "' has " +
-                        std::to_string(x.count() / n_) + " features per sample, the weights expect " +
-                        std::to_string(d_));
+    return InvalidInput(Where() + "input '" + bottom[0]->name + "' has " + std::to_string(x.count() / n_) +
+                        " features per sample, the weights expect " + std::to_string(d_));
   o_ = static_cast<int>(spec_.inner_product_param().num_output());
   top[0]->data.Reshape({n_, o_});
   return Status::Ok();
@@ -30,8 +29,7 @@ Status InnerProductLayer::Reshape(const std::vector<Blob*>& bottom, const std::v
 void InnerProductLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
                                 const std::vector<Blob*>& top) {
   float* y = top[0]->data.mutable_data();
-  ctx.backend->Gemm(false, true, n_, o_, d_, 1.f, bottom[0]->data.data(), params_[0].data(), 0.f,
-                    y);
+  ctx.backend->Gemm(false, true, n_, o_, d_, 1.f, bottom[0]->data.data(), params_[0].data(), 0.f, y);
   if (params_.size() > 1)
     ctx.backend->AddBias(n_, o_, params_[1].data(), relu_fused_, y);
   else if (relu_fused_)
@@ -39,15 +37,12 @@ void InnerProductLayer::Forward(const StepContext& ctx, const std::vector<Blob*>
 }
 
 void InnerProductLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                                 const std::vector<bool>& propagate,
-                                 const std::vector<Blob*>& bottom) {
+                                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
   const float* dy = top[0]->diff.data();
-  ctx.backend->Gemm(true, false, o_, d_, n_, 1.f, dy, bottom[0]->data.data(), 0.f,
-                    param_grads_[0].mutable_data());
+  ctx.backend->Gemm(true, false, o_, d_, n_, 1.f, dy, bottom[0]->data.data(), 0.f, param_grads_[0].mutable_data());
   if (param_grads_.size() > 1) ctx.backend->ColumnSums(n_, o_, dy, param_grads_[1].mutable_data());
   if (propagate[0])
-    ctx.backend->Gemm(false, false, n_, d_, o_, 1.f, dy, params_[0].data(), 0.f,
-                      bottom[0]->diff.mutable_data());
+    ctx.backend->Gemm(false, false, n_, d_, o_, 1.f, dy, params_[0].data(), 0.f, bottom[0]->diff.mutable_data());
 }
 
 }  // namespace convoy

@@ -11,10 +11,9 @@ class InnerProductLayer final : public Layer {
   using Layer::Layer;
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
-  void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
+  void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                const std::vector<Blob*>& bottom) override;
   ReluFusion relu_fusion() const override { return ReluFusion::kForward; }
 
  private:

@@ -9,8 +9,8 @@ Status EltwiseLayer::Setup(Backend*, const std::vector<Blob*>& bottom) {
     return InvalidInput(Where() + "takes two or more bottom blobs, found " + std::to_string(bottom.size()));
   const auto& coeff = spec_.eltwise_param().coeff();
   if (!coeff.empty() && coeff.size() != static_cast<int>(bottom.size()))
-    return InvalidInput(Where() + "eltwise_param.coeff gives " + std::to_string(coeff.size()) +
-                        " coefficients for " + std::to_string(bottom.size()) + " bottoms: give one per bottom, or none");
+    return InvalidInput(Where() + "eltwise_param.coeff gives " + std::to_string(coeff.size()) + " coefficients for " +
+                        std::to_string(bottom.size()) + " bottoms: give one per bottom, or none");
   coeff_.assign(bottom.size(), 1.f);
   for (int i = 0; i < coeff.size(); ++i) coeff_[i] = coeff[i];
   return Status::Ok();
@@ -26,8 +26,7 @@ Status EltwiseLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector
   return Status::Ok();
 }
 
-void EltwiseLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-                           const std::vector<Blob*>& top) {
+void EltwiseLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
   const int64_t n = top[0]->data.count();
   float* y = top[0]->data.mutable_data();
   // The first two terms (the whole sum of a residual connection) in one pass, then any others.
@@ -39,8 +38,8 @@ void EltwiseLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bot
   if (relu_fused_ && !relu_now) ctx.backend->ReluForward(n, 0.f, y, y);
 }
 
-void EltwiseLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                            const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
+void EltwiseLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                            const std::vector<Blob*>& bottom) {
   const int64_t n = top[0]->data.count();
   for (size_t i = 0; i < bottom.size(); ++i) {
     if (!propagate[i]) continue;
@@ -81,8 +80,7 @@ Status ConcatLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<
   return Status::Ok();
 }
 
-void ConcatLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-                          const std::vector<Blob*>& top) {
+void ConcatLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
   float* y = top[0]->data.mutable_data();
   int64_t at = 0;
   for (size_t i = 0; i < bottom.size(); at += inner_[i], ++i)
@@ -90,8 +88,8 @@ void ConcatLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bott
       ctx.backend->Copy(bottom[i]->data.data() + o * inner_[i], inner_[i], y + o * top_inner_ + at);
 }
 
-void ConcatLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                           const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
+void ConcatLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                           const std::vector<Blob*>& bottom) {
   const float* dy = top[0]->diff.data();
   int64_t at = 0;
   for (size_t i = 0; i < bottom.size(); at += inner_[i], ++i) {

@@ -16,10 +16,9 @@ class EltwiseLayer final : public Layer {
   ReluFusion relu_fusion() const override { return ReluFusion::kForwardAndBackward; }
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
-  void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
+  void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                const std::vector<Blob*>& bottom) override;
 
  private:
   std::vector<float> coeff_;
@@ -31,15 +30,14 @@ class ConcatLayer final : public Layer {
   int NumBottoms() const override { return -1; }
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
-  void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
+  void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                const std::vector<Blob*>& bottom) override;
 
  private:
   int axis_ = 1;
-  int64_t outer_ = 0;                // product of the axes before `axis`
-  std::vector<int64_t> inner_;       // each bottom's floats per outer index
+  int64_t outer_ = 0;           // product of the axes before `axis`
+  std::vector<int64_t> inner_;  // each bottom's floats per outer index
   int64_t top_inner_ = 0;
 };
 

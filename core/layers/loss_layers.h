@@ -13,10 +13,9 @@ class SoftmaxWithLossLayer final : public Layer {
   int NumBottoms() const override { return 2; }
   Status Setup(Backend* backend, const std::vector<Blob*>& bottom) override;
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
-  void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
+  void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                const std::vector<Blob*>& bottom) override;
 
  private:
   int n_ = 0, classes_ = 0;
@@ -29,8 +28,7 @@ class AccuracyLayer final : public Layer {
   int NumBottoms() const override { return 2; }
   bool HasBackward() const override { return false; }
   Status Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Backward(const StepContext&, const std::vector<Blob*>&, const std::vector<bool>&,
                 const std::vector<Blob*>&) override {}
 

@@ -17,10 +17,9 @@ class PoolingLayer final : public Layer {
   LayoutRule layout_rule(const Backend&) const override {
     return global_average() ? LayoutRule::kAny : LayoutRule::kPlain;
   }
-  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom,
-               const std::vector<Blob*>& top) override;
-  void Backward(const StepContext& ctx, const std::vector<Blob*>& top,
-                const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) override;
+  void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
+  void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
+                const std::vector<Blob*>& bottom) override;
 
  private:
   bool global_average() const { return !max_ && spec_.pooling_param().global_pooling(); }

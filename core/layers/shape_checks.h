@@ -7,11 +7,10 @@
 
 namespace convoy {
 
-inline Status ExpectAxes(const std::string& where, const std::string& what, const Tensor& t,
-                         int axes) {
+inline Status ExpectAxes(const std::string& where, const std::string& what, const Tensor& t, int axes) {
   if (t.num_axes() == axes) return Status::Ok();
-  return InvalidInput(where + what + " must have " + std::to_string(axes) +
-                      " axes (N x C x H x W), found shape " + t.shape_string());
+  return InvalidInput(where + what + " must have " + std::to_string(axes) + " axes (N x C x H x W), found shape " +
+                      t.shape_string());
 }
 
 inline Status ExpectPositive(const std::string& where, const std::string& field, int64_t value) {

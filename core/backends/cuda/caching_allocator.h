@@ -19,8 +19,8 @@ class CachingAllocator {
  private:
   static size_t Round(size_t bytes);
   std::mutex mutex_;
-  std::multimap<size_t, void*> free_;        // size -> block
-  std::unordered_map<void*, size_t> used_;   // block -> size
+  std::multimap<size_t, void*> free_;       // size -> block
+  std::unordered_map<void*, size_t> used_;  // block -> size
   size_t cached_ = 0;
 };
 

@@ -61,8 +61,7 @@ __device__ int64_t GemmLayoutIndex(const ConvShape& s, int64_t idx, int* channel
   return *channel * (plane * s.n) + n * plane + p;
 }
 
-__global__ void ScatterKernel(ConvShape s, const float* out, const float* bias, bool relu, float* y,
-                              int64_t total) {
+__global__ void ScatterKernel(ConvShape s, const float* out, const float* bias, bool relu, float* y, int64_t total) {
   const int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (idx >= total) return;
   int k;

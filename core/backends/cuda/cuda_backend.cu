@@ -67,10 +67,10 @@ class Cuda final : public Backend {
   void Scale(int64_t n, float alpha, float* y) override { cuda::Scale(n, alpha, y, stream_); }
 
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b,
-            float beta, float* c) override {
-    cuda::Check(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
-                            &alpha, b, tb ? k : n, a, ta ? m : k, &beta, c, n),
+  void Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
+            float* c) override {
+    cuda::Check(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b,
+                            tb ? k : n, a, ta ? m : k, &beta, c, n),
                 "cublasSgemm");
   }
   void AddBias(int rows, int cols, const float* bias, bool relu, float* y) override {
@@ -126,7 +126,9 @@ class Cuda final : public Backend {
     cuda::AvgPoolBackward(s, dy, dx, stream_);
   }
 
-  void ReluForward(int64_t n, float slope, const float* x, float* y) override { cuda::ReluForward(n, slope, x, y, stream_); }
+  void ReluForward(int64_t n, float slope, const float* x, float* y) override {
+    cuda::ReluForward(n, slope, x, y, stream_);
+  }
   void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx) override {
     cuda::ReluBackward(n, slope, y, dy, dx, stream_);
   }
@@ -150,8 +152,7 @@ class Cuda final : public Backend {
                                    float* dlogits) override {
     cuda::SoftmaxCrossEntropyBackward(n, classes, probs, labels, scale, dlogits, stream_);
   }
-  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels,
-                   float* correct) override {
+  void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct) override {
     cuda::TopKCorrect(n, classes, top_k, scores, labels, correct, Scratch(n), stream_);
   }
   void SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
@@ -169,8 +170,8 @@ class Cuda final : public Backend {
                         const float* gamma, const float* beta, float eps, bool relu, float* y) override {
     cuda::BatchNormForward(n, c, hw, x, mean, var, gamma, beta, eps, relu, y, stream_);
   }
-  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
-                         const float* mean, const float* var, const float* gamma, float eps, float* dx, float* dgamma,
+  void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy, const float* mean,
+                         const float* var, const float* gamma, float eps, float* dx, float* dgamma,
                          float* dbeta) override {
     cuda::BatchNormBackward(n, c, hw, x, y, dy, mean, var, gamma, eps, dx, dgamma, dbeta, stream_);
   }

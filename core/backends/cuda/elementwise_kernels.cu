@@ -18,8 +18,11 @@ inline unsigned Blocks(int64_t n) {
 __global__ void FillKernel(int64_t n, float value, float* y) { GRID_STRIDE(i, n) y[i] = value; }
 __global__ void AxpyKernel(int64_t n, float alpha, const float* x, float* y) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
 __global__ void ScaleKernel(int64_t n, float alpha, float* y) { GRID_STRIDE(i, n) y[i] *= alpha; }
-__global__ void MultiplyKernel(int64_t n, const float* a, const float* b, float* y) { GRID_STRIDE(i, n) y[i] = a[i] * b[i]; }
-__global__ void AddScaledKernel(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y) {
+__global__ void MultiplyKernel(int64_t n, const float* a, const float* b, float* y) {
+  GRID_STRIDE(i, n) y[i] = a[i] * b[i];
+}
+__global__ void AddScaledKernel(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu,
+                                float* y) {
   GRID_STRIDE(i, n) {
     const float v = alpha * x[i] + beta * z[i];
     y[i] = relu ? fmaxf(v, 0.f) : v;
@@ -34,8 +37,8 @@ __global__ void ReluForwardKernel(int64_t n, float slope, const float* x, float*
 __global__ void ReluBackwardKernel(int64_t n, float slope, const float* y, const float* dy, float* dx) {
   GRID_STRIDE(i, n) dx[i] = kmath::ReluGrad(y[i], dy[i], slope);
 }
-__global__ void DropoutKernel(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first,
-                              const float* x, float* mask, float* y) {
+__global__ void DropoutKernel(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x,
+                              float* mask, float* y) {
   GRID_STRIDE(i, n) {
     mask[i] = kmath::DropoutScale(ratio, seed, stream_id, first + i);
     y[i] = x[i] * mask[i];
@@ -76,9 +79,18 @@ __global__ void ColumnSumsKernel(int rows, int cols, const float* x, float* sums
 
 }  // namespace
 
-void Fill(int64_t n, float value, float* y, cudaStream_t s) { FillKernel<<<Blocks(n), kThreads, 0, s>>>(n, value, y); CUDA_CHECK(cudaGetLastError()); }
-void Axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t s) { AxpyKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, x, y); CUDA_CHECK(cudaGetLastError()); }
-void Scale(int64_t n, float alpha, float* y, cudaStream_t s) { ScaleKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, y); CUDA_CHECK(cudaGetLastError()); }
+void Fill(int64_t n, float value, float* y, cudaStream_t s) {
+  FillKernel<<<Blocks(n), kThreads, 0, s>>>(n, value, y);
+  CUDA_CHECK(cudaGetLastError());
+}
+void Axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t s) {
+  AxpyKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, x, y);
+  CUDA_CHECK(cudaGetLastError());
+}
+void Scale(int64_t n, float alpha, float* y, cudaStream_t s) {
+  ScaleKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, y);
+  CUDA_CHECK(cudaGetLastError());
+}
 void Multiply(int64_t n, const float* a, const float* b, float* y, cudaStream_t s) {
   MultiplyKernel<<<Blocks(n), kThreads, 0, s>>>(n, a, b, y);
   CUDA_CHECK(cudaGetLastError());

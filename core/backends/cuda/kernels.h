@@ -41,24 +41,24 @@ void AddBias(int rows, int cols, const float* bias, bool relu, float* y, cudaStr
 void ColumnSums(int rows, int cols, const float* x, float* sums, cudaStream_t stream);
 void ReluForward(int64_t n, float slope, const float* x, float* y, cudaStream_t stream);
 void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx, cudaStream_t stream);
-void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x, float* mask,
-                    float* y, cudaStream_t stream);
-void SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
-               float* w, cudaStream_t stream);
+void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x,
+                    float* mask, float* y, cudaStream_t stream);
+void SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v, float* w,
+               cudaStream_t stream);
 void AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w,
                 cudaStream_t stream);
 
 // ---- batch normalisation (one block per channel for the sums) ----
 void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var, cudaStream_t stream);
-void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                      const float* gamma, const float* beta, float eps, bool relu, float* y, cudaStream_t stream);
+void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var, const float* gamma,
+                      const float* beta, float eps, bool relu, float* y, cudaStream_t stream);
 void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy, const float* mean,
                        const float* var, const float* gamma, float eps, float* dx, float* dgamma, float* dbeta,
                        cudaStream_t stream);
 
 // ---- loss and metrics; scratch holds n floats ----
-void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
-                                float* loss, float* scratch, cudaStream_t stream);
+void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs, float* loss,
+                                float* scratch, cudaStream_t stream);
 void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
                                  float* dlogits, cudaStream_t stream);
 void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct,

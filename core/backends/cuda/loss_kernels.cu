@@ -40,8 +40,8 @@ __global__ void SumKernel(int n, const float* terms, float scale, float* out) {
   if (threadIdx.x == 0) out[0] = static_cast<float>(total * scale);
 }
 
-__global__ void SoftmaxBackwardKernel(int64_t total, int classes, const float* probs, const float* labels,
-                                      float scale, float* dlogits) {
+__global__ void SoftmaxBackwardKernel(int64_t total, int classes, const float* probs, const float* labels, float scale,
+                                      float* dlogits) {
   const int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
   if (i >= total) return;
   const int64_t r = i / classes;
@@ -51,8 +51,8 @@ __global__ void SoftmaxBackwardKernel(int64_t total, int classes, const float* p
 
 }  // namespace
 
-void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
-                                float* loss, float* scratch, cudaStream_t stream) {
+void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs, float* loss,
+                                float* scratch, cudaStream_t stream) {
   SoftmaxRowKernel<<<Blocks(n), kThreads, 0, stream>>>(n, classes, logits, labels, probs, scratch);
   SumKernel<<<1, kThreads, 0, stream>>>(n, scratch, 1.0f / n, loss);
   CUDA_CHECK(cudaGetLastError());

@@ -32,9 +32,8 @@ __global__ void MeanVarKernel(int n, int c, int64_t hw, const float* x, float* m
   }
 }
 
-__global__ void NormalizeKernel(int64_t total, int c, int64_t hw, const float* x, const float* mean,
-                                const float* var, const float* gamma, const float* beta, float eps, bool relu,
-                                float* y) {
+__global__ void NormalizeKernel(int64_t total, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                                const float* gamma, const float* beta, float eps, bool relu, float* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{blockDim.x} * gridDim.x) {
     const int ch = static_cast<int>((i / hw) % c);
     const float scale = gamma[ch] * rsqrtf(var[ch] + eps);
@@ -69,8 +68,7 @@ __global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, con
 }
 
 __global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, const float* x, const float* y,
-                                   const float* dy,
-                                   const float* mean, const float* var, const float* gamma, float eps,
+                                   const float* dy, const float* mean, const float* var, const float* gamma, float eps,
                                    const float* dgamma, const float* dbeta, float* dx) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{blockDim.x} * gridDim.x) {
     const int ch = static_cast<int>((i / hw) % c);
@@ -92,8 +90,8 @@ void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float
   CUDA_CHECK(cudaGetLastError());
 }
 
-void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
-                      const float* gamma, const float* beta, float eps, bool relu, float* y, cudaStream_t s) {
+void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var, const float* gamma,
+                      const float* beta, float eps, bool relu, float* y, cudaStream_t s) {
   const int64_t total = int64_t{n} * c * hw;
   NormalizeKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, x, mean, var, gamma, beta, eps, relu, y);
   CUDA_CHECK(cudaGetLastError());
@@ -106,7 +104,7 @@ void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y,
   CUDA_CHECK(cudaGetLastError());
   const int64_t total = int64_t{n} * c * hw;
   BackwardDataKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, static_cast<float>(int64_t{n} * hw), x, y, dy,
-                                                         mean, var, gamma, eps, dgamma, dbeta, dx);
+                                                        mean, var, gamma, eps, dgamma, dbeta, dx);
   CUDA_CHECK(cudaGetLastError());
 }
 
