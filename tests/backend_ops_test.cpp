@@ -1,6 +1,7 @@
 // Every op of every backend against the reference backend, on one table of shapes including
-// odd sizes, padding and stride. To add an op: add a TEST_P below that runs it on both backends
-// through RunOnBoth. Backends without a device here (cuda without a GPU) are skipped, saying why.
+// odd sizes, padding and stride, through the harness in tests/op_harness.h (its top says how to
+// add an op). Backends without a device here (cuda without a GPU), or without an optional op's
+// capability, are skipped, saying why.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,24 +10,13 @@
 #include "core/backend.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "tests/op_harness.h"
 
 namespace convoy {
 namespace {
 
-std::vector<float> RandomValues(int64_t n, uint64_t stream, float scale = 1.f) {
-  std::vector<float> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = scale * RandomNormal(42, stream, i);
-  return v;
-}
-
-void ExpectNear(const std::vector<float>& expected, const std::vector<float>& actual, float tol,
-                const std::string& what) {
-  ASSERT_EQ(expected.size(), actual.size()) << what;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const float bound = tol * std::max(1.f, std::fabs(expected[i]));
-    ASSERT_NEAR(expected[i], actual[i], bound) << what << " differs at element " << i;
-  }
-}
+using testing::ExpectNear;
+using testing::RandomValues;
 
 class BackendOpsTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -34,30 +24,6 @@ class BackendOpsTest : public ::testing::TestWithParam<std::string> {
     auto backend = GetBackend(GetParam());
     if (!backend.ok()) GTEST_SKIP() << "backend " << GetParam() << " unavailable: " << backend.status().message();
     backend_ = *backend;
-  }
-  // Runs op on the reference backend and on the one under test with the same inputs, then
-  // compares every output. inputs are host values; outputs are given as sizes.
-  void RunOnBoth(const std::vector<std::vector<float>>& inputs, const std::vector<int64_t>& outputs,
-                 const std::function<void(Backend*, std::vector<Tensor>&, std::vector<Tensor>&)>& op, float tol,
-                 const std::string& what, const std::vector<std::vector<float>>& initial = {}) {
-    std::vector<std::vector<float>> results[2];
-    Backend* backends[2] = {ReferenceBackend(), backend_};
-    for (int b = 0; b < 2; ++b) {
-      std::vector<Tensor> in, out;
-      for (const auto& v : inputs) {
-        in.emplace_back(backends[b], Shape{static_cast<int64_t>(v.size())});
-        in.back().FromHost(v);
-      }
-      for (size_t o = 0; o < outputs.size(); ++o) {
-        out.emplace_back(backends[b], Shape{outputs[o]});
-        out.back().FromHost(o < initial.size() ? initial[o] : std::vector<float>(outputs[o], 7.f));
-      }
-      op(backends[b], in, out);
-      backends[b]->Synchronize();
-      for (auto& t : out) results[b].push_back(t.ToHost());
-    }
-    for (size_t o = 0; o < outputs.size(); ++o)
-      ExpectNear(results[0][o], results[1][o], tol, what + " output " + std::to_string(o));
   }
   Backend* backend_ = nullptr;
 };
@@ -84,22 +50,22 @@ TEST_P(BackendOpsTest, Convolution) {
                              std::to_string(s.stride) + " pad " + std::to_string(s.pad);
     auto ws = [&](Backend* b) { return Tensor(b, {std::max<int64_t>(b->ConvWorkspaceSize(s), 1)}); };
     for (bool relu : {false, true})
-      RunOnBoth(
-          {RandomValues(xn, 1), RandomValues(wn, 2), RandomValues(s.k, 3)}, {yn},
+      testing::RunOnBoth(
+          backend_, {RandomValues(xn, 1), RandomValues(wn, 2), RandomValues(s.k, 3)}, {yn},
           [&](Backend* b, auto& in, auto& out) {
             Tensor w = ws(b);
             b->ConvForward(s, in[0].data(), in[1].data(), in[2].data(), relu, out[0].mutable_data(), w.mutable_data());
           },
           1e-4f, name + " forward" + (relu ? "+relu" : ""));
-    RunOnBoth(
-        {RandomValues(yn, 4), RandomValues(wn, 2)}, {xn},
+    testing::RunOnBoth(
+        backend_, {RandomValues(yn, 4), RandomValues(wn, 2)}, {xn},
         [&](Backend* b, auto& in, auto& out) {
           Tensor w = ws(b);
           b->ConvBackwardData(s, in[0].data(), in[1].data(), out[0].mutable_data(), w.mutable_data());
         },
         1e-4f, name + " backward data");
-    RunOnBoth(
-        {RandomValues(xn, 1), RandomValues(yn, 4)}, {wn, s.k},
+    testing::RunOnBoth(
+        backend_, {RandomValues(xn, 1), RandomValues(yn, 4)}, {wn, s.k},
         [&](Backend* b, auto& in, auto& out) {
           Tensor w = ws(b);
           b->ConvBackwardFilter(s, in[0].data(), in[1].data(), out[0].mutable_data(), out[1].mutable_data(),
@@ -123,8 +89,8 @@ TEST_P(BackendOpsTest, Pooling) {
     const std::string name = "pool " + std::to_string(s.h) + "x" + std::to_string(s.w) + " kernel " +
                              std::to_string(s.kernel) + " stride " + std::to_string(s.stride) + " pad " +
                              std::to_string(s.pad);
-    RunOnBoth(
-        {RandomValues(xn, 5)}, {yn, yn},
+    testing::RunOnBoth(
+        backend_, {RandomValues(xn, 5)}, {yn, yn},
         [&](Backend* b, auto& in, auto& out) {
           b->MaxPoolForward(s, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
         },
@@ -133,18 +99,18 @@ TEST_P(BackendOpsTest, Pooling) {
     Tensor x(ReferenceBackend(), {xn}), y(ReferenceBackend(), {yn}), argmax(ReferenceBackend(), {yn});
     x.FromHost(RandomValues(xn, 5));
     ReferenceBackend()->MaxPoolForward(s, x.data(), y.mutable_data(), argmax.mutable_data());
-    RunOnBoth(
-        {RandomValues(yn, 6), argmax.ToHost()}, {xn},
+    testing::RunOnBoth(
+        backend_, {RandomValues(yn, 6), argmax.ToHost()}, {xn},
         [&](Backend* b, auto& in, auto& out) {
           b->MaxPoolBackward(s, in[0].data(), in[1].data(), out[0].mutable_data());
         },
         1e-6f, name + " max backward");
-    RunOnBoth(
-        {RandomValues(xn, 5)}, {yn},
+    testing::RunOnBoth(
+        backend_, {RandomValues(xn, 5)}, {yn},
         [&](Backend* b, auto& in, auto& out) { b->AvgPoolForward(s, in[0].data(), out[0].mutable_data()); }, 1e-5f,
         name + " average forward");
-    RunOnBoth(
-        {RandomValues(yn, 6)}, {xn},
+    testing::RunOnBoth(
+        backend_, {RandomValues(yn, 6)}, {xn},
         [&](Backend* b, auto& in, auto& out) { b->AvgPoolBackward(s, in[0].data(), out[0].mutable_data()); }, 1e-5f,
         name + " average backward");
   }
@@ -157,14 +123,15 @@ TEST_P(BackendOpsTest, Gemm) {
       for (bool tb : {false, true})
         for (float beta : {0.f, 0.5f}) {
           const int m = mnk[0], n = mnk[1], k = mnk[2];
-          RunOnBoth({RandomValues(int64_t{m} * k, 7), RandomValues(int64_t{k} * n, 8)}, {int64_t{m} * n},
-                    [&](Backend* b, auto& in, auto& out) {
-                      b->Gemm(ta, tb, m, n, k, 1.5f, in[0].data(), in[1].data(), beta, out[0].mutable_data());
-                    },
-                    1e-4f,
-                    "gemm " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
-                        (ta ? " A^T" : "") + (tb ? " B^T" : "") + " beta " + std::to_string(beta),
-                    {RandomValues(int64_t{m} * n, 9)});
+          testing::RunOnBoth(backend_, {RandomValues(int64_t{m} * k, 7), RandomValues(int64_t{k} * n, 8)},
+                             {int64_t{m} * n},
+                             [&](Backend* b, auto& in, auto& out) {
+                               b->Gemm(ta, tb, m, n, k, 1.5f, in[0].data(), in[1].data(), beta, out[0].mutable_data());
+                             },
+                             1e-4f,
+                             "gemm " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
+                                 (ta ? " A^T" : "") + (tb ? " B^T" : "") + " beta " + std::to_string(beta),
+                             {RandomValues(int64_t{m} * n, 9)});
         }
 }
 
@@ -173,12 +140,12 @@ TEST_P(BackendOpsTest, BiasAndSums) {
     for (int cols : {1, 10, 513}) {
       const int64_t n = int64_t{rows} * cols;
       for (bool relu : {false, true})
-        RunOnBoth(
-            {RandomValues(cols, 10)}, {n},
+        testing::RunOnBoth(
+            backend_, {RandomValues(cols, 10)}, {n},
             [&](Backend* b, auto& in, auto& out) { b->AddBias(rows, cols, in[0].data(), relu, out[0].mutable_data()); },
             1e-6f, "add bias" + std::string(relu ? "+relu" : ""), {RandomValues(n, 11)});
-      RunOnBoth(
-          {RandomValues(n, 12)}, {cols},
+      testing::RunOnBoth(
+          backend_, {RandomValues(n, 12)}, {cols},
           [&](Backend* b, auto& in, auto& out) { b->ColumnSums(rows, cols, in[0].data(), out[0].mutable_data()); },
           1e-5f, "column sums");
     }
@@ -188,66 +155,67 @@ TEST_P(BackendOpsTest, ElementWise) {
   for (int64_t n : {1, 17, 100003}) {
     const auto x = RandomValues(n, 13), y = RandomValues(n, 14);
     for (float slope : {0.f, 0.1f}) {
-      RunOnBoth(
-          {x}, {n},
+      testing::RunOnBoth(
+          backend_, {x}, {n},
           [&](Backend* b, auto& in, auto& out) { b->ReluForward(n, slope, in[0].data(), out[0].mutable_data()); }, 0.f,
           "relu forward");
-      RunOnBoth(
-          {x, y}, {n},
+      testing::RunOnBoth(
+          backend_, {x, y}, {n},
           [&](Backend* b, auto& in, auto& out) {
             b->ReluBackward(n, slope, in[0].data(), in[1].data(), out[0].mutable_data());
           },
           0.f, "relu backward");
     }
-    RunOnBoth(
-        {x}, {n, n},
+    testing::RunOnBoth(
+        backend_, {x}, {n, n},
         [&](Backend* b, auto& in, auto& out) {
           b->DropoutForward(n, 0.3f, 99, 5, 1000, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
         },
         1e-6f, "dropout forward");
-    RunOnBoth(
-        {x, y}, {n},
+    testing::RunOnBoth(
+        backend_, {x, y}, {n},
         [&](Backend* b, auto& in, auto& out) { b->Multiply(n, in[0].data(), in[1].data(), out[0].mutable_data()); },
         0.f, "multiply");
     for (bool relu : {false, true}) {
-      RunOnBoth(
-          {x, y}, {n},
+      testing::RunOnBoth(
+          backend_, {x, y}, {n},
           [&](Backend* b, auto& in, auto& out) {
             b->AddScaled(n, 1.5f, in[0].data(), -0.5f, in[1].data(), relu, out[0].mutable_data());
           },
           1e-6f, relu ? "add scaled + relu" : "add scaled");
-      RunOnBoth(
-          {x, y}, {n},
+      testing::RunOnBoth(
+          backend_, {x, y}, {n},
           [&](Backend* b, auto& in, auto& out) {
             b->ScaleMasked(n, -2.f, in[0].data(), relu ? in[1].data() : nullptr, out[0].mutable_data());
           },
           0.f, relu ? "scale masked" : "scale without a mask");
     }
-    RunOnBoth({x}, {n},
-              [&](Backend* b, auto& in, auto& out) { b->Axpy(n, -0.5f, in[0].data(), out[0].mutable_data()); }, 1e-6f,
-              "axpy", {y});
-    RunOnBoth({}, {n}, [&](Backend* b, auto&, auto& out) { b->Scale(n, 3.f, out[0].mutable_data()); }, 1e-6f, "scale",
-              {y});
-    RunOnBoth(
-        {}, {n}, [&](Backend* b, auto&, auto& out) { b->Fill(n, 2.5f, out[0].mutable_data()); }, 0.f, "fill");
+    testing::RunOnBoth(backend_, {x}, {n},
+                       [&](Backend* b, auto& in, auto& out) { b->Axpy(n, -0.5f, in[0].data(), out[0].mutable_data()); },
+                       1e-6f, "axpy", {y});
+    testing::RunOnBoth(backend_, {}, {n},
+                       [&](Backend* b, auto&, auto& out) { b->Scale(n, 3.f, out[0].mutable_data()); }, 1e-6f, "scale",
+                       {y});
+    testing::RunOnBoth(
+        backend_, {}, {n}, [&](Backend* b, auto&, auto& out) { b->Fill(n, 2.5f, out[0].mutable_data()); }, 0.f, "fill");
     for (bool nesterov : {false, true})
-      RunOnBoth({x}, {n, n},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->SgdUpdate(n, 0.1f, 0.9f, 5e-4f, nesterov, in[0].data(), out[0].mutable_data(),
-                               out[1].mutable_data());
-                },
-                1e-6f, nesterov ? "nesterov update" : "sgd update", {RandomValues(n, 15), RandomValues(n, 16)});
+      testing::RunOnBoth(
+          backend_, {x}, {n, n},
+          [&](Backend* b, auto& in, auto& out) {
+            b->SgdUpdate(n, 0.1f, 0.9f, 5e-4f, nesterov, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+          },
+          1e-6f, nesterov ? "nesterov update" : "sgd update", {RandomValues(n, 15), RandomValues(n, 16)});
     std::vector<float> second(n);
     for (int64_t i = 0; i < n; ++i) second[i] = std::fabs(x[i]) * 0.01f;
     for (bool decoupled : {false, true}) {
       kmath::AdamHyper h;
       h.lr = 0.01f, h.decay = 0.01f, h.decoupled = decoupled, h.correction1 = 0.271f, h.correction2 = 0.003f;
-      RunOnBoth({y}, {n, n, n},
-                [&](Backend* b, auto& in, auto& out) {
-                  b->AdamUpdate(n, h, in[0].data(), out[0].mutable_data(), out[1].mutable_data(),
-                                out[2].mutable_data());
-                },
-                1e-5f, decoupled ? "adamw update" : "adam update", {RandomValues(n, 15), second, RandomValues(n, 16)});
+      testing::RunOnBoth(
+          backend_, {y}, {n, n, n},
+          [&](Backend* b, auto& in, auto& out) {
+            b->AdamUpdate(n, h, in[0].data(), out[0].mutable_data(), out[1].mutable_data(), out[2].mutable_data());
+          },
+          1e-5f, decoupled ? "adamw update" : "adam update", {RandomValues(n, 15), second, RandomValues(n, 16)});
     }
   }
 }
@@ -269,16 +237,16 @@ TEST_P(BackendOpsTest, BatchNorm) {
       ReferenceBackend()->ChannelMeanVar(k.n, k.c, k.hw, tx.data(), tm.mutable_data(), tv.mutable_data());
       mean = tm.ToHost(), var = tv.ToHost();
     }
-    RunOnBoth(
-        {x}, {k.c, k.c},
+    testing::RunOnBoth(
+        backend_, {x}, {k.c, k.c},
         [&](Backend* b, auto& in, auto& out) {
           b->ChannelMeanVar(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
         },
         1e-5f, "channel mean and variance");
     for (bool relu : {false, true}) {
       const std::string fused = relu ? " with a fused relu" : "";
-      RunOnBoth(
-          {x, mean, var, gamma, beta}, {count},
+      testing::RunOnBoth(
+          backend_, {x, mean, var, gamma, beta}, {count},
           [&](Backend* b, auto& in, auto& out) {
             b->BatchNormForward(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(),
                                 1e-5f, relu, out[0].mutable_data());
@@ -293,8 +261,8 @@ TEST_P(BackendOpsTest, BatchNorm) {
                                              beta.data(), 1e-5f, true, ty.mutable_data());
         y = ty.ToHost();
       }
-      RunOnBoth(
-          {x, dy, mean, var, gamma, y}, {count, k.c, k.c},
+      testing::RunOnBoth(
+          backend_, {x, dy, mean, var, gamma, y}, {count, k.c, k.c},
           [&](Backend* b, auto& in, auto& out) {
             b->BatchNormBackward(k.n, k.c, k.hw, in[0].data(), relu ? in[5].data() : nullptr, in[1].data(),
                                  in[2].data(), in[3].data(), in[4].data(), 1e-5f, out[0].mutable_data(),
@@ -311,28 +279,155 @@ TEST_P(BackendOpsTest, LossAndAccuracy) {
       std::vector<float> labels(n);
       for (int i = 0; i < n; ++i) labels[i] = static_cast<float>(RandomBelow(3, 3, i, classes));
       const auto logits = RandomValues(int64_t{n} * classes, 17, 3.f);
-      RunOnBoth(
-          {logits, labels}, {int64_t{n} * classes, 1},
+      testing::RunOnBoth(
+          backend_, {logits, labels}, {int64_t{n} * classes, 1},
           [&](Backend* b, auto& in, auto& out) {
             b->SoftmaxCrossEntropyForward(n, classes, in[0].data(), in[1].data(), out[0].mutable_data(),
                                           out[1].mutable_data());
           },
           1e-5f, "softmax cross-entropy forward");
       std::vector<float> probs(int64_t{n} * classes, 1.f / classes);
-      RunOnBoth(
-          {probs, labels}, {int64_t{n} * classes},
+      testing::RunOnBoth(
+          backend_, {probs, labels}, {int64_t{n} * classes},
           [&](Backend* b, auto& in, auto& out) {
             b->SoftmaxCrossEntropyBackward(n, classes, in[0].data(), in[1].data(), 0.25f, out[0].mutable_data());
           },
           1e-6f, "softmax cross-entropy backward");
       for (int k : {1, 2})
-        RunOnBoth(
-            {logits, labels}, {1},
+        testing::RunOnBoth(
+            backend_, {logits, labels}, {1},
             [&](Backend* b, auto& in, auto& out) {
               b->TopKCorrect(n, classes, k, in[0].data(), in[1].data(), out[0].mutable_data());
             },
             0.f, "top-" + std::to_string(k) + " correct");
     }
+}
+
+// ---- channel-blocked images: optional, on the backends that keep them ----
+// The reference backend defines each blocked op as its plain op around conversions.
+#define SKIP_WITHOUT_BLOCKED_IMAGES()  \
+  if (!backend_->KeepsBlockedImages()) \
+  GTEST_SKIP() << backend_->name() << " keeps no channel-blocked images (an optional capability)"
+
+TEST_P(BackendOpsTest, BlockedConversionsFollowTheLayoutAndRoundTrip) {
+  SKIP_WITHOUT_BLOCKED_IMAGES();
+  const int n = 3, c = 32;
+  const int64_t hw = 5;
+  const auto x = RandomValues(int64_t{n} * c * hw, 1, 1.f, 0.f, 7);
+  const auto blocked = testing::ConvertLayout(backend_, true, n, c, hw, x);
+  EXPECT_EQ(blocked, testing::ConvertLayout(ReferenceBackend(), true, n, c, hw, x));
+  // Channel 17 of pixel 3 of image 2: block 1, lane 1.
+  EXPECT_EQ(blocked[((2 * 2 + 1) * hw + 3) * 16 + 1], x[(2 * c + 17) * hw + 3]);
+  EXPECT_EQ(testing::ConvertLayout(backend_, false, n, c, hw, blocked), x);
+}
+
+TEST_P(BackendOpsTest, BlockedBatchNormAndGlobalPooling) {
+  SKIP_WITHOUT_BLOCKED_IMAGES();
+  struct Case {
+    int n, c;
+    int64_t hw;
+  };
+  for (const Case& k : {Case{2, 16, 25}, Case{9, 32, 7}, Case{1, 64, 1}, Case{3, 48, 64}}) {
+    const std::string name = "n" + std::to_string(k.n) + " c" + std::to_string(k.c) + " hw" + std::to_string(k.hw);
+    const int64_t count = int64_t{k.n} * k.c * k.hw, c = k.c;
+    const auto x = RandomValues(count, 2, 2.f, 0.5f, 7), dy = RandomValues(count, 3, 1.f, 0.f, 7);
+    const auto gamma = RandomValues(k.c, 4, 1.f, 0.f, 7), beta = RandomValues(k.c, 5, 1.f, 0.f, 7);
+    // Both normalise with the reference's statistics, and the fused ReLU's gradient is masked by
+    // the reference's output, so that each op is compared on its own (the reference is host memory).
+    std::vector<float> mean(k.c), var(k.c), relu_y(count), pooled(int64_t{k.n} * k.c);
+    Backend* ref = ReferenceBackend();
+    ref->ChannelMeanVarBlocked(k.n, k.c, k.hw, x.data(), mean.data(), var.data());
+    ref->BatchNormForwardBlocked(k.n, k.c, k.hw, x.data(), mean.data(), var.data(), gamma.data(), beta.data(), 1e-5f,
+                                 true, relu_y.data());
+    ref->GlobalAvgPoolBlocked(k.n, k.c, k.hw, x.data(), pooled.data());
+
+    testing::RunOnBoth(
+        backend_, {x}, {c, c},
+        [&](Backend* b, auto& in, auto& out) {
+          b->ChannelMeanVarBlocked(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data(), out[1].mutable_data());
+        },
+        1e-5f, name + " mean, variance", {}, true);
+    for (bool relu : {false, true})  // hw 1, n 1: x - mean cancels
+      testing::RunOnBoth(
+          backend_, {x, mean, var, gamma, beta, dy, relu_y}, {count, count, c, c},
+          [&](Backend* b, auto& in, auto& out) {
+            b->BatchNormForwardBlocked(k.n, k.c, k.hw, in[0].data(), in[1].data(), in[2].data(), in[3].data(),
+                                       in[4].data(), 1e-5f, relu, out[0].mutable_data());
+            b->BatchNormBackwardBlocked(k.n, k.c, k.hw, in[0].data(), relu ? in[6].data() : nullptr, in[5].data(),
+                                        in[1].data(), in[2].data(), in[3].data(), 1e-5f, out[1].mutable_data(),
+                                        out[2].mutable_data(), out[3].mutable_data());
+          },
+          1e-4f, name + (relu ? " batch norm + relu: y, dx, dgamma, dbeta" : " batch norm: y, dx, dgamma, dbeta"), {},
+          true);
+    testing::RunOnBoth(
+        backend_, {x}, {int64_t{k.n} * k.c},
+        [&](Backend* b, auto& in, auto& out) {
+          b->GlobalAvgPoolBlocked(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data());
+        },
+        1e-5f, name + " global pooling", {}, true);
+    testing::RunOnBoth(
+        backend_, {pooled}, {count},
+        [&](Backend* b, auto& in, auto& out) {
+          b->GlobalAvgPoolBackwardBlocked(k.n, k.c, k.hw, in[0].data(), out[0].mutable_data());
+        },
+        1e-6f, name + " global pooling backward", {}, true);
+  }
+}
+
+// Each pass with each mix of layouts the backend takes, against the reference's plain pass.
+TEST_P(BackendOpsTest, BlockedConvolutions) {
+  SKIP_WITHOUT_BLOCKED_IMAGES();
+  const ConvShape shapes[] = {
+      // n, c, h, w, k, kh, kw, stride, pad
+      {3, 16, 7, 9, 32, 3, 3, 1, 1}, {2, 32, 8, 8, 16, 3, 3, 2, 1},
+      {9, 16, 6, 6, 32, 1, 1, 2, 0},  // a projection shortcut; 9 images: parts of unequal size
+      {2, 3, 8, 8, 16, 3, 3, 1, 1},   // a first layer: plain colour images in, blocked out
+      {3, 32, 8, 8, 64, 3, 3, 1, 1},  // Winograd's kernels (3x3, stride 1, >= 32 channels)
+      {8, 64, 6, 5, 32, 3, 3, 1, 1},
+  };
+  Backend* ref = ReferenceBackend();
+  auto on_backend = [&](const std::vector<float>& v) {
+    Tensor t(backend_, Shape{static_cast<int64_t>(v.size())});
+    t.FromHost(v);
+    return t;
+  };
+  for (ConvShape s : shapes) {
+    ASSERT_TRUE(backend_->ConvTakesBlocked(s)) << "no blocked kernel here for c" << s.c << " k" << s.k;
+    const int64_t hw = int64_t{s.h} * s.w, ohw = int64_t{s.oh()} * s.ow();
+    const auto x = RandomValues(int64_t{s.n} * s.c * hw, 6, 1.f, 0.f, 7);
+    const auto w = RandomValues(int64_t{s.k} * s.c * s.kh * s.kw, 7, 1.f, 0.f, 7);
+    const auto bias = RandomValues(s.k, 8, 1.f, 0.f, 7), dy = RandomValues(int64_t{s.n} * s.k * ohw, 9, 1.f, 0.f, 7);
+    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(s.k);
+    ref->ConvForward(s, x.data(), w.data(), bias.data(), true, y.data(), nullptr);
+    ref->ConvBackwardData(s, dy.data(), w.data(), dx.data(), nullptr);
+    ref->ConvBackwardFilter(s, x.data(), dy.data(), dw.data(), db.data(), nullptr);
+    for (bool x_blocked : {false, true})
+      for (bool y_blocked : {false, true}) {
+        if ((x_blocked && s.c % 16) || (y_blocked && s.k % 16) || (!x_blocked && !y_blocked)) continue;
+        s.x_blocked = x_blocked, s.y_blocked = y_blocked;
+        const std::string name = "conv c" + std::to_string(s.c) + " k" + std::to_string(s.k) + " stride " +
+                                 std::to_string(s.stride) + (x_blocked ? " x blocked" : " x plain") +
+                                 (y_blocked ? " y blocked" : " y plain");
+        auto layout = [&](bool blocked, bool to_blocked, int c, int64_t pixels, const std::vector<float>& v) {
+          return blocked ? testing::ConvertLayout(backend_, to_blocked, s.n, c, pixels, v) : v;
+        };
+        Tensor bx = on_backend(layout(x_blocked, true, s.c, hw, x)),
+               bdy = on_backend(layout(y_blocked, true, s.k, ohw, dy));
+        Tensor tw = on_backend(w), tb = on_backend(bias);
+        Tensor ws(backend_, {std::max<int64_t>(backend_->ConvWorkspaceSize(s), 1)});
+        Tensor cy(backend_, {static_cast<int64_t>(y.size())}), cdx(backend_, {static_cast<int64_t>(dx.size())});
+        Tensor cdw(backend_, {static_cast<int64_t>(dw.size())}), cdb(backend_, {s.k});
+        backend_->ConvForward(s, bx.data(), tw.data(), tb.data(), true, cy.mutable_data(), ws.mutable_data());
+        backend_->ConvBackwardData(s, bdy.data(), tw.data(), cdx.mutable_data(), ws.mutable_data());
+        backend_->ConvBackwardFilter(s, bx.data(), bdy.data(), cdw.mutable_data(), cdb.mutable_data(),
+                                     ws.mutable_data());
+        backend_->Synchronize();
+        testing::ExpectClose(y, layout(y_blocked, false, s.k, ohw, cy.ToHost()), 1e-5f, name + " forward+relu");
+        testing::ExpectClose(dx, layout(x_blocked, false, s.c, hw, cdx.ToHost()), 1e-5f, name + " backward data");
+        testing::ExpectClose(dw, cdw.ToHost(), 1e-5f, name + " backward filter");
+        testing::ExpectClose(db, cdb.ToHost(), 1e-5f, name + " backward bias");
+      }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, BackendOpsTest, ::testing::Values("cpu", "cuda"),

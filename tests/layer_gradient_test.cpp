@@ -10,6 +10,7 @@
 #include "core/param_store.h"
 #include "core/random.h"
 #include "core/text_format.h"
+#include "tests/gradient_checker.h"
 
 namespace convoy {
 namespace {
@@ -165,25 +166,11 @@ TEST_P(LayerGradientTest, MatchesFiniteDifferences) {
   if (c.labels_last) propagate.back() = false;
   layer->Backward(ctx, tops, propagate, bottoms);
 
-  // Checks d objective / d t against the analytic gradient for up to 60 elements of t.
-  const float eps = 1e-3f;
+  // Up to 60 elements of each input and parameter, within 2 % of the larger of 1 and either value.
+  const testing::GradientCheck tolerance{.eps = 1e-3f, .rel_tol = 2e-2};
   auto check = [&](Tensor t, const std::vector<float>& analytic, const std::string& what) {
-    std::vector<float> v = t.ToHost();
-    const size_t n = v.size(), stride = std::max<size_t>(1, n / 60);
-    for (size_t i = 0; i < n; i += stride) {
-      const float saved = v[i];
-      v[i] = saved + eps;
-      t.FromHost(v);
-      const double plus = objective();
-      v[i] = saved - eps;
-      t.FromHost(v);
-      const double minus = objective();
-      v[i] = saved;
-      t.FromHost(v);
-      const double numeric = (plus - minus) / (2 * eps);
-      const double tol = 2e-2 * std::max({1.0, std::fabs(numeric), std::fabs(double{analytic[i]})});
-      ASSERT_NEAR(numeric, analytic[i], tol) << c.name << " on " << device << ": " << what << " element " << i;
-    }
+    testing::CheckGradient(t, analytic, testing::SpreadElements(0, t.count(), 60), objective, tolerance,
+                           c.name + " on " + device + ": " + what);
   };
   for (size_t b = 0; b < bottoms.size(); ++b)
     if (propagate[b]) check(bottoms[b]->data, bottoms[b]->diff.ToHost(), "bottom " + std::to_string(b));
@@ -192,7 +179,7 @@ TEST_P(LayerGradientTest, MatchesFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layers, LayerGradientTest,
-                         ::testing::Combine(::testing::Values("cpu", "cuda"), ::testing::ValuesIn(kCases)),
+                         ::testing::Combine(::testing::Values("cpu", "reference", "cuda"), ::testing::ValuesIn(kCases)),
                          [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param).name; });
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "core/net.h"
 #include "core/random.h"
 #include "core/text_format.h"
+#include "tests/gradient_checker.h"
 
 namespace convoy {
 namespace {
@@ -36,17 +37,22 @@ constexpr char kResidualNet[] = R"(
   layer { name: "loss" type: "SoftmaxWithLoss" bottom: "logits" bottom: "label" top: "loss" }
 )";
 
-std::unique_ptr<Net> BuildNet(const std::string& text, int batch) {
+std::unique_ptr<Net> BuildNet(const std::string& text, int batch, Backend* backend = CpuBackend()) {
   proto::NetSpec spec;
   EXPECT_TRUE(ParseTextProto(text, "net", &spec).ok());
-  auto net = Net::Build(spec, CpuBackend(), batch, 5);
+  auto net = Net::Build(spec, backend, batch, 5);
   EXPECT_TRUE(net.ok()) << net.status().message();
   return net.ok() ? std::move(net).value() : nullptr;
 }
 
-TEST(NetGraphTest, ResidualGradientsMatchFiniteDifferences) {
+// The whole net's gradient on every backend present (cpu plans channel-blocked images where it can).
+class NetGradientTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(NetGradientTest, ResidualGradientsMatchFiniteDifferences) {
+  auto backend = GetBackend(GetParam());
+  if (!backend.ok()) GTEST_SKIP() << "backend " << GetParam() << " unavailable: " << backend.status().message();
   const int batch = 3;
-  std::unique_ptr<Net> net = BuildNet(kResidualNet, batch);
+  std::unique_ptr<Net> net = BuildNet(kResidualNet, batch, *backend);
   ASSERT_TRUE(net);
   std::vector<float> images(net->images()->data.count()), labels(batch);
   for (size_t i = 0; i < images.size(); ++i) images[i] = RandomNormal(1, 2, i);
@@ -60,27 +66,20 @@ TEST(NetGraphTest, ResidualGradientsMatchFiniteDifferences) {
   };
   loss();
   net->Backward(ctx);
-  Tensor& values = net->params().values();
   const std::vector<float> grads = net->params().grads().ToHost();
-  std::vector<float> w = values.ToHost();
+  // About 7 elements of each trainable parameter, within 2e-3 + 2 % of the numeric value.
+  const testing::GradientCheck tolerance{
+      .eps = 2e-3f, .abs_tol = 2e-3, .rel_tol = 2e-2, .rel_floor = 0, .relative_to_analytic = false};
   int checked = 0;
-  for (const ParamEntry& e : net->params().entries()) {
-    if (!e.decl.trainable) continue;
-    for (int64_t k = 0; k < e.count(); k += std::max<int64_t>(1, e.count() / 7)) {
-      const int64_t i = e.offset + k;
-      const float saved = w[i], eps = 2e-3f;
-      w[i] = saved + eps, values.FromHost(w);
-      const double plus = loss();
-      w[i] = saved - eps, values.FromHost(w);
-      const double minus = loss();
-      w[i] = saved, values.FromHost(w);
-      const double numeric = (plus - minus) / (2 * eps);
-      EXPECT_NEAR(numeric, grads[i], 2e-3 + 2e-2 * std::fabs(numeric)) << e.name << " element " << k;
-      ++checked;
-    }
-  }
+  for (const ParamEntry& e : net->params().entries())
+    if (e.decl.trainable)
+      checked += testing::CheckGradient(net->params().values(), grads, testing::SpreadElements(e.offset, e.count(), 7),
+                                        loss, tolerance, GetParam() + ": " + e.name);
   EXPECT_GT(checked, 40);
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, NetGradientTest, ::testing::Values("cpu", "reference", "cuda"),
+                         [](const auto& info) { return info.param; });
 
 TEST(NetGraphTest, RunningStatisticsMoveOnlyInTraining) {
   std::unique_ptr<Net> net = BuildNet(kResidualNet, 4);
