@@ -47,11 +47,22 @@ struct PoolShape {
   }
 };
 
+// The table of operations a device offers. Entries that are pure virtual are required of every
+// backend. The optional ones have a default and their section says so: queue ordering and
+// asynchronous copies (host backends are synchronous), device faults (host backends have
+// none), and channel-blocked images, whose capability query is KeepsBlockedImages().
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual Device device() const = 0;
+
+  // ---- device faults (optional) ----
+  // The first fault since the last call (a failed launch, copy, allocation or library call,
+  // naming the call and the device's error text), or Ok. Ops do not stop or throw on a fault:
+  // callers ask at their synchronisation points (after each training step, after set-up and
+  // evaluation) and return it like any other error, so every rank ends through one path.
+  virtual Status TakeError() { return Status::Ok(); }
 
   // ---- memory ----
   virtual float* Allocate(int64_t count) = 0;
@@ -59,6 +70,7 @@ class Backend {
   virtual void CopyFromHost(const float* host, int64_t count, float* dst) = 0;
   virtual void CopyToHost(const float* src, int64_t count, float* host) = 0;
   virtual void Copy(const float* src, int64_t count, float* dst) = 0;
+  // ---- queue ordering and asynchronous copies (optional) ----
   // Waits until every op issued so far has finished (a no-op on synchronous backends).
   virtual void Synchronize() {}
   // The device queue ops are issued on (a cudaStream_t on CUDA), so a communicator can order its
@@ -141,7 +153,7 @@ class Backend {
                                  const float* mean, const float* var, const float* gamma, float eps, float* dx,
                                  float* dgamma, float* dbeta) = 0;
 
-  // ---- channel-blocked images ----
+  // ---- channel-blocked images (optional: asked for with KeepsBlockedImages()) ----
   // N x C/16 x HW x 16 (oneDNN's nChw16c), for C a multiple of 16: channel ch of pixel p of
   // image i is at ((i * C/16 + ch / 16) * HW + p) * 16 + ch % 16. A backend whose convolution
   // kernels want this layout keeps images in it between the layers that can read it (Net plans

@@ -52,6 +52,10 @@ class Communicator {
   // Advances the asynchronous collectives that make progress only when their caller does
   // (SharedMemoryCommunicator); the others progress on their own. Never waits.
   virtual void Progress() {}
+  // An error the communicator met outside any call (a watchdog that aborted a stalled
+  // collective), or Ok; the training loop asks after each step. The call that meets an error
+  // returns it as well.
+  virtual Status Fault() const { return Status::Ok(); }
   // Seconds a collective may wait for a peer before it fails naming the missing rank(s).
   virtual void set_timeout_s(double seconds) { (void)seconds; }
   // Tells the job this rank has started training step `step`, so a stall can be pinned on the

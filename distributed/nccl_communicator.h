@@ -8,6 +8,8 @@
 // 2. The NCCL unique id travels over a control communicator (MPI across ranks, nothing for one
 //    rank), so this file knows nothing of MPI and GPU test binaries stay free of it.
 // 3. Averages use ncclAvg (NCCL >= 2.10).
+// 4. A watchdog thread bounds every collective by the timeout (set_timeout_s), aborting the
+//    communicator (ncclCommAbort) when one stalls; Fault() and every later call say so.
 #pragma once
 
 #include <memory>

@@ -60,6 +60,7 @@ Status Predict(const std::string& checkpoint_path, const std::vector<std::string
     net->labels()->data.FromHost({0.f});  // the loss layer needs a label; it is not used
     net->Forward(net->Context(false, 0, 0));
     std::vector<float> scores = net->scores()->data.ToHost();
+    RETURN_IF_ERROR(backend->TakeError());
     const float peak = *std::max_element(scores.begin(), scores.end());
     double total = 0;
     for (float& s : scores) total += (s = std::exp(s - peak));

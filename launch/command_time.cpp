@@ -72,6 +72,7 @@ Status Time(const std::string& net_path, int batch, int iters, const std::string
     solver.Step(0.f);
   }
   backend->Synchronize();
+  RETURN_IF_ERROR(backend->TakeError());
   const double step_ms = ms(t0, Clock::now()) / iters;
   std::printf(
       "training step (forward + backward + update): %.3f ms, %.0f images/s "

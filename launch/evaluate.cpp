@@ -53,6 +53,7 @@ StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_
     prefetcher.Release(b);
   }
   (void)net.SetBatch(train_batch);
+  RETURN_IF_ERROR(net.backend()->TakeError());
   // Sums in float are exact here: sample counts and correct counts stay far below 2^24.
   std::vector<float> sums = {static_cast<float>(loss_sum), static_cast<float>(correct),
                              static_cast<float>(result.samples)};

@@ -179,6 +179,11 @@ class TrainingLoop {
     const float loss = run.net->ReadScalar(run.net->loss_blob());  // waits for the step on the device
     run.feeder->StepDone();
     const Clock::time_point t4 = Clock::now();
+    // A stalled collective aborted by the gradients' watchdog, then a device fault: both end
+    // every rank through the same path as any other error.
+    RETURN_IF_ERROR(run.comms.gradients->Fault());
+    RETURN_IF_ERROR(
+        run.backend->TakeError().Prefixed("rank " + std::to_string(rank) + ", iteration " + std::to_string(iter)));
     if (!std::isfinite(loss))
       return Internal("rank " + std::to_string(rank) + ": the loss became " + std::to_string(loss) + " at iteration " +
                       std::to_string(iter) + ": training diverged; lower base_lr (now " +

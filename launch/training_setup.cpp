@@ -83,6 +83,7 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
     auto made = MakeNcclCommunicator(run.backend, control);
     if (made.ok()) {
       run.nccl = std::move(made).value();
+      run.nccl->set_timeout_s(run.timeout_s);
       run.comms.gradients = run.nccl.get();
     } else {
       run.comms.note = " (" + made.status().message() + ")";
@@ -244,6 +245,7 @@ StatusOr<std::unique_ptr<TrainingRun>> SetUpTraining(const TrainOptions& options
   RETURN_IF_ERROR(Resume(*run));
   StartPipeline(*run);
   RETURN_IF_ERROR(Announce(*run));
+  RETURN_IF_ERROR(run->backend->TakeError().Prefixed("rank " + std::to_string(control->rank()) + ", set-up"));
   return run;
 }
 

@@ -1,7 +1,5 @@
 #include "core/backends/cuda/caching_allocator.h"
 
-#include "core/backends/cuda/cuda_check.h"
-
 namespace convoy::cuda {
 
 // Powers of two up to 1 MiB, then whole MiB: little waste, and a batch-size change reuses blocks.
@@ -15,7 +13,7 @@ size_t CachingAllocator::Round(size_t bytes) {
   return (bytes + (1u << 20) - 1) & ~size_t{(1u << 20) - 1};
 }
 
-void* CachingAllocator::Allocate(size_t bytes) {
+void* CachingAllocator::Allocate(size_t bytes, cudaError_t* error) {
   const size_t size = Round(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = free_.find(size);
@@ -28,7 +26,7 @@ void* CachingAllocator::Allocate(size_t bytes) {
       // Give the cache back to the device and try once more before failing.
       for (auto& [s, p] : free_) cudaFree(p), cached_ -= s;
       free_.clear();
-      CUDA_CHECK(cudaMalloc(&ptr, size));
+      if ((*error = cudaMalloc(&ptr, size)) != cudaSuccess) return nullptr;
     }
     cached_ += size;
   }

@@ -3,6 +3,8 @@
 // cudaFree (both synchronise the whole device).
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstddef>
 #include <map>
 #include <mutex>
@@ -13,7 +15,8 @@ namespace convoy::cuda {
 class CachingAllocator {
  public:
   ~CachingAllocator();
-  void* Allocate(size_t bytes);
+  // Null when the device has no room even after the cache is given back; *error says why.
+  void* Allocate(size_t bytes, cudaError_t* error);
   void Free(void* ptr);
 
  private:

@@ -1,15 +1,15 @@
 // Convolution kernels: im2col / col2im over the whole batch, and the layout changes around the
 // cuBLAS GEMMs. Shapes as in core/backend.h.
 #include "core/backends/cuda/block_sum.cuh"
-#include "core/backends/cuda/cuda_check.h"
-#include "core/backends/cuda/kernels.h"
+#include "core/backends/cuda/cuda_backend.cuh"
 #include "core/kernel_math.h"
 
-namespace convoy::cuda {
+namespace convoy {
 namespace {
 
-constexpr int kThreads = 256;
-inline unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+using cuda::Blocks;
+using cuda::BlockSum;
+using cuda::kThreads;
 
 // One thread per column-matrix entry (row r, image n, output pixel p).
 __global__ void Im2colKernel(ConvShape s, const float* x, float* col, int64_t total) {
@@ -82,36 +82,67 @@ __global__ void RowSumsKernel(int64_t cols, const float* x, float* sums) {
   if (threadIdx.x == 0) sums[blockIdx.x] = total;
 }
 
-}  // namespace
-
-void Im2col(const ConvShape& s, const float* x, float* col, cudaStream_t stream) {
+// The column matrix of x (rows C*KH*KW, columns N*OH*OW, as the CPU backend lays it out).
+void LaunchIm2col(const ConvShape& s, const float* x, float* col, cudaStream_t stream) {
   const int64_t total = int64_t{s.c} * s.kh * s.kw * s.n * s.oh() * s.ow();
   Im2colKernel<<<Blocks(total), kThreads, 0, stream>>>(s, x, col, total);
-  CUDA_CHECK(cudaGetLastError());
 }
 
-void Col2im(const ConvShape& s, const float* col, float* dx, cudaStream_t stream) {
-  const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
-  Col2imKernel<<<Blocks(total), kThreads, 0, stream>>>(s, col, dx, total);
-  CUDA_CHECK(cudaGetLastError());
-}
-
-void ScatterConvOutput(const ConvShape& s, const float* out, const float* bias, bool relu, float* y,
-                       cudaStream_t stream) {
-  const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
-  ScatterKernel<<<Blocks(total), kThreads, 0, stream>>>(s, out, bias, relu, y, total);
-  CUDA_CHECK(cudaGetLastError());
-}
-
-void GatherConvGrad(const ConvShape& s, const float* dy, float* dyt, cudaStream_t stream) {
+// dyt (K x N*P) = dy (N x K x P)
+void LaunchGatherConvGrad(const ConvShape& s, const float* dy, float* dyt, cudaStream_t stream) {
   const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
   GatherKernel<<<Blocks(total), kThreads, 0, stream>>>(s, dy, dyt, total);
-  CUDA_CHECK(cudaGetLastError());
 }
 
-void RowSums(int rows, int64_t cols, const float* x, float* sums, cudaStream_t stream) {
-  RowSumsKernel<<<rows, kThreads, 0, stream>>>(cols, x, sums);
-  CUDA_CHECK(cudaGetLastError());
+}  // namespace
+
+int64_t Cuda::ConvWorkspaceSize(const ConvShape& s) const {
+  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+  return int64_t{s.c} * s.kh * s.kw * cols + int64_t{s.k} * cols;
 }
 
-}  // namespace convoy::cuda
+// im2col, one GEMM into the workspace, then y (N x K x P) = out (K x N*P) + bias[k], ReLU'd if asked.
+void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                       float* ws) {
+  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+  const int rows = s.c * s.kh * s.kw;
+  float* col = ws;
+  float* out = ws + rows * cols;
+  LaunchIm2col(s, x, col, stream_);
+  CheckLaunch("Im2colKernel");
+  Gemm(false, false, s.k, static_cast<int>(cols), rows, 1.f, w, col, 0.f, out);
+  const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+  ScatterKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, out, b, relu, y, total);
+  CheckLaunch("ScatterKernel");
+}
+
+void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
+  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+  const int rows = s.c * s.kh * s.kw;
+  float* col = ws;
+  float* dyt = ws + rows * cols;
+  LaunchGatherConvGrad(s, dy, dyt, stream_);
+  CheckLaunch("GatherKernel");
+  Gemm(true, false, rows, static_cast<int>(cols), s.k, 1.f, w, dyt, 0.f, col);
+  const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
+  Col2imKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, col, dx, total);
+  CheckLaunch("Col2imKernel");
+}
+
+void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
+  const int rows = s.c * s.kh * s.kw;
+  float* col = ws;
+  float* dyt = ws + rows * cols;
+  LaunchIm2col(s, x, col, stream_);
+  CheckLaunch("Im2colKernel");
+  LaunchGatherConvGrad(s, dy, dyt, stream_);
+  CheckLaunch("GatherKernel");
+  Gemm(false, true, s.k, rows, static_cast<int>(cols), 1.f, dyt, col, 0.f, dw);
+  if (db) {
+    RowSumsKernel<<<s.k, kThreads, 0, stream_>>>(cols, dyt, db);
+    CheckLaunch("RowSumsKernel");
+  }
+}
+
+}  // namespace convoy

@@ -1,19 +1,12 @@
-// Element-wise, bias and optimizer kernels: grid-stride loops over the formulas in kmath.
-#include "core/backends/cuda/cuda_check.h"
-#include "core/backends/cuda/kernels.h"
+// Element-wise, bias and optimizer ops: grid-stride loops over the formulas in kmath.
+#include "core/backends/cuda/cuda_backend.cuh"
 #include "core/kernel_math.h"
 
-namespace convoy::cuda {
+namespace convoy {
 namespace {
 
-constexpr int kThreads = 256;
-inline unsigned Blocks(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
-}
-
-#define GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); i += int64_t{blockDim.x} * gridDim.x)
+using cuda::kThreads;
+using cuda::StrideBlocks;
 
 __global__ void FillKernel(int64_t n, float value, float* y) { GRID_STRIDE(i, n) y[i] = value; }
 __global__ void AxpyKernel(int64_t n, float alpha, const float* x, float* y) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
@@ -79,61 +72,60 @@ __global__ void ColumnSumsKernel(int rows, int cols, const float* x, float* sums
 
 }  // namespace
 
-void Fill(int64_t n, float value, float* y, cudaStream_t s) {
-  FillKernel<<<Blocks(n), kThreads, 0, s>>>(n, value, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::Fill(int64_t n, float value, float* y) {
+  FillKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, value, y);
+  CheckLaunch("FillKernel");
 }
-void Axpy(int64_t n, float alpha, const float* x, float* y, cudaStream_t s) {
-  AxpyKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, x, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::Axpy(int64_t n, float alpha, const float* x, float* y) {
+  AxpyKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, alpha, x, y);
+  CheckLaunch("AxpyKernel");
 }
-void Scale(int64_t n, float alpha, float* y, cudaStream_t s) {
-  ScaleKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::Scale(int64_t n, float alpha, float* y) {
+  ScaleKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, alpha, y);
+  CheckLaunch("ScaleKernel");
 }
-void Multiply(int64_t n, const float* a, const float* b, float* y, cudaStream_t s) {
-  MultiplyKernel<<<Blocks(n), kThreads, 0, s>>>(n, a, b, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::Multiply(int64_t n, const float* a, const float* b, float* y) {
+  MultiplyKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, a, b, y);
+  CheckLaunch("MultiplyKernel");
 }
-void AddScaled(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y,
-               cudaStream_t s) {
-  AddScaledKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, x, beta, z, relu, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::AddScaled(int64_t n, float alpha, const float* x, float beta, const float* z, bool relu, float* y) {
+  AddScaledKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, alpha, x, beta, z, relu, y);
+  CheckLaunch("AddScaledKernel");
 }
-void ScaleMasked(int64_t n, float alpha, const float* dy, const float* mask, float* dx, cudaStream_t s) {
-  ScaleMaskedKernel<<<Blocks(n), kThreads, 0, s>>>(n, alpha, dy, mask, dx);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::ScaleMasked(int64_t n, float alpha, const float* dy, const float* mask, float* dx) {
+  ScaleMaskedKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, alpha, dy, mask, dx);
+  CheckLaunch("ScaleMaskedKernel");
 }
-void AddBias(int rows, int cols, const float* bias, bool relu, float* y, cudaStream_t s) {
+void Cuda::AddBias(int rows, int cols, const float* bias, bool relu, float* y) {
   const int64_t n = int64_t{rows} * cols;
-  AddBiasKernel<<<Blocks(n), kThreads, 0, s>>>(n, cols, bias, relu, y);
-  CUDA_CHECK(cudaGetLastError());
+  AddBiasKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, cols, bias, relu, y);
+  CheckLaunch("AddBiasKernel");
 }
-void ColumnSums(int rows, int cols, const float* x, float* sums, cudaStream_t s) {
-  ColumnSumsKernel<<<Blocks(cols), kThreads, 0, s>>>(rows, cols, x, sums);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::ColumnSums(int rows, int cols, const float* x, float* sums) {
+  ColumnSumsKernel<<<StrideBlocks(cols), kThreads, 0, stream_>>>(rows, cols, x, sums);
+  CheckLaunch("ColumnSumsKernel");
 }
-void ReluForward(int64_t n, float slope, const float* x, float* y, cudaStream_t s) {
-  ReluForwardKernel<<<Blocks(n), kThreads, 0, s>>>(n, slope, x, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::ReluForward(int64_t n, float slope, const float* x, float* y) {
+  ReluForwardKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, slope, x, y);
+  CheckLaunch("ReluForwardKernel");
 }
-void ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx, cudaStream_t s) {
-  ReluBackwardKernel<<<Blocks(n), kThreads, 0, s>>>(n, slope, y, dy, dx);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::ReluBackward(int64_t n, float slope, const float* y, const float* dy, float* dx) {
+  ReluBackwardKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, slope, y, dy, dx);
+  CheckLaunch("ReluBackwardKernel");
 }
-void DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x,
-                    float* mask, float* y, cudaStream_t s) {
-  DropoutKernel<<<Blocks(n), kThreads, 0, s>>>(n, ratio, seed, stream_id, first, x, mask, y);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::DropoutForward(int64_t n, float ratio, uint64_t seed, uint64_t stream_id, uint64_t first, const float* x,
+                          float* mask, float* y) {
+  DropoutKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, ratio, seed, stream_id, first, x, mask, y);
+  CheckLaunch("DropoutKernel");
 }
-void SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v, float* w,
-               cudaStream_t s) {
-  SgdKernel<<<Blocks(n), kThreads, 0, s>>>(n, lr, momentum, decay, nesterov, g, v, w);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
+                     float* w) {
+  SgdKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, lr, momentum, decay, nesterov, g, v, w);
+  CheckLaunch("SgdKernel");
 }
-void AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w, cudaStream_t s) {
-  AdamKernel<<<Blocks(n), kThreads, 0, s>>>(n, h, g, m, v, w);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) {
+  AdamKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, h, g, m, v, w);
+  CheckLaunch("AdamKernel");
 }
 
-}  // namespace convoy::cuda
+}  // namespace convoy

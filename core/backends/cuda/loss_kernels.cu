@@ -1,14 +1,14 @@
 // Softmax cross-entropy and top-k accuracy: one thread per sample writes its own term, then one
 // block sums the terms in a fixed order, so the loss is the same bits on every run.
 #include "core/backends/cuda/block_sum.cuh"
-#include "core/backends/cuda/cuda_check.h"
-#include "core/backends/cuda/kernels.h"
+#include "core/backends/cuda/cuda_backend.cuh"
 
-namespace convoy::cuda {
+namespace convoy {
 namespace {
 
-constexpr int kThreads = 256;
-inline unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+using cuda::Blocks;
+using cuda::BlockSum;
+using cuda::kThreads;
 
 __global__ void SoftmaxRowKernel(int n, int classes, const float* logits, const float* labels, float* probs,
                                  float* terms) {
@@ -51,25 +51,28 @@ __global__ void SoftmaxBackwardKernel(int64_t total, int classes, const float* p
 
 }  // namespace
 
-void SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs, float* loss,
-                                float* scratch, cudaStream_t stream) {
-  SoftmaxRowKernel<<<Blocks(n), kThreads, 0, stream>>>(n, classes, logits, labels, probs, scratch);
-  SumKernel<<<1, kThreads, 0, stream>>>(n, scratch, 1.0f / n, loss);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::SoftmaxCrossEntropyForward(int n, int classes, const float* logits, const float* labels, float* probs,
+                                      float* loss) {
+  float* scratch = Scratch(n);
+  SoftmaxRowKernel<<<Blocks(n), kThreads, 0, stream_>>>(n, classes, logits, labels, probs, scratch);
+  CheckLaunch("SoftmaxRowKernel");
+  SumKernel<<<1, kThreads, 0, stream_>>>(n, scratch, 1.0f / n, loss);
+  CheckLaunch("SumKernel");
 }
 
-void SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
-                                 float* dlogits, cudaStream_t stream) {
+void Cuda::SoftmaxCrossEntropyBackward(int n, int classes, const float* probs, const float* labels, float scale,
+                                       float* dlogits) {
   const int64_t total = int64_t{n} * classes;
-  SoftmaxBackwardKernel<<<Blocks(total), kThreads, 0, stream>>>(total, classes, probs, labels, scale, dlogits);
-  CUDA_CHECK(cudaGetLastError());
+  SoftmaxBackwardKernel<<<Blocks(total), kThreads, 0, stream_>>>(total, classes, probs, labels, scale, dlogits);
+  CheckLaunch("SoftmaxBackwardKernel");
 }
 
-void TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct,
-                 float* scratch, cudaStream_t stream) {
-  TopKRowKernel<<<Blocks(n), kThreads, 0, stream>>>(n, classes, top_k, scores, labels, scratch);
-  SumKernel<<<1, kThreads, 0, stream>>>(n, scratch, 1.0f, correct);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::TopKCorrect(int n, int classes, int top_k, const float* scores, const float* labels, float* correct) {
+  float* scratch = Scratch(n);
+  TopKRowKernel<<<Blocks(n), kThreads, 0, stream_>>>(n, classes, top_k, scores, labels, scratch);
+  CheckLaunch("TopKRowKernel");
+  SumKernel<<<1, kThreads, 0, stream_>>>(n, scratch, 1.0f, correct);
+  CheckLaunch("SumKernel");
 }
 
-}  // namespace convoy::cuda
+}  // namespace convoy

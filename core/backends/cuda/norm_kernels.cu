@@ -1,14 +1,15 @@
 // Batch normalisation: one block per channel gathers that channel's N x HW values with a tree
 // sum in a fixed order (deterministic, no atomics); the element-wise passes are grid-stride loops.
 #include "core/backends/cuda/block_sum.cuh"
-#include "core/backends/cuda/cuda_check.h"
-#include "core/backends/cuda/kernels.h"
+#include "core/backends/cuda/cuda_backend.cuh"
 #include "core/kernel_math.h"
 
-namespace convoy::cuda {
+namespace convoy {
 namespace {
 
-constexpr int kThreads = 256;
+using cuda::BlockSumValue;
+using cuda::kThreads;
+using cuda::StrideBlocks;
 
 // The o-th value of channel ch, o in [0, N * HW).
 __device__ inline int64_t ChannelOffset(int64_t o, int c, int ch, int64_t hw) {
@@ -78,34 +79,29 @@ __global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, co
   }
 }
 
-unsigned Blocks(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
-}
-
 }  // namespace
 
-void ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var, cudaStream_t s) {
-  MeanVarKernel<<<c, kThreads, 0, s>>>(n, c, hw, x, mean, var);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) {
+  MeanVarKernel<<<c, kThreads, 0, stream_>>>(n, c, hw, x, mean, var);
+  CheckLaunch("MeanVarKernel");
 }
 
-void BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var, const float* gamma,
-                      const float* beta, float eps, bool relu, float* y, cudaStream_t s) {
+void Cuda::BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
+                            const float* gamma, const float* beta, float eps, bool relu, float* y) {
   const int64_t total = int64_t{n} * c * hw;
-  NormalizeKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, x, mean, var, gamma, beta, eps, relu, y);
-  CUDA_CHECK(cudaGetLastError());
+  NormalizeKernel<<<StrideBlocks(total), kThreads, 0, stream_>>>(total, c, hw, x, mean, var, gamma, beta, eps, relu, y);
+  CheckLaunch("NormalizeKernel");
 }
 
-void BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy, const float* mean,
-                       const float* var, const float* gamma, float eps, float* dx, float* dgamma, float* dbeta,
-                       cudaStream_t s) {
-  BackwardSumsKernel<<<c, kThreads, 0, s>>>(n, c, hw, x, y, dy, mean, var, eps, dgamma, dbeta);
-  CUDA_CHECK(cudaGetLastError());
+void Cuda::BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                             const float* mean, const float* var, const float* gamma, float eps, float* dx,
+                             float* dgamma, float* dbeta) {
+  BackwardSumsKernel<<<c, kThreads, 0, stream_>>>(n, c, hw, x, y, dy, mean, var, eps, dgamma, dbeta);
+  CheckLaunch("BackwardSumsKernel");
   const int64_t total = int64_t{n} * c * hw;
-  BackwardDataKernel<<<Blocks(total), kThreads, 0, s>>>(total, c, hw, static_cast<float>(int64_t{n} * hw), x, y, dy,
-                                                        mean, var, gamma, eps, dgamma, dbeta, dx);
-  CUDA_CHECK(cudaGetLastError());
+  BackwardDataKernel<<<StrideBlocks(total), kThreads, 0, stream_>>>(total, c, hw, static_cast<float>(int64_t{n} * hw),
+                                                                    x, y, dy, mean, var, gamma, eps, dgamma, dbeta, dx);
+  CheckLaunch("BackwardDataKernel");
 }
 
-}  // namespace convoy::cuda
+}  // namespace convoy

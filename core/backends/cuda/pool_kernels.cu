@@ -2,15 +2,14 @@
 // from every window that contains it (deterministic, no atomics). Windows from kmath::PoolWindow.
 #include <cmath>
 
-#include "core/backends/cuda/cuda_check.h"
-#include "core/backends/cuda/kernels.h"
+#include "core/backends/cuda/cuda_backend.cuh"
 #include "core/kernel_math.h"
 
-namespace convoy::cuda {
+namespace convoy {
 namespace {
 
-constexpr int kThreads = 256;
-inline unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+using cuda::Blocks;
+using cuda::kThreads;
 
 // The outputs [begin, end) along one axis whose windows contain input position i.
 __device__ kmath::Window Covering(int i, int stride, int pad, int kernel, int out) {
@@ -102,28 +101,28 @@ __global__ void AvgBackwardKernel(PoolShape s, const float* dy, float* dx, int64
 
 }  // namespace
 
-void MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax, cudaStream_t stream) {
+void Cuda::MaxPoolForward(const PoolShape& s, const float* x, float* y, float* argmax) {
   const int64_t total = int64_t{s.n} * s.c * s.oh() * s.ow();
-  MaxForwardKernel<<<Blocks(total), kThreads, 0, stream>>>(s, x, y, argmax, total);
-  CUDA_CHECK(cudaGetLastError());
+  MaxForwardKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, x, y, argmax, total);
+  CheckLaunch("MaxForwardKernel");
 }
 
-void MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax, float* dx, cudaStream_t stream) {
+void Cuda::MaxPoolBackward(const PoolShape& s, const float* dy, const float* argmax, float* dx) {
   const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
-  MaxBackwardKernel<<<Blocks(total), kThreads, 0, stream>>>(s, dy, argmax, dx, total);
-  CUDA_CHECK(cudaGetLastError());
+  MaxBackwardKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, dy, argmax, dx, total);
+  CheckLaunch("MaxBackwardKernel");
 }
 
-void AvgPoolForward(const PoolShape& s, const float* x, float* y, cudaStream_t stream) {
+void Cuda::AvgPoolForward(const PoolShape& s, const float* x, float* y) {
   const int64_t total = int64_t{s.n} * s.c * s.oh() * s.ow();
-  AvgForwardKernel<<<Blocks(total), kThreads, 0, stream>>>(s, x, y, total);
-  CUDA_CHECK(cudaGetLastError());
+  AvgForwardKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, x, y, total);
+  CheckLaunch("AvgForwardKernel");
 }
 
-void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx, cudaStream_t stream) {
+void Cuda::AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) {
   const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
-  AvgBackwardKernel<<<Blocks(total), kThreads, 0, stream>>>(s, dy, dx, total);
-  CUDA_CHECK(cudaGetLastError());
+  AvgBackwardKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, dy, dx, total);
+  CheckLaunch("AvgBackwardKernel");
 }
 
-}  // namespace convoy::cuda
+}  // namespace convoy
