@@ -78,6 +78,11 @@ class Layer {
   virtual bool AllowsInPlace() const { return false; }
   // Whether the layer's output feeds the loss through gradients (false for metrics).
   virtual bool HasBackward() const { return true; }
+  // For a layer that indexes its first bottom's scores by the labels in its second (the loss
+  // and accuracy heads): how many classes it scores, known after Reshape. Every label it reads
+  // must be below it (Net makes its labels the Data layer's, which the dataset's checks bound).
+  // 0 for every other layer.
+  virtual int64_t label_classes() const { return 0; }
 
   virtual Status Setup(Backend* backend, const std::vector<Blob*>& bottom) {
     (void)backend, (void)bottom;

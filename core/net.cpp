@@ -29,6 +29,16 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
         net->scalar_outputs_.push_back(t->name);
   if (net->loss_blob_.empty())
     return InvalidInput("net '" + spec.name() + "' has no SoftmaxWithLoss layer: nothing to train");
+  // A head writes at the index its label gives: only the Data layer's labels are checked to be
+  // class numbers (against the dataset, and the dataset against every head).
+  const std::string& labels = net->data_layer_->spec().top(1);
+  for (size_t i = 0; i < net->layers_.size(); ++i) {
+    const Layer& head = *net->layers_[i];
+    if (head.label_classes() > 0 && net->bottoms_[i][1]->name != labels)
+      return InvalidInput("layer " + std::to_string(i) + ": layer '" + head.name() + "' (" + head.spec().type() +
+                          ") reads its labels from '" + net->bottoms_[i][1]->name + "', expected the Data layer's '" +
+                          labels + "': it indexes its scores by them");
+  }
 
   for (size_t i = 0; i < net->layers_.size(); ++i) {
     const Layer& layer = *net->layers_[i];

@@ -119,6 +119,12 @@ Status CheckDatasetFitsNet(const Dataset& data, const Net& net) {
     return InvalidInput("the net's loss sees " + std::to_string(net.num_outputs()) +
                         " scores per sample but the dataset " + data.dir() + " has " + std::to_string(m.num_classes()) +
                         " classes; set num_output of the last layer to " + std::to_string(m.num_classes()));
+  for (const auto& layer : net.layers())
+    if (layer->label_classes() > 0 && layer->label_classes() < m.num_classes())
+      return InvalidInput("layer '" + layer->name() + "' (" + layer->spec().type() + ") scores " +
+                          std::to_string(layer->label_classes()) + " classes but the dataset " + data.dir() + " has " +
+                          std::to_string(m.num_classes()) + " (labels up to " + std::to_string(m.num_classes() - 1) +
+                          "); give its bottom at least " + std::to_string(m.num_classes()) + " outputs");
   return Status::Ok();
 }
 

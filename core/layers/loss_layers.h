@@ -16,6 +16,7 @@ class SoftmaxWithLossLayer final : public Layer {
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
                 const std::vector<Blob*>& bottom) override;
+  int64_t label_classes() const override { return classes_; }
 
  private:
   int n_ = 0, classes_ = 0;
@@ -31,6 +32,7 @@ class AccuracyLayer final : public Layer {
   void Forward(const StepContext& ctx, const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) override;
   void Backward(const StepContext&, const std::vector<Blob*>&, const std::vector<bool>&,
                 const std::vector<Blob*>&) override {}
+  int64_t label_classes() const override { return classes_; }
 
  private:
   int n_ = 0, classes_ = 0;
