@@ -65,6 +65,8 @@ class Backend {
   virtual Status TakeError() { return Status::Ok(); }
 
   // ---- memory ----
+  // The device's memory in bytes (host: physical memory); no tensor may be larger.
+  virtual int64_t memory_bytes() const = 0;
   virtual float* Allocate(int64_t count) = 0;
   virtual void Free(float* ptr) = 0;
   virtual void CopyFromHost(const float* host, int64_t count, float* dst) = 0;

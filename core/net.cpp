@@ -55,6 +55,15 @@ StatusOr<std::unique_ptr<Net>> Net::Build(const proto::NetSpec& spec, Backend* b
       net->params_.Add(std::move(entry));
     }
   }
+  // Parameter sizes come from the spec too: their sum is bounded like any tensor (each count
+  // saturates just past the bound, so the sum cannot overflow).
+  int64_t param_values = 0;
+  const int64_t most = MaxTensorElements(*backend);
+  for (const ParamEntry& e : net->params_.entries())
+    if ((param_values += e.count()) > most)
+      return InvalidInput("net '" + spec.name() + "': parameter '" + e.name + "' " + ShapeString(e.decl.shape) +
+                          " brings the parameters past the " + std::to_string(most) + " values a tensor may hold on " +
+                          backend->name() + "; make that layer's outputs or kernel smaller");
   net->params_.Allocate(backend, seed);
   for (size_t i = 0; i < net->layers_.size(); ++i) {
     std::vector<Tensor> values, grads;
@@ -150,6 +159,7 @@ Status Net::AddLayer(const proto::LayerSpec& spec, int index) {
   tops_.push_back(std::move(tops));
   propagate_.push_back(std::move(propagate));
   needs_backward_.push_back(backward);
+  RETURN_IF_ERROR(CheckSizes(layers_.size() - 1));
   return Status::Ok();
 }
 
@@ -220,6 +230,21 @@ void Net::PlanLayouts() {
   for (GradBranch& g : branches_) g.branch->blocked = g.source->blocked;
 }
 
+Status Net::CheckSizes(size_t i) const {
+  const Layer& layer = *layers_[i];
+  const std::string where = "layer " + std::to_string(i) + " '" + layer.name() + "' (" + layer.spec().type() + "): ";
+  const int64_t most = MaxTensorElements(*backend_);
+  const std::string limit = std::to_string(most) + " values a tensor may hold on " + backend_->name();
+  for (const Blob* top : tops_[i])
+    if (top->data.count() > most)
+      return InvalidInput(where + "its top '" + top->name + "' would be " + top->data.shape_string() +
+                          ", more than the " + limit + "; make the batch, the images or the layer's outputs smaller");
+  if (layer.WorkspaceSize() > most)
+    return InvalidInput(where + "its workspace would need " + std::to_string(layer.WorkspaceSize()) +
+                        " values, more than the " + limit + "; make the batch or the layer smaller");
+  return Status::Ok();
+}
+
 Status Net::ReshapeAll() {
   int64_t workspace = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -229,6 +254,7 @@ Status Net::ReshapeAll() {
       g.branch->diff.Reshape(g.source->data.shape());
     }
     RETURN_IF_ERROR(layers_[i]->Reshape(bottoms_[i], tops_[i]));
+    RETURN_IF_ERROR(CheckSizes(i));
     for (Blob* top : tops_[i]) top->diff.Reshape(top->data.shape());
     workspace = std::max(workspace, layers_[i]->WorkspaceSize());
   }

@@ -64,6 +64,8 @@ class Net {
   void FuseRelus();
   void PlanLayouts();
   Status ReshapeAll();
+  // Layer i's tops and workspace within kMaxTensorElements (past it Tensor allocates nothing).
+  Status CheckSizes(size_t i) const;
 
   Backend* backend_ = nullptr;
   int batch_ = 0;

@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <sstream>
@@ -7,9 +8,19 @@
 namespace convoy {
 
 int64_t ShapeCount(const Shape& shape) {
+  constexpr int64_t kTooLarge = kMaxTensorElements + 1;
+  if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) return kTooLarge;
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   int64_t count = 1;
-  for (int64_t d : shape) count *= d;
-  return count;
+  for (int64_t d : shape) {
+    if (count > kTooLarge / d) return kTooLarge;
+    count *= d;
+  }
+  return std::min(count, kTooLarge);
+}
+
+int64_t MaxTensorElements(const Backend& backend) {
+  return std::min<int64_t>(kMaxTensorElements, backend.memory_bytes() / static_cast<int64_t>(sizeof(float)));
 }
 
 std::string ShapeString(const Shape& shape) {
@@ -45,6 +56,11 @@ Tensor Tensor::View(const Tensor& base, int64_t offset, Shape shape) {
 void Tensor::Reshape(Shape shape) {
   shape_ = std::move(shape);
   const int64_t needed = ShapeCount(shape_);
+  if (needed > MaxTensorElements(*backend_)) {  // Net refuses the layer before anything reads it
+    storage_.reset();
+    offset_ = 0;
+    return;
+  }
   if (storage_ && storage_->capacity - offset_ >= needed) return;
   assert(offset_ == 0 && "a view cannot grow");
   auto storage = std::make_shared<Storage>();

@@ -16,6 +16,15 @@ namespace convoy {
 
 using Shape = std::vector<int64_t>;
 
+// The most values one tensor may hold: 2^36 floats (256 GiB), and no more than its device's
+// memory (MaxTensorElements). Sizes come from files other people write; past this a tensor is
+// not allocated and Net refuses the layer by name, instead of multiplying into an overflow or
+// asking the allocator for more than there is.
+inline constexpr int64_t kMaxTensorElements = int64_t{1} << 36;
+int64_t MaxTensorElements(const Backend& backend);
+
+// The number of values of a shape; kMaxTensorElements + 1 for one that is larger, overflows
+// int64 or has a negative axis.
 int64_t ShapeCount(const Shape& shape);
 std::string ShapeString(const Shape& shape);  // "64x1x28x28"
 

@@ -61,3 +61,48 @@ TEST_F(HostileInputTest, ExtraHeadsWithEnoughScoresAreFine) {
 
 }  // namespace
 }  // namespace convoy
+
+namespace convoy {
+namespace {
+
+// Spec integers past what convoy takes, and sizes past what a tensor may hold, are refused
+// naming the field or the blob (before: SIGSEGV, heap overflow, or training on garbage).
+TEST(HostileSpecTest, HugeSizesAreRefusedByName) {
+  struct Row {
+    std::string from, to, expected;
+  };
+  const std::string net = testing::SmallNetText();
+  const Row rows[] = {
+      {"num_output: 8 kernel_size: 5", "num_output: 4294967295 kernel_size: 5",
+       "convolution_param.num_output must be in [1, 16777216], found 4294967295"},
+      {"num_output: 8 kernel_size: 5", "num_output: 8 kernel_size: 5 pad: 4000000000",
+       "convolution_param.pad must be in [0, 16777216], found 4000000000"},
+      {"pool: MAX kernel_size: 2 stride: 2", "pool: MAX kernel_size: 4000000000 stride: 2",
+       "pooling_param.kernel_size must be in [1, 16777216], found 4000000000"},
+      {"channels: 1 height: 28 width: 28", "channels: 16777216 height: 16777216 width: 28",
+       "layer 0 'data' (Data): its top 'data' would be 4x16777216x16777216x28, more than the"},
+      {"num_output: 32 weight_filler", "num_output: 16000000 weight_filler",
+       "parameter 'ip1/0' 16000000x1152 brings the parameters past the"},
+      {"top: \"accuracy\"", "top: \"accuracy\" accuracy_param { top_k: 4294967295 }",
+       "accuracy_param.top_k must be in [1, 10], found 4294967295"},
+      {"name: \"small\"",
+       "name: \"small\"\nlayer { name: \"cat\" type: \"Concat\" bottom: \"conv1\" bottom: \"conv1\" top: \"cat\" "
+       "concat_param { axis: 4294967295 } }",
+       "concat_param.axis must be in [0, 7], found 4294967295"},
+  };
+  for (const Row& row : rows) {
+    std::string text = testing::Replace(net, row.from, row.to);
+    if (row.from == "name: \"small\"") text = net + row.to.substr(row.from.size() + 1);  // appended after the loss
+    ASSERT_NE(text, net) << row.from;
+    proto::NetSpec spec;
+    ASSERT_TRUE(ParseTextProto(text, "net.prototxt", &spec).ok()) << row.to;
+    auto built = Net::Build(spec, CpuBackend(), 4, 1);
+    ASSERT_FALSE(built.ok()) << row.to;
+    EXPECT_EQ(built.status().ExitCode(), 2) << built.status().message();
+    EXPECT_NE(built.status().message().find(row.expected), std::string::npos)
+        << row.to << "\n  gave: " << built.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace convoy

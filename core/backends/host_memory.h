@@ -1,6 +1,8 @@
 // Memory operations shared by the backends whose device is host memory (cpu and reference).
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -12,6 +14,10 @@ namespace convoy {
 class HostMemoryBackend : public Backend {
  public:
   Device device() const override { return Device::kCpu; }
+  int64_t memory_bytes() const override {
+    static const int64_t bytes = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGESIZE);
+    return bytes;
+  }
   float* Allocate(int64_t count) override {
     // 64-byte alignment for AVX-512 loads; rounded up as aligned_alloc requires.
     const size_t bytes = ((static_cast<size_t>(count) * sizeof(float) + 63) / 64) * 64;

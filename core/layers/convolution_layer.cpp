@@ -11,12 +11,16 @@ Status ConvolutionLayer::Setup(Backend* backend, const std::vector<Blob*>& botto
   RETURN_IF_ERROR(ExpectPositive(Where(), "convolution_param.num_output", p.num_output()));
   RETURN_IF_ERROR(ExpectPositive(Where(), "convolution_param.kernel_size", p.kernel_size()));
   RETURN_IF_ERROR(ExpectPositive(Where(), "convolution_param.stride", p.stride()));
+  RETURN_IF_ERROR(ExpectInRange(Where(), "convolution_param.pad", p.pad(), 0, kMaxSpecSize));
   if (p.group() != 1)
     return InvalidInput(Where() +
                         "convolution_param.group must be 1 (grouped convolution is not "
                         "supported yet), found " +
                         std::to_string(p.group()));
   RETURN_IF_ERROR(ExpectAxes(Where(), "input '" + bottom[0]->name + "'", bottom[0]->data, 4));
+  // A column of the im2col matrix (C x KH x KW values) is indexed with int.
+  RETURN_IF_ERROR(ExpectInRange(Where(), "input channels x kernel_size^2",
+                                bottom[0]->data.dim(1) * int64_t{p.kernel_size()} * p.kernel_size(), 1, INT32_MAX));
   const int c = static_cast<int>(bottom[0]->data.dim(1));
   const int k = static_cast<int>(p.kernel_size());
   ParamDecl weight{{p.num_output(), c, k, k}, p.weight_filler(), c * k * k};

@@ -9,6 +9,8 @@ Status InnerProductLayer::Setup(Backend*, const std::vector<Blob*>& bottom) {
   const auto& p = spec_.inner_product_param();
   RETURN_IF_ERROR(ExpectPositive(Where(), "inner_product_param.num_output", p.num_output()));
   const Tensor& x = bottom[0]->data;
+  RETURN_IF_ERROR(ExpectInRange(Where(), "features per sample of input '" + bottom[0]->name + "'",
+                                x.count() / std::max<int64_t>(x.dim(0), 1), 1, INT32_MAX));
   d_ = static_cast<int>(x.count() / x.dim(0));
   param_decls_.push_back({{p.num_output(), d_}, p.weight_filler(), d_});
   if (p.bias_term()) param_decls_.push_back({{p.num_output()}, p.bias_filler(), d_});

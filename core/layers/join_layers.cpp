@@ -1,6 +1,7 @@
 #include "core/layers/join_layers.h"
 
 #include "core/layer_registry.h"
+#include "core/layers/shape_checks.h"
 
 namespace convoy {
 
@@ -50,6 +51,7 @@ void EltwiseLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& to
 
 Status ConcatLayer::Setup(Backend*, const std::vector<Blob*>& bottom) {
   if (bottom.empty()) return InvalidInput(Where() + "takes one or more bottom blobs, found none");
+  RETURN_IF_ERROR(ExpectInRange(Where(), "concat_param.axis", spec_.concat_param().axis(), 0, 7));
   axis_ = static_cast<int>(spec_.concat_param().axis());
   return Status::Ok();
 }

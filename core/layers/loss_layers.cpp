@@ -50,7 +50,7 @@ void SoftmaxWithLossLayer::Backward(const StepContext& ctx, const std::vector<Bl
 Status AccuracyLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {
   RETURN_IF_ERROR(CheckScoresAndLabels(Where(), bottom, &n_, &classes_));
   const uint32_t k = spec_.accuracy_param().top_k();
-  if (k < 1 || static_cast<int>(k) > classes_)
+  if (k < 1 || int64_t{k} > classes_)
     return InvalidInput(Where() + "accuracy_param.top_k must be in [1, " + std::to_string(classes_) + "], found " +
                         std::to_string(k));
   top[0]->data.Reshape({1});

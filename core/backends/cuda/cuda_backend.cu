@@ -8,6 +8,9 @@ namespace convoy {
 
 Cuda::Cuda(int device) : device_(device) {
   CUDA_CHECK(cudaSetDevice(device_));
+  size_t free_bytes = 0, total_bytes = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  memory_bytes_ = static_cast<int64_t>(total_bytes);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
   CUDA_CHECK(cudaEventCreateWithFlags(&compute_mark_, cudaEventDisableTiming));

@@ -32,6 +32,7 @@ class Cuda final : public Backend {
   std::string name() const override { return "cuda:" + std::to_string(device_); }
   Device device() const override { return Device::kCuda; }
   Status TakeError() override;
+  int64_t memory_bytes() const override { return memory_bytes_; }
 
   // ---- memory (cuda_backend.cu) ----
   float* Allocate(int64_t count) override;
@@ -104,6 +105,7 @@ class Cuda final : public Backend {
   float* Scratch(int n);
 
   int device_;
+  int64_t memory_bytes_ = 0;
   cudaStream_t stream_ = nullptr;
   cudaStream_t copy_stream_ = nullptr;  // input batches, beside the computation
   cudaEvent_t compute_mark_ = nullptr, copy_done_ = nullptr;
