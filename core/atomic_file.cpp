@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -16,11 +17,23 @@ AtomicFile::~AtomicFile() {
   }
 }
 
+StatusOr<OwnTempFile> CreateOwnTempFile(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  const std::string stem = path + ".tmp." + std::to_string(::getpid()) + ".";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    OwnTempFile tmp{stem + std::to_string(counter++), -1};
+    tmp.fd = ::open(tmp.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (tmp.fd >= 0) return tmp;
+    if (errno != EEXIST) return Internal(tmp.name + ": cannot create (" + std::strerror(errno) + ")");
+  }
+  return Internal(stem + "*: 100 temporary names in a row exist already; remove the stale ones");
+}
+
 Status AtomicFile::Open(const std::string& path) {
   path_ = path;
-  tmp_ = path + ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd_ < 0) return Internal(tmp_ + ": cannot create (" + std::strerror(errno) + ")");
+  ASSIGN_OR_RETURN(OwnTempFile tmp, CreateOwnTempFile(path));
+  tmp_ = std::move(tmp.name);
+  fd_ = tmp.fd;
   return Status::Ok();
 }
 

@@ -24,4 +24,13 @@ class AtomicFile {
 
 Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
+// A temporary file beside `path` that this call created and nobody else can have planted:
+// "<path>.tmp.<pid>.<n>", opened with O_EXCL | O_NOFOLLOW, so an existing file or a symlink
+// there is never written through. Returns its name and an open descriptor (close it).
+struct OwnTempFile {
+  std::string name;
+  int fd = -1;
+};
+StatusOr<OwnTempFile> CreateOwnTempFile(const std::string& path);
+
 }  // namespace convoy

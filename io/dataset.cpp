@@ -1,5 +1,6 @@
 #include "io/dataset.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/checksum.h"
@@ -15,6 +16,27 @@ uint64_t ShardChecksum(const std::vector<uint8_t>& images, const std::vector<int
   return h.digest();
 }
 
+namespace {
+
+// A shard the manifest names, confined to the dataset's folder: a plain relative name, and
+// (symlinks resolved) a file inside the folder, so a manifest from elsewhere reads nothing else.
+StatusOr<std::string> ShardPath(const std::string& dir, const std::string& manifest_path, const std::string& file) {
+  namespace fs = std::filesystem;
+  const fs::path name(file);
+  const bool plain = !file.empty() && name.is_relative() &&
+                     std::none_of(name.begin(), name.end(), [](const fs::path& part) { return part == ".."; });
+  std::error_code ec;
+  const fs::path folder = fs::canonical(dir, ec);
+  const fs::path resolved = plain && !ec ? fs::weakly_canonical(folder / name, ec) : fs::path();
+  const std::string inside = folder.string() + "/";
+  if (!plain || ec || resolved.string().compare(0, inside.size(), inside) != 0)
+    return DataError(manifest_path + ": shard file '" + file +
+                     "' is not inside the dataset folder; a manifest names its shards relative to its folder");
+  return resolved.string();
+}
+
+}  // namespace
+
 StatusOr<Dataset> Dataset::Open(const std::string& dir) {
   Dataset ds;
   ds.dir_ = dir;
@@ -26,12 +48,14 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir) {
   if (m.channels() == 0 || m.height() == 0 || m.width() == 0 || m.num_classes() == 0)
     return DataError(manifest_path + ": channels, height, width and num_classes must all be set");
   if (m.shard_size() == 0) return DataError(manifest_path + ": lists no shards");
-  uint64_t total = 0;
-  for (const auto& s : m.shard()) total += s.num_samples();
-  ds.images_.reserve(total * ds.image_bytes());
-  ds.labels_.reserve(total);
+  if (m.channels() > kMaxImageSide || m.height() > kMaxImageSide || m.width() > kMaxImageSide ||
+      int64_t{m.channels()} * m.height() * m.width() > kMaxImageBytes)
+    return DataError(manifest_path + ": images of " + std::to_string(m.channels()) + "x" + std::to_string(m.height()) +
+                     "x" + std::to_string(m.width()) + " are larger than convoy takes (sides up to " +
+                     std::to_string(kMaxImageSide) + ", " + std::to_string(kMaxImageBytes) + " bytes an image)");
+  // Nothing is reserved from the manifest's counts: they are claims, checked shard by shard.
   for (const auto& info : m.shard()) {
-    const std::string path = (std::filesystem::path(dir) / info.file()).string();
+    ASSIGN_OR_RETURN(const std::string path, ShardPath(dir, manifest_path, info.file()));
     ASSIGN_OR_RETURN(ShardData shard, ReadShard(path));
     auto differs = [&](const std::string& what, const std::string& manifest_says, const std::string& file_has) {
       return DataError(path + ": " + what + " differs from " + manifest_path + ": manifest says " + manifest_says +

@@ -15,6 +15,12 @@
 
 namespace convoy {
 
+// The largest images a dataset may declare: sides up to 65,536 and 2^30 bytes an image. A
+// manifest is a claim from whoever wrote it; past these it is refused before anything is sized
+// from it (2^24 channels once wrapped the normalisation table's size to 0).
+inline constexpr int64_t kMaxImageSide = 65536;
+inline constexpr int64_t kMaxImageBytes = int64_t{1} << 30;
+
 class Dataset {
  public:
   static StatusOr<Dataset> Open(const std::string& dir);

@@ -1,9 +1,12 @@
 #include "io/hdf5_shard.h"
 
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+
+#include "core/atomic_file.h"
 
 namespace convoy {
 namespace {
@@ -45,11 +48,22 @@ Status WriteDataset(hid_t file, const char* name, hid_t type, const std::vector<
   return Status::Ok();
 }
 
-// Opens a dataset and checks its element class, size and rank.
+// Opens a dataset and checks its element class, size and rank, that it lives in this file (no
+// external or soft link, no external or virtual storage: a shard never reads another file), and
+// that the file can hold what it declares before anyone allocates that much.
 StatusOr<std::vector<hsize_t>> Describe(hid_t file, const std::string& path, const char* name, H5T_class_t cls,
                                         size_t size, bool is_signed, int rank) {
   if (H5Lexists(file, name, H5P_DEFAULT) <= 0) return DataError(path + ": has no dataset '" + name + "'");
+  H5L_info_t link{};
+  if (H5Lget_info(file, name, &link, H5P_DEFAULT) < 0 || link.type != H5L_TYPE_HARD)
+    return DataError(path + ": dataset '" + name + "' is a link to somewhere else; a shard holds its own data");
   Handle set(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  if (!set.ok()) return DataError(path + ": dataset '" + name + "' cannot be opened (corrupt file?)");
+  Handle create(H5Dget_create_plist(set.get()), H5Pclose);
+  const H5D_layout_t layout = create.ok() ? H5Pget_layout(create.get()) : H5D_LAYOUT_ERROR;
+  if (!create.ok() || H5Pget_external_count(create.get()) != 0 ||
+      (layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED && layout != H5D_COMPACT))
+    return DataError(path + ": dataset '" + name + "' keeps its data outside the file (external or virtual storage)");
   Handle type(H5Dget_type(set.get()), H5Tclose);
   Handle space(H5Dget_space(set.get()), H5Sclose);
   if (!set.ok() || !type.ok() || !space.ok())
@@ -63,6 +77,17 @@ StatusOr<std::vector<hsize_t>> Describe(hid_t file, const std::string& path, con
                      std::to_string(H5Sget_simple_extent_ndims(space.get())) + ", expected " + std::to_string(rank));
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  // Declared bytes against the file's real size: uncompressed data cannot be larger than the
+  // file; deflate packs at most ~1032:1.
+  std::error_code ec;
+  const double file_bytes = static_cast<double>(std::filesystem::file_size(path, ec));
+  double declared = static_cast<double>(size);
+  for (hsize_t d : dims) declared *= static_cast<double>(d);
+  const double ratio = H5Pget_nfilters(create.get()) > 0 ? 1100.0 : 1.0;
+  if (ec || declared > file_bytes * ratio)
+    return DataError(path + ": dataset '" + name + "' declares " + std::to_string(static_cast<int64_t>(declared)) +
+                     " bytes but the file has " + std::to_string(static_cast<int64_t>(file_bytes)) +
+                     " (truncated or crafted); re-run convoy convert");
   return dims;
 }
 
@@ -77,10 +102,16 @@ Status ReadAll(hid_t file, const std::string& path, const char* name, hid_t mem_
 
 Status WriteShard(const std::string& path, const ShardData& shard) {
   SilenceHdf5();
-  const std::string tmp = path + ".partial";
+  // Our own fresh file to write into (HDF5 would follow a planted symlink).
+  ASSIGN_OR_RETURN(OwnTempFile own, CreateOwnTempFile(path));
+  ::close(own.fd);
+  const std::string tmp = own.name;
   {
     Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-    if (!file.ok()) return Internal(tmp + ": cannot create HDF5 file");
+    if (!file.ok()) {
+      std::filesystem::remove(tmp);
+      return Internal(tmp + ": cannot create HDF5 file");
+    }
     const hsize_t n = static_cast<hsize_t>(shard.count);
     const hsize_t block = std::min<hsize_t>(std::max<hsize_t>(n, 1), 256);
     const hsize_t c = shard.c, h = shard.h, w = shard.w;
@@ -104,6 +135,8 @@ StatusOr<ShardData> ReadShard(const std::string& path) {
     return DataError(path +
                      ": shard file is missing (was the conversion interrupted, or the "
                      "folder moved?)");
+  if (!std::filesystem::is_regular_file(path))  // a FIFO or device would block or never end
+    return DataError(path + ": is not a regular file; a shard must be one");
   if (H5Fis_hdf5(path.c_str()) <= 0)
     return DataError(path +
                      ": not a readable HDF5 file (truncated or corrupt?); re-run convoy "

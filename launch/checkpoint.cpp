@@ -92,10 +92,14 @@ StatusOr<std::string> SaveCheckpoint(const std::string& run_dir, const proto::Ch
   const auto found = ListCheckpoints(dir);
   for (size_t i = std::max(keep, 1); i < found.size(); ++i) fs::remove(found[i].second, ec);
   // Temporary files of writers that were killed mid-write are garbage: never renamed, never read.
-  const std::string mine = ".tmp." + std::to_string(::getpid());
+  // Only convoy's own names are touched (a checkpoint's or latest's, another process's), and a
+  // symlink by that name is removed, never followed.
+  static const std::regex kLeftover(R"((ckpt-[0-9]+\.pb|latest)\.tmp\.([0-9]+)(\.[0-9]+)?)");
+  const std::string mine = std::to_string(::getpid());
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
     const std::string name = entry.path().filename().string();
-    if (name.find(".tmp.") != std::string::npos && name.find(mine) == std::string::npos) fs::remove(entry.path(), ec);
+    if (std::regex_match(name, m, kLeftover) && m[2] != mine) fs::remove(entry.path(), ec);
   }
   return path;
 }
@@ -114,19 +118,27 @@ StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::str
   if (named.ok()) {
     std::string name = *named;
     while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    candidates.push_back(dir / name);
+    // latest names a checkpoint of this folder, nothing else: not a path, not another file.
+    static const std::regex kCheckpointName(R"(ckpt-[0-9]+\.pb)");
+    if (std::regex_match(name, kCheckpointName))
+      candidates.push_back(dir / name);
+    else
+      *notes += "skipping " + (dir / "latest").string() + ": it names '" + name.substr(0, 80) +
+                "', not a checkpoint of this folder (ckpt-<iteration>.pb)\n";
   }
   for (const auto& [iter, path] : ListCheckpoints(dir))
     if (std::find(candidates.begin(), candidates.end(), path) == candidates.end()) candidates.push_back(path);
   if (candidates.empty())
     return NotFound(dir.string() + ": no checkpoints to resume from (--resume latest); start without --resume");
+  std::string why;
   for (const fs::path& path : candidates) {
     auto ckpt = LoadCheckpoint(path.string());
     if (ckpt.ok()) return ResumePoint{path.string(), std::move(ckpt).value()};
     *notes += "skipping " + ckpt.status().message() + "; falling back to an older checkpoint\n";
+    why += "\n  " + ckpt.status().message();
   }
-  return DataError(dir.string() + ": none of the " + std::to_string(candidates.size()) +
-                   " checkpoints loads; see the messages above");
+  return DataError(dir.string() + ": none of the " + std::to_string(candidates.size()) + " checkpoints loads:" + why +
+                   "\nstart without --resume, or restore a checkpoint");
 }
 
 Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver) {

@@ -1,10 +1,19 @@
 // Nets, data and checkpoints may come from others: what a hostile or careless one can make convoy
 // do is refused by name, with exit code 2, before any memory is touched (issue 20's probe).
 #include <gtest/gtest.h>
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <regex>
+#include <tuple>
+
+#include "core/atomic_file.h"
 #include "core/net.h"
 #include "core/text_format.h"
 #include "io/dataset.h"
+#include "launch/checkpoint.h"
 #include "launch/evaluate.h"
 #include "tests/data_fixtures.h"
 #include "tests/test_util.h"
@@ -102,6 +111,129 @@ TEST(HostileSpecTest, HugeSizesAreRefusedByName) {
     EXPECT_NE(built.status().message().find(row.expected), std::string::npos)
         << row.to << "\n  gave: " << built.status().message();
   }
+}
+
+}  // namespace
+}  // namespace convoy
+
+namespace convoy {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A one-shard dataset whose manifest can then be rewritten to point elsewhere.
+class HostileDataTest : public ::testing::Test {
+ protected:
+  HostileDataTest() {
+    EXPECT_TRUE(testing::MakeFashionMnistDataset(dir_ / "data", 32, 1).ok());
+    manifest_ = testing::ReadFile(dir_ / "data/manifest.prototxt");
+  }
+  const std::string& Manifest() const { return manifest_; }
+  // Points the manifest's shard at `file` (checksum dropped, so only the checks in question apply).
+  std::string OpenWithShard(const std::string& file) {
+    std::string m = testing::Replace(manifest_, "file: \"shard-00000.h5\"", "file: \"" + file + "\"");
+    m = std::regex_replace(m, std::regex("checksum: [0-9]+"), "");
+    testing::WriteFile(dir_ / "data/manifest.prototxt", m);
+    auto opened = Dataset::Open(dir_ / "data");
+    return opened.ok() ? "opened" : opened.status().message();
+  }
+  testing::TempDir dir_;
+  std::string manifest_;  // as converted
+};
+
+TEST_F(HostileDataTest, ShardNamesStayInsideTheDatasetFolder) {
+  fs::copy_file(dir_ / "data/shard-00000.h5", dir_ / "outside.h5");
+  fs::create_symlink(dir_ / "outside.h5", dir_ / "data/link.h5");
+  for (const std::string& name : {std::string("../outside.h5"), dir_ / "outside.h5", std::string("link.h5"),
+                                  std::string("sub/../../outside.h5")}) {
+    const std::string message = OpenWithShard(name);
+    EXPECT_NE(message.find("shard file '" + name + "' is not inside the dataset folder"), std::string::npos)
+        << name << ": " << message;
+  }
+  EXPECT_EQ(OpenWithShard("shard-00000.h5"), "opened");
+}
+
+TEST_F(HostileDataTest, AShardThatIsNotARegularFileIsRefused) {
+  ASSERT_EQ(mkfifo((dir_ / "data/fifo.h5").c_str(), 0600), 0);
+  EXPECT_NE(OpenWithShard("fifo.h5").find("fifo.h5: is not a regular file"), std::string::npos);
+}
+
+// An HDF5 file whose datasets claim more than the file holds, or live in another file.
+TEST_F(HostileDataTest, ShardsDeclaringMoreThanTheyHoldOrReadingOtherFilesAreRefused) {
+  {
+    const hid_t file = H5Fcreate((dir_ / "data/huge.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t images[4] = {1 << 20, 1, 28, 28}, chunk[4] = {1, 1, 28, 28}, labels[1] = {1 << 20};
+    for (const auto& [name, dims, rank, type] :
+         {std::tuple{"images", images, 4, H5T_NATIVE_UINT8}, std::tuple{"labels", labels, 1, H5T_NATIVE_INT32}}) {
+      const hid_t space = H5Screate_simple(rank, dims, nullptr), props = H5Pcreate(H5P_DATASET_CREATE);
+      H5Pset_chunk(props, rank, rank == 4 ? chunk : labels);
+      H5Dclose(H5Dcreate2(file, name, type, space, H5P_DEFAULT, props, H5P_DEFAULT));  // no chunk written
+      H5Pclose(props), H5Sclose(space);
+    }
+    H5Fclose(file);
+  }
+  EXPECT_NE(OpenWithShard("huge.h5").find("dataset 'images' declares 822083584 bytes but the file has"),
+            std::string::npos);
+  {
+    const hid_t file = H5Fcreate((dir_ / "data/linked.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Lcreate_external((dir_ / "outside.h5").c_str(), "/images", file, "images", H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(file);
+  }
+  fs::copy_file(dir_ / "data/shard-00000.h5", dir_ / "outside.h5");
+  const std::string linked = OpenWithShard("linked.h5");
+  EXPECT_NE(linked.find("dataset 'images' is a link to somewhere else"), std::string::npos) << linked;
+}
+
+TEST_F(HostileDataTest, AManifestDeclaringHugeImagesIsRefusedBeforeAnythingIsSized) {
+  testing::WriteFile(dir_ / "data/manifest.prototxt",
+                     testing::Replace(Manifest(), "channels: 1", "channels: 16777216"));
+  auto opened = Dataset::Open(dir_ / "data");
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find("images of 16777216x28x28 are larger than convoy takes"), std::string::npos)
+      << opened.status().message();
+}
+
+// Temporary files are created, never opened through what someone planted.
+TEST(HostileFilesTest, APlantedSymlinkAtATemporaryNameIsNeverWrittenThrough) {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "victim", "precious");
+  const std::string target = dir / "out";
+  for (int n = 0; n < 1200; ++n)
+    fs::create_symlink(dir / "victim", target + ".tmp." + std::to_string(getpid()) + "." + std::to_string(n));
+  const Status s = WriteFileAtomically(target, "new bytes");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("temporary names in a row exist already"), std::string::npos) << s.message();
+  EXPECT_EQ(testing::ReadFile(dir / "victim"), "precious");
+  EXPECT_FALSE(fs::exists(target));
+}
+
+TEST(HostileFilesTest, CheckpointCleanUpTouchesOnlyConvoysOwnLeftovers) {
+  testing::TempDir dir;
+  proto::Checkpoint ckpt;
+  ckpt.mutable_solver_state()->set_iter(7);
+  fs::create_directories(dir / "run/checkpoints");
+  testing::WriteFile(dir / "run/checkpoints/ckpt-5.pb.tmp.999999.0", "left by a killed writer");
+  testing::WriteFile(dir / "run/checkpoints/notes.tmp.1", "the user's");
+  ASSERT_TRUE(SaveCheckpoint(dir / "run", ckpt, 3).ok());
+  EXPECT_FALSE(fs::exists(dir / "run/checkpoints/ckpt-5.pb.tmp.999999.0"));
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoints/notes.tmp.1"));
+}
+
+TEST(HostileFilesTest, LatestNamesOnlyACheckpointOfItsFolder) {
+  testing::TempDir dir;
+  fs::create_directories(dir / "run/checkpoints");
+  testing::WriteFile(dir / "run/checkpoints/latest", "/etc/passwd\n");
+  std::string notes;
+  auto found = FindResumePoint(dir / "run", "latest", &notes);
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(notes.find("it names '/etc/passwd', not a checkpoint of this folder"), std::string::npos) << notes;
+  // Damaged checkpoints: the error itself says why each was skipped.
+  testing::WriteFile(dir / "run/checkpoints/ckpt-3.pb", "not a checkpoint");
+  found = FindResumePoint(dir / "run", "latest", &notes);
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.status().message().find("none of the 1 checkpoints loads:\n  "), std::string::npos)
+      << found.status().message();
+  EXPECT_NE(found.status().message().find("ckpt-3.pb"), std::string::npos) << found.status().message();
 }
 
 }  // namespace
