@@ -4,9 +4,12 @@
 #include <google/protobuf/text_format.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "core/atomic_file.h"
 
@@ -32,9 +35,50 @@ class Collector final : public google::protobuf::io::ErrorCollector {
   std::string text_;
 };
 
+// The first float or double field anywhere in `message` that is not finite, as
+// "layer[3].dropout_param.dropout_ratio = inf", or "" when every one is.
+std::string FirstNonFinite(const google::protobuf::Message& message, const std::string& prefix) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const FieldDescriptor* field : fields) {
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string name =
+          prefix + field->name() + (field->is_repeated() ? "[" + std::to_string(i) + "]" : std::string());
+      double value = 0;
+      switch (field->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_MESSAGE: {
+          const auto& child = field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                                   : reflection->GetMessage(message, field);
+          const std::string found = FirstNonFinite(child, name + ".");
+          if (!found.empty()) return found;
+          continue;
+        }
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          value = field->is_repeated() ? reflection->GetRepeatedFloat(message, field, i)
+                                       : reflection->GetFloat(message, field);
+          break;
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          value = field->is_repeated() ? reflection->GetRepeatedDouble(message, field, i)
+                                       : reflection->GetDouble(message, field);
+          break;
+        default:
+          continue;
+      }
+      if (!std::isfinite(value)) return name + " = " + std::to_string(value);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 StatusOr<std::string> ReadFileToString(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return InvalidInput(path + ": is not a regular file (a FIFO or device would block or never end)");
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": cannot open (" + std::strerror(errno) + ")");
   std::ostringstream out;
@@ -48,6 +92,9 @@ Status ParseTextProto(const std::string& text, const std::string& source_name, g
   parser.RecordErrorsTo(&collector);
   if (!parser.ParseFromString(text, message))
     return InvalidInput(collector.text().empty() ? source_name + ": cannot parse" : collector.text());
+  // inf or nan in a size, rate or ratio would make training loop forever or learn nothing.
+  const std::string non_finite = FirstNonFinite(*message, "");
+  if (!non_finite.empty()) return InvalidInput(source_name + ": field " + non_finite + " must be a finite number");
   return Status::Ok();
 }
 

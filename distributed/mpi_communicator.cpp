@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <sys/statvfs.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -358,7 +359,12 @@ StatusOr<MpiCommunicator::NodeWindow> MpiCommunicator::NodeSharedWindow(int64_t 
         MPI_Info_set(info, "alloc_shared_noncontig", "true");
         void* mine = nullptr;
         MPI_Win win;
-        const int code = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes_per_rank), 1, info, node, &mine, &win);
+        // Open MPI's segments need not start on a cache line (UBSan caught the 64-byte aligned
+        // counters misplaced): each is allocated one line longer and its start rounded up. A
+        // shared page sits at the same offset in every process, so all ranks round alike.
+        constexpr int64_t kLine = 64;
+        const int code =
+            MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes_per_rank + kLine), 1, info, node, &mine, &win);
         MPI_Info_free(&info);
         window.world_ranks.resize(node_size);
         MPI_Allgather(&rank_, 1, MPI_INT, window.world_ranks.data(), 1, MPI_INT, node);
@@ -370,7 +376,8 @@ StatusOr<MpiCommunicator::NodeWindow> MpiCommunicator::NodeSharedWindow(int64_t 
           int unit = 0;
           void* base = nullptr;
           RETURN_IF_ERROR(Checked(MPI_Win_shared_query(win, r, &size, &unit, &base), "MPI_Win_shared_query"));
-          window.segments.push_back(static_cast<char*>(base));
+          const auto address = reinterpret_cast<uintptr_t>(base);
+          window.segments.push_back(reinterpret_cast<char*>((address + kLine - 1) / kLine * kLine));
         }
         window.nodes = size_ / node_size;
         if (window.nodes > 1) {

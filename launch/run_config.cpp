@@ -25,8 +25,11 @@ StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path) {
   if (run.solver.batch_size() == 0) return InvalidInput(solver_path + ": batch_size must be positive");
   if (run.solver.test_batch_size() == 0)
     return InvalidInput(solver_path + ": test_batch_size must be positive (default 100)");
-  if (run.solver.has_max_epochs() && !run.solver.has_max_iter() && !(run.solver.max_epochs() > 0))
-    return InvalidInput(solver_path + ": max_epochs must be positive, found " +
+  // Finite already (ParseTextProto); at most a million epochs, so that the iteration count made
+  // from it is a number, not an undefined cast.
+  if (run.solver.has_max_epochs() && !run.solver.has_max_iter() &&
+      !(run.solver.max_epochs() > 0 && run.solver.max_epochs() <= 1e6))
+    return InvalidInput(solver_path + ": max_epochs must be in (0, 1000000], found " +
                         std::to_string(run.solver.max_epochs()));
   if (!run.solver.has_max_iter() && !run.solver.has_max_epochs())
     return InvalidInput(solver_path + ": set max_iter or max_epochs");

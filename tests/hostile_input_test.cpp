@@ -15,6 +15,7 @@
 #include "io/dataset.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
+#include "launch/run_config.h"
 #include "tests/data_fixtures.h"
 #include "tests/test_util.h"
 
@@ -234,6 +235,40 @@ TEST(HostileFilesTest, LatestNamesOnlyACheckpointOfItsFolder) {
   EXPECT_NE(found.status().message().find("none of the 1 checkpoints loads:\n  "), std::string::npos)
       << found.status().message();
   EXPECT_NE(found.status().message().find("ckpt-3.pb"), std::string::npos) << found.status().message();
+}
+
+}  // namespace
+}  // namespace convoy
+
+namespace convoy {
+namespace {
+
+// Text configs: no inf or nan anywhere, no run that cannot end, no file that cannot be read.
+TEST(HostileConfigTest, NonFiniteNumbersAndEndlessRunsAreRefusedByField) {
+  proto::SolverSpec solver;
+  Status s = ParseTextProto("net: \"n\"\nmax_epochs: inf\n", "solver.prototxt", &solver);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("solver.prototxt: field max_epochs = inf must be a finite number"), std::string::npos)
+      << s.message();
+  proto::NetSpec net;
+  s = ParseTextProto(testing::Replace(testing::SmallNetText(), "dropout_ratio: 0.2", "dropout_ratio: nan"),
+                     "net.prototxt", &net);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("field layer[6].dropout_param.dropout_ratio = nan must be a finite number"),
+            std::string::npos)
+      << s.message();
+
+  testing::TempDir dir;
+  testing::WriteFile(dir / "net.prototxt", testing::SmallNetText());
+  testing::WriteFile(dir / "solver.prototxt", "net: \"net.prototxt\"\ntrain_data: \"train\"\nmax_epochs: 1e30\n");
+  auto run = LoadRunConfig(dir / "solver.prototxt");
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find("max_epochs must be in (0, 1000000], found"), std::string::npos)
+      << run.status().message();
+  ASSERT_EQ(mkfifo((dir / "fifo.prototxt").c_str(), 0600), 0);
+  s = ReadTextProto(dir / "fifo.prototxt", &net);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("fifo.prototxt: is not a regular file"), std::string::npos) << s.message();
 }
 
 }  // namespace
