@@ -75,6 +75,7 @@ Status ConvertIdx(const std::string& images_path, const std::string& labels_path
   if (images.dims[0] != labels.dims[0])
     return DataError(images_path + " has " + std::to_string(images.dims[0]) + " images but " + labels_path + " has " +
                      std::to_string(labels.dims[0]) + " labels");
+  if (labels.data.empty()) return DataError(labels_path + " holds no samples; nothing to convert");
   DatasetContents data;
   data.name = std::filesystem::path(images_path).filename().string();
   data.c = 1;

@@ -2,12 +2,16 @@
 
 // jpeglib.h needs FILE and size_t declared before it.
 #include <jpeglib.h>
+
+// The message codes, to tell a truncated photo from a harmless warning.
+#include <jerror.h>
 #include <png.h>
 
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "core/text_format.h"
 
@@ -27,7 +31,16 @@ void JpegErrorExit(j_common_ptr info) {
   (*info->err->format_message)(info, err->message);
   std::longjmp(err->jump, 1);
 }
-void JpegSilence(j_common_ptr, int) {}  // warnings (e.g. extraneous bytes) do not stop a decode
+// Warnings such as extraneous bytes between markers are common in real photos and harmless; a
+// photo whose data ends early (libjpeg pads it with grey) or is cut by a marker is damaged, and
+// is remembered so the decode fails instead of storing the grey.
+void JpegWarning(j_common_ptr info, int level) {
+  if (level >= 0) return;  // trace messages
+  const int code = info->err->msg_code;
+  auto* err = reinterpret_cast<JpegError*>(info->err);
+  if ((code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) && err->message[0] == '\0')
+    (*info->err->format_message)(info, err->message);
+}
 
 // A header can claim any size (65,535 x 65,535 for a JPEG, far more for a PNG); a corrupt one
 // must not make a decoder thread ask for gigabytes and die. 256 megapixels is a 768 MB RGB photo.
@@ -47,7 +60,8 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_sid
   JpegError err;
   info.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = JpegErrorExit;
-  err.mgr.emit_message = JpegSilence;
+  err.mgr.emit_message = JpegWarning;
+  err.message[0] = '\0';
   Image& image = *out;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&info);
@@ -81,6 +95,7 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_sid
   }
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
+  if (err.message[0] != '\0') return DataError(name + ": damaged JPEG: " + err.message);
   return Status::Ok();
 }
 
@@ -124,6 +139,12 @@ StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, i
 }
 
 StatusOr<Image> ReadImage(const std::string& path, int min_side) {
+  // Read whole, so bounded first: a 256 MB file is far past any photo worth training on.
+  constexpr uintmax_t kMaxPhotoBytes = uintmax_t{256} << 20;
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxPhotoBytes)
+    return DataError(path + ": " + std::to_string(size >> 20) + " MB; convoy reads photos of at most 256 MB");
   ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(path));
   return DecodeImage(bytes, path, min_side);
 }

@@ -40,7 +40,8 @@ StatusOr<Listing> List(const std::string& dir) {
   Listing listing;
   std::vector<fs::path> class_dirs;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_directory())
+    std::error_code kind;  // a symlink loop or a dangling link is reported, not thrown
+    if (entry.is_directory(kind))
       class_dirs.push_back(entry.path());
     else
       listing.ignored.push_back(entry.path().string() + " (not inside a class folder)");
@@ -57,7 +58,13 @@ StatusOr<Listing> List(const std::string& dir) {
     listing.classes.push_back(class_dir.filename().string());
     std::vector<fs::path> files;
     for (const auto& entry : fs::recursive_directory_iterator(class_dir, ec)) {
-      if (!entry.is_regular_file()) continue;
+      std::error_code kind;  // a symlink loop or a dangling link is reported, not thrown
+      const bool regular = entry.is_regular_file(kind);
+      if (kind) {
+        listing.ignored.push_back(entry.path().string() + " (cannot be read: " + kind.message() + ")");
+        continue;
+      }
+      if (!regular) continue;
       if (IsImageName(entry.path()))
         files.push_back(entry.path());
       else

@@ -218,3 +218,43 @@ TEST_F(ImageFolderTest, CifarBinaryFromFashionMnist) {
 
 }  // namespace
 }  // namespace convoy
+
+namespace convoy {
+namespace {
+
+// Damaged or hostile photo folders: a JPEG cut short is skipped by name (libjpeg would pad it
+// with grey and say nothing), and a symlink loop is listed as unreadable instead of ending the
+// conversion with an uncaught exception.
+TEST_F(ImageFolderTest, TruncatedPhotosAndSymlinkLoopsAreReportedByPath) {
+  const fs::path in = dir_ / "photos";
+  fs::create_directories(in / "cat");
+  Image noisy = Solid(128, 96, 3, {0, 0, 0, 0});  // detail, so most of the file is image data
+  for (size_t i = 0; i < noisy.pixels.size(); ++i) noisy.pixels[i] = static_cast<uint8_t>((i * 7919) % 251);
+  ASSERT_TRUE(WriteJpeg(in / "cat/a.jpg", noisy).ok());
+  std::string bytes = testing::ReadFile(in / "cat/a.jpg");
+  std::ofstream(in / "cat/cut.jpg", std::ios::binary) << bytes.substr(0, bytes.size() * 6 / 10);
+  fs::create_symlink(in / "cat/loop-b.jpg", in / "cat/loop-a.jpg");
+  fs::create_symlink(in / "cat/loop-a.jpg", in / "cat/loop-b.jpg");
+  auto r = testing::Run(testing::ConvoyBinary() + " convert --format imagefolder --in " + in.string() +
+                        " --size 8x8 --out " + (dir_ / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find((in / "cat/cut.jpg").string() + ": damaged JPEG: Premature end of JPEG file"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find((in / "cat/loop-a.jpg").string() + " (cannot be read: Too many levels of symbolic links)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("converted 1 of 2 photos"), std::string::npos) << r.output;
+}
+
+TEST_F(ImageFolderTest, AnEmptyIdxFileIsAClearError) {
+  auto idx = testing::WriteFashionMnistSubset(dir_ / "idx", 0);
+  ASSERT_TRUE(idx.ok()) << idx.status().message();
+  auto r = testing::Run(testing::ConvoyBinary() + " convert --format idx --images " + idx->images + " --labels " +
+                        idx->labels + " --shards 1 --out " + (dir_ / "out"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("holds no samples; nothing to convert"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace convoy
