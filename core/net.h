@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,7 @@ class Net {
   };
   std::vector<GradBranch> branches_;
   DataLayer* data_layer_ = nullptr;
+  std::set<std::string> layer_names_;  // for the uniqueness check, in O(log n)
   std::vector<std::string> scalar_outputs_;
   std::string loss_blob_;
   ParamStore params_;

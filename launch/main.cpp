@@ -55,7 +55,16 @@ int main(int argc, char** argv) {
     if (!std::strcmp(command, "time")) return convoy::RunTime(argc - 2, argv + 2);
     if (!std::strcmp(command, "inspect")) return convoy::RunInspect(argc - 2, argv + 2);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "convoy: error: out of memory; use a smaller batch_size\n");
+    // Single tensors past the device's memory are refused by name before this (Net); what runs
+    // out here is a sum, so the message lists what sizes memory for this command.
+    const char* sizes = !std::strcmp(command, "train")
+                            ? "the solver's batch_size, test_batch_size and prefetch_batches, "
+                              "the dataset's image size and the net's widths"
+                        : !std::strcmp(command, "eval")    ? "--batch, the dataset's image size and the net's widths"
+                        : !std::strcmp(command, "convert") ? "--size and --threads (photos are decoded whole)"
+                                                           : "the photos' sizes and the net's widths";
+    std::fprintf(stderr, "convoy %s: error: out of memory; what sizes it here: %s. Make one of them smaller\n", command,
+                 sizes);
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "convoy: error: %s\n", e.what());
