@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <tuple>
 
@@ -13,6 +14,7 @@
 #include "core/net.h"
 #include "core/text_format.h"
 #include "io/dataset.h"
+#include "io/idx_reader.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
 #include "launch/run_config.h"
@@ -269,6 +271,29 @@ TEST(HostileConfigTest, NonFiniteNumbersAndEndlessRunsAreRefusedByField) {
   s = ReadTextProto(dir / "fifo.prototxt", &net);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("fifo.prototxt: is not a regular file"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace convoy
+
+namespace convoy {
+namespace {
+
+// Found by the idx fuzz target: a header declaring 19 GB in a file of a few bytes was allocated
+// before anything was read.
+TEST(HostileFilesTest, AnIdxHeaderPromisingMoreThanTheFileHoldsAllocatesNothing) {
+  testing::TempDir dir;
+  const unsigned char bytes[] = {0, 0, 8, 3, 0, 0x10, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3};
+  std::ofstream(dir / "huge.idx", std::ios::binary).write(reinterpret_cast<const char*>(bytes), sizeof bytes);
+  auto read = ReadIdx(dir / "huge.idx");
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("truncated: the header promises 822083584 bytes of data"), std::string::npos)
+      << read.status().message();
+  const unsigned char absurd[] = {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 28, 0, 0, 0, 28};
+  std::ofstream(dir / "absurd.idx", std::ios::binary).write(reinterpret_cast<const char*>(absurd), sizeof absurd);
+  read = ReadIdx(dir / "absurd.idx");
+  ASSERT_FALSE(read.ok());
+  EXPECT_NE(read.status().message().find("the IDX header declares more than"), std::string::npos);
 }
 
 }  // namespace
