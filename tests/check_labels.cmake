@@ -18,7 +18,8 @@ endfunction()
 
 # label, the pattern every test it selects must match, and how many there are at least.
 foreach(row "mpi ^MpiCommunicatorConformance\\. 3" "slurm ^SlurmTest\\. 2"
-            "netns ^TwoHostsTest\\. 2" "cluster ^(SlurmTest|TwoHostsTest)\\. 4")
+            "netns ^TwoHostsTest\\. 2" "cluster ^(SlurmTest|TwoHostsTest|ChaosTest)\\. 5"
+            "fuzz ^FuzzReplay\\. 4")
   separate_arguments(row UNIX_COMMAND "${row}")
   list(GET row 0 label)
   list(GET row 1 pattern)

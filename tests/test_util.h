@@ -130,6 +130,8 @@ class Background {
     }
     for (pid_t p : FindProcessesWithEnv(tag_)) kill(p, SIGKILL);
   }
+  // The variable every process of the command carries ("CONVOY_BACKGROUND=..."), to find them.
+  const std::string& tag() const { return tag_; }
   // The exit code, or -1 if still running after `seconds` (a bound against hangs, not a timing).
   int Wait(double seconds) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);

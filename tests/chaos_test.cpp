@@ -1,0 +1,80 @@
+// Chaos: a two-rank training whose ranks are killed with SIGKILL at random moments, again and
+// again, each time resumed with --resume latest, must end with the same bytes as a run nobody
+// touched. (A rank stopped with SIGSTOP past the timeout is named by the others:
+// DistributedTrainTest.ARankThatStallsIsNamedAfterTheTimeout.)
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "launch/checkpoint.h"
+#include "tests/data_fixtures.h"
+#include "tests/test_util.h"
+
+namespace convoy {
+namespace {
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  ChaosTest() {
+    EXPECT_TRUE(testing::MakeFashionMnistDataset(dir_ / "train", 640, 2).ok());
+    testing::WriteFile(dir_ / "net.prototxt", testing::SmallNetText());  // with Dropout
+    testing::WriteFile(dir_ / "solver.prototxt",
+                       "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 32\nbatch_size_is_global: true\n"
+                       "max_iter: " +
+                           std::to_string(kIters) +
+                           "\nbase_lr: 0.02\nmomentum: 0.9\nweight_decay: 0.0005\ndisplay: 100000\nsnapshot: 40\n"
+                           "keep_checkpoints: 2\nseed: 7\n");
+  }
+  std::string Command(const std::string& run, bool resume) {
+    return testing::Mpirun(2) + testing::ConvoyBinary() + " train --solver " + (dir_ / "solver.prototxt") +
+           " --run-dir " + (dir_ / run) + (resume ? " --resume latest" : "");
+  }
+  std::string Weights(const std::string& run) {
+    auto c = LoadCheckpoint(dir_ / (run + "/checkpoints/ckpt-" + std::to_string(kIters) + ".pb"));
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    std::string bytes;
+    if (c.ok()) {
+      for (const auto& p : c->param()) bytes += p.data();
+      for (const auto& m : c->solver_state().momentum()) bytes += m.data();
+    }
+    return bytes;
+  }
+  static constexpr int kIters = 3000;  // far more than five short attempts can train
+  testing::TempDir dir_;
+};
+
+TEST_F(ChaosTest, RanksKilledAtRandomAndResumedEndLikeAnUntouchedRun) {
+  std::mt19937 rng(std::random_device{}());
+  int kills = 0;
+  for (int attempt = 0; attempt < 40 && kills < 5; ++attempt) {
+    const bool resume = std::filesystem::exists(dir_ / "chaos/checkpoints/latest");
+    testing::Background job(Command("chaos", resume), dir_ / "job.log");
+    // Once it trains, a random moment later, SIGKILL a random rank.
+    for (int i = 0; i < 600 && testing::ReadFile(dir_ / "job.log").find("world:") == std::string::npos; ++i) {
+      if (job.Wait(0.05) != -1) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 300));
+    const int rank = static_cast<int>(rng() % 2);
+    const pid_t victim = testing::FindProcessWithEnv(job.tag(), "OMPI_COMM_WORLD_RANK=" + std::to_string(rank));
+    if (victim > 0 && kill(victim, SIGKILL) == 0) ++kills;
+    const int code = job.Wait(120);
+    ASSERT_NE(code, -1) << "the job did not end after rank " << rank << " was killed:\n"
+                        << testing::ReadFile(dir_ / "job.log");
+    if (code == 0) break;  // it finished before the kill landed
+  }
+  EXPECT_GE(kills, 5);
+  // Whatever is left, to the end; then the untouched run.
+  auto last = testing::Run(Command("chaos", std::filesystem::exists(dir_ / "chaos/checkpoints/latest")));
+  ASSERT_EQ(last.exit_code, 0) << last.output;
+  auto straight = testing::Run(Command("straight", false));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const std::string a = Weights("straight"), b = Weights("chaos");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "after " << kills << " kills the weights differ from the untouched run's";
+}
+
+}  // namespace
+}  // namespace convoy
