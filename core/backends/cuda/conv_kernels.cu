@@ -94,6 +94,17 @@ void LaunchGatherConvGrad(const ConvShape& s, const float* dy, float* dyt, cudaS
   GatherKernel<<<Blocks(total), kThreads, 0, stream>>>(s, dy, dyt, total);
 }
 
+// How a pass lays out its workspace: the column matrix (rows C*KH*KW x cols N*OH*OW), then a
+// K x cols matrix (the GEMM's output, or the gathered output gradient).
+struct ConvWorkspace {
+  ConvWorkspace(const ConvShape& s, float* ws)
+      : cols(int64_t{s.n} * s.oh() * s.ow()), rows(s.c * s.kh * s.kw), col(ws), k_by_cols(ws + rows * cols) {}
+  int64_t cols;
+  int rows;
+  float* col;
+  float* k_by_cols;
+};
+
 }  // namespace
 
 int64_t Cuda::ConvWorkspaceSize(const ConvShape& s) const {
@@ -104,43 +115,37 @@ int64_t Cuda::ConvWorkspaceSize(const ConvShape& s) const {
 // im2col, one GEMM into the workspace, then y (N x K x P) = out (K x N*P) + bias[k], ReLU'd if asked.
 void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                        float* ws) {
-  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
-  const int rows = s.c * s.kh * s.kw;
-  float* col = ws;
-  float* out = ws + rows * cols;
-  LaunchIm2col(s, x, col, stream_);
+  const ConvWorkspace space(s, ws);
+  float* out = space.k_by_cols;
+  LaunchIm2col(s, x, space.col, stream_);
   CheckLaunch("Im2colKernel");
-  Gemm(false, false, s.k, static_cast<int>(cols), rows, 1.f, w, col, 0.f, out);
+  Gemm(false, false, s.k, static_cast<int>(space.cols), space.rows, 1.f, w, space.col, 0.f, out);
   const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
   ScatterKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, out, b, relu, y, total);
   CheckLaunch("ScatterKernel");
 }
 
 void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
-  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
-  const int rows = s.c * s.kh * s.kw;
-  float* col = ws;
-  float* dyt = ws + rows * cols;
+  const ConvWorkspace space(s, ws);
+  float* dyt = space.k_by_cols;
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  Gemm(true, false, rows, static_cast<int>(cols), s.k, 1.f, w, dyt, 0.f, col);
+  Gemm(true, false, space.rows, static_cast<int>(space.cols), s.k, 1.f, w, dyt, 0.f, space.col);
   const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
-  Col2imKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, col, dx, total);
+  Col2imKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, space.col, dx, total);
   CheckLaunch("Col2imKernel");
 }
 
 void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
-  const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
-  const int rows = s.c * s.kh * s.kw;
-  float* col = ws;
-  float* dyt = ws + rows * cols;
-  LaunchIm2col(s, x, col, stream_);
+  const ConvWorkspace space(s, ws);
+  float* dyt = space.k_by_cols;
+  LaunchIm2col(s, x, space.col, stream_);
   CheckLaunch("Im2colKernel");
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  Gemm(false, true, s.k, rows, static_cast<int>(cols), 1.f, dyt, col, 0.f, dw);
+  Gemm(false, true, s.k, space.rows, static_cast<int>(space.cols), 1.f, dyt, space.col, 0.f, dw);
   if (db) {
-    RowSumsKernel<<<s.k, kThreads, 0, stream_>>>(cols, dyt, db);
+    RowSumsKernel<<<s.k, kThreads, 0, stream_>>>(space.cols, dyt, db);
     CheckLaunch("RowSumsKernel");
   }
 }
