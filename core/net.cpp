@@ -1,6 +1,8 @@
 #include "core/net.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <utility>
 
 #include "core/layer_registry.h"
@@ -229,6 +231,28 @@ void Net::PlanLayouts() {
   for (GradBranch& g : branches_) g.branch->blocked = g.source->blocked;
 }
 
+void Net::MemoryEstimate::Add(const std::string& layer, int64_t output_bytes, int64_t workspace_bytes) {
+  blobs += output_bytes;
+  workspace = workspace_bytes;
+  largest.emplace_back(output_bytes, layer);
+  std::sort(largest.begin(), largest.end(), std::greater<>());
+  if (largest.size() > 3) largest.pop_back();
+}
+
+std::string Net::MemoryEstimate::Refusal(const Net& net) const {
+  auto gb = [](int64_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
+    return std::string(text);
+  };
+  std::string names;
+  for (const auto& [bytes, layer] : largest) names += (names.empty() ? "" : ", ") + layer + " (" + gb(bytes) + ")";
+  return "the net needs more than " + gb(total()) + " for a batch of " + std::to_string(net.batch_) + " on " +
+         net.backend_->name() + " (blobs and their gradients " + gb(blobs) + ", parameters and solver state " +
+         gb(parameters) + ", workspace " + gb(workspace) + "), more than its " + gb(net.backend_->memory_bytes()) +
+         "; the largest layers by output: " + names + "; make the batch or those layers smaller";
+}
+
 Status Net::CheckSizes(size_t i) const {
   const Layer& layer = *layers_[i];
   const std::string where = "layer " + std::to_string(i) + " '" + layer.name() + "' (" + layer.spec().type() + "): ";
@@ -246,6 +270,13 @@ Status Net::CheckSizes(size_t i) const {
 
 Status Net::ReshapeAll() {
   int64_t workspace = 0;
+  // What the batch will need, counted as the layers are shaped and checked before their
+  // gradients are allocated and zeroed (values are not touched until used): each new blob twice
+  // (values and gradients), the parameters four times (values, gradients, two solver moments),
+  // the largest workspace. Past the device's memory the net is refused naming its largest layers
+  // instead of failing in an allocation later.
+  MemoryEstimate estimate;
+  estimate.parameters = params_.total_count() * 4 * static_cast<int64_t>(sizeof(float));
   for (size_t i = 0; i < layers_.size(); ++i) {
     // Branches follow their source, whose storage may have just moved (it only grows).
     for (GradBranch& g : branches_) {
@@ -254,8 +285,14 @@ Status Net::ReshapeAll() {
     }
     RETURN_IF_ERROR(layers_[i]->Reshape(bottoms_[i], tops_[i]));
     RETURN_IF_ERROR(CheckSizes(i));
-    for (Blob* top : tops_[i]) top->diff.Reshape(top->data.shape());
     workspace = std::max(workspace, layers_[i]->WorkspaceSize());
+    int64_t outputs = 0;
+    for (const Blob* top : tops_[i])
+      if (std::find(bottoms_[i].begin(), bottoms_[i].end(), top) == bottoms_[i].end())  // in place: no new memory
+        outputs += 2 * top->data.count() * static_cast<int64_t>(sizeof(float));
+    estimate.Add(layers_[i]->name(), outputs, workspace * static_cast<int64_t>(sizeof(float)));
+    if (estimate.total() > backend_->memory_bytes()) return InvalidInput(estimate.Refusal(*this));
+    for (Blob* top : tops_[i]) top->diff.Reshape(top->data.shape());
   }
   if (workspace_.backend() == nullptr) workspace_ = Tensor(backend_, {0});
   workspace_.Reshape({workspace});

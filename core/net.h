@@ -67,6 +67,14 @@ class Net {
   Status ReshapeAll();
   // Layer i's tops and workspace within kMaxTensorElements (past it Tensor allocates nothing).
   Status CheckSizes(size_t i) const;
+  // The memory a batch needs, summed as ReshapeAll shapes the layers (bytes).
+  struct MemoryEstimate {
+    int64_t blobs = 0, parameters = 0, workspace = 0;
+    std::vector<std::pair<int64_t, std::string>> largest;  // the 3 layers with the largest outputs
+    int64_t total() const { return blobs + parameters + workspace; }
+    void Add(const std::string& layer, int64_t output_bytes, int64_t workspace_bytes);
+    std::string Refusal(const Net& net) const;
+  };
 
   Backend* backend_ = nullptr;
   int batch_ = 0;

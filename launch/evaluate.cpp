@@ -31,7 +31,11 @@ StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_
       prefetcher.Release(b);
       break;
     }
-    (void)net.SetBatch(b->size);  // shapes were checked at Build; a batch change cannot fail
+    // Shapes were checked at Build; a larger batch may still not fit the device's memory.
+    if (Status fits = net.SetBatch(b->size); !fits.ok()) {
+      prefetcher.Release(b);
+      return fits.Prefixed("evaluating in batches of " + std::to_string(batch));
+    }
     net.backend()->CopyFromHost(b->images.data(), net.images()->data.count(), net.images()->data.mutable_data());
     net.backend()->CopyFromHost(b->labels.data(), b->size, net.labels()->data.mutable_data());
     net.Forward(net.Context(false, 0, 0));
@@ -52,7 +56,7 @@ StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_
     result.samples += b->size;
     prefetcher.Release(b);
   }
-  (void)net.SetBatch(train_batch);
+  RETURN_IF_ERROR(net.SetBatch(train_batch));
   RETURN_IF_ERROR(net.backend()->TakeError());
   // Sums in float are exact here: sample counts and correct counts stay far below 2^24.
   std::vector<float> sums = {static_cast<float>(loss_sum), static_cast<float>(correct),

@@ -298,3 +298,27 @@ TEST(HostileFilesTest, AnIdxHeaderPromisingMoreThanTheFileHoldsAllocatesNothing)
 
 }  // namespace
 }  // namespace convoy
+
+namespace convoy {
+namespace {
+
+// Each blob fits the device on its own but the batch does not: refused while the layers are
+// shaped, naming the largest, before gradients are allocated and zeroed (it used to end in an
+// allocation failure, or the kernel's OOM killer, blaming batch_size).
+TEST(HostileSpecTest, ABatchThatDoesNotFitTheDeviceIsRefusedNamingTheLargestLayers) {
+  const int64_t memory = CpuBackend()->memory_bytes();
+  // conv1 writes 8 x 24 x 24 floats a sample: its output alone is 60 % of the memory.
+  const int batch = static_cast<int>(memory * 6 / 10 / (8 * 24 * 24 * 4));
+  proto::NetSpec spec;
+  ASSERT_TRUE(ParseTextProto(testing::SmallNetText(), "net.prototxt", &spec).ok());
+  auto net = Net::Build(spec, CpuBackend(), batch, 1);
+  ASSERT_FALSE(net.ok()) << "a batch of " << batch << " was accepted";
+  EXPECT_EQ(net.status().ExitCode(), 2);
+  const std::string& m = net.status().message();
+  EXPECT_NE(m.find("the net needs more than"), std::string::npos) << m;
+  EXPECT_NE(m.find("for a batch of " + std::to_string(batch) + " on cpu"), std::string::npos) << m;
+  EXPECT_NE(m.find("the largest layers by output: conv1 ("), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace convoy
