@@ -1,8 +1,8 @@
 // Chaos: a two-rank training whose ranks are killed with SIGKILL at random moments, again and
 // again, each time resumed with --resume latest, must end with the same bytes as a run nobody
 // touched. The moments are drawn in steps trained (progress lines), not in seconds, so a fast
-// machine cannot finish the run before the kills land and a slow one still gets them all. (A rank stopped with SIGSTOP past the timeout is named by the others:
-// DistributedTrainTest.ARankThatStallsIsNamedAfterTheTimeout.)
+// machine cannot finish the run before the kills land and a slow one still gets them all. (A rank stopped with SIGSTOP
+// past the timeout is named by the others: DistributedTrainTest.ARankThatStallsIsNamedAfterTheTimeout.)
 #include <gtest/gtest.h>
 #include <signal.h>
 

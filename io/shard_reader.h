@@ -1,0 +1,59 @@
+// ShardReader: one HDF5 shard (io/hdf5_shard.h's layout) opened for reading a chunk at a time.
+//
+// HDF5 is asked only where each chunk lies; the bytes are then read with pread from convoy's own
+// descriptor. Why: libhdf5 1.10's dataset reads trust the file's metadata (a crafted shard made
+// H5Dread copy past a heap buffer inside the library), and a serial libhdf5 is not thread-safe,
+// while the prefetch threads read chunks concurrently. Every chunk's place and size is checked
+// against the dataset's shape and the file's real size when the shard is opened.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace convoy {
+
+class ShardReader {
+ public:
+  // Checks the shard's structure (datasets, types, shapes, chunk places) and reads its labels;
+  // no image bytes are read. Every failure is a DataError naming the file and what is wrong.
+  static StatusOr<ShardReader> Open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  int64_t count() const { return static_cast<int64_t>(labels_.size()); }
+  int c() const { return c_; }
+  int h() const { return h_; }
+  int w() const { return w_; }
+  int64_t image_bytes() const { return image_bytes_; }
+  const std::vector<int32_t>& labels() const { return labels_; }
+
+  // Images are stored in chunks of chunk_rows() whole images (the last may hold fewer).
+  int64_t chunk_rows() const { return images_.rows_per_chunk; }
+  int64_t num_chunks() const { return static_cast<int64_t>(images_.chunks.size()); }
+  int64_t chunk_first(int64_t k) const { return k * chunk_rows(); }
+  int64_t chunk_count(int64_t k) const { return std::min(chunk_rows(), count() - chunk_first(k)); }
+  // The images of chunk k (chunk_count(k) of them, image_bytes() each) into *out, with one read.
+  // Safe to call from several threads at once.
+  Status ReadChunk(int64_t k, std::vector<uint8_t>* out) const;
+
+  // Where one dataset's chunks lie in the file, in row order; each is stored unfiltered, whole.
+  struct Chunks {
+    int64_t rows_per_chunk = 1;
+    int64_t row_bytes = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> chunks;  // (address, bytes)
+  };
+
+ private:
+  std::string path_;
+  std::shared_ptr<const int> fd_;  // closed when the last copy of the reader goes
+  int c_ = 0, h_ = 0, w_ = 0;
+  int64_t image_bytes_ = 0;
+  Chunks images_;
+  std::vector<int32_t> labels_;
+};
+
+}  // namespace convoy
