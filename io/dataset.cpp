@@ -5,7 +5,6 @@
 
 #include "core/checksum.h"
 #include "core/text_format.h"
-#include "io/hdf5_shard.h"
 
 namespace convoy {
 
@@ -35,9 +34,35 @@ StatusOr<std::string> ShardPath(const std::string& dir, const std::string& manif
   return resolved.string();
 }
 
+uint64_t ChunkChecksum(const std::vector<uint8_t>& bytes) {
+  Fnv1a64 h;
+  h.Update(bytes.data(), bytes.size());
+  return h.digest();
+}
+
+// A manifest from before chunk checksums: the shard's whole checksum is checked now, by reading
+// it once, and the checksums of its chunks are taken on the way for the reads to come.
+StatusOr<std::vector<uint64_t>> CheckWholeShard(const ShardReader& shard, uint64_t expected,
+                                                const std::string& manifest_path) {
+  std::vector<uint64_t> sums;
+  Fnv1a64 whole;
+  std::vector<uint8_t> chunk;
+  for (int64_t k = 0; k < shard.num_chunks(); ++k) {
+    RETURN_IF_ERROR(shard.ReadChunk(k, &chunk));
+    whole.Update(chunk.data(), chunk.size());
+    sums.push_back(ChunkChecksum(chunk));
+  }
+  whole.Update(shard.labels().data(), shard.labels().size() * sizeof(int32_t));
+  if (whole.digest() != expected)
+    return DataError(shard.path() + ": checksum differs from " + manifest_path + ": manifest says " +
+                     std::to_string(expected) + ", the shard has " + std::to_string(whole.digest()) +
+                     " (the file was changed or damaged after conversion)");
+  return sums;
+}
+
 }  // namespace
 
-StatusOr<Dataset> Dataset::Open(const std::string& dir) {
+StatusOr<Dataset> Dataset::Open(const std::string& dir, int64_t cache_bytes) {
   Dataset ds;
   ds.dir_ = dir;
   const std::string manifest_path = (std::filesystem::path(dir) / "manifest.prototxt").string();
@@ -54,32 +79,77 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir) {
                      "x" + std::to_string(m.width()) + " are larger than convoy takes (sides up to " +
                      std::to_string(kMaxImageSide) + ", " + std::to_string(kMaxImageBytes) + " bytes an image)");
   // Nothing is reserved from the manifest's counts: they are claims, checked shard by shard.
+  ds.chunk_starts_.push_back(0);
   for (const auto& info : m.shard()) {
     ASSIGN_OR_RETURN(const std::string path, ShardPath(dir, manifest_path, info.file()));
-    ASSIGN_OR_RETURN(ShardData shard, ReadShard(path));
+    ASSIGN_OR_RETURN(ShardReader shard, ShardReader::Open(path));
     auto differs = [&](const std::string& what, const std::string& manifest_says, const std::string& file_has) {
       return DataError(path + ": " + what + " differs from " + manifest_path + ": manifest says " + manifest_says +
                        ", the shard has " + file_has);
     };
-    if (static_cast<uint64_t>(shard.count) != info.num_samples())
-      return differs("sample count", std::to_string(info.num_samples()), std::to_string(shard.count));
-    if (shard.c != static_cast<int>(m.channels()) || shard.h != static_cast<int>(m.height()) ||
-        shard.w != static_cast<int>(m.width()))
+    if (static_cast<uint64_t>(shard.count()) != info.num_samples())
+      return differs("sample count", std::to_string(info.num_samples()), std::to_string(shard.count()));
+    if (shard.c() != static_cast<int>(m.channels()) || shard.h() != static_cast<int>(m.height()) ||
+        shard.w() != static_cast<int>(m.width()))
       return differs("image shape",
                      std::to_string(m.channels()) + "x" + std::to_string(m.height()) + "x" + std::to_string(m.width()),
-                     std::to_string(shard.c) + "x" + std::to_string(shard.h) + "x" + std::to_string(shard.w));
-    const uint64_t sum = ShardChecksum(shard.images, shard.labels);
-    if (info.has_checksum() && sum != info.checksum())
-      return differs("checksum", std::to_string(info.checksum()),
-                     std::to_string(sum) + " (the file was changed or damaged after conversion)");
-    for (size_t i = 0; i < shard.labels.size(); ++i)
-      if (shard.labels[i] < 0 || shard.labels[i] >= static_cast<int32_t>(m.num_classes()))
-        return DataError(path + ": sample " + std::to_string(i) + " has label " + std::to_string(shard.labels[i]) +
+                     std::to_string(shard.c()) + "x" + std::to_string(shard.h()) + "x" + std::to_string(shard.w()));
+    const auto& labels = shard.labels();
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (labels[i] < 0 || labels[i] >= static_cast<int32_t>(m.num_classes()))
+        return DataError(path + ": sample " + std::to_string(i) + " has label " + std::to_string(labels[i]) +
                          ", outside [0, " + std::to_string(m.num_classes()) + ")");
-    ds.images_.insert(ds.images_.end(), shard.images.begin(), shard.images.end());
-    ds.labels_.insert(ds.labels_.end(), shard.labels.begin(), shard.labels.end());
+    std::vector<uint64_t> sums(info.chunk_checksum().begin(), info.chunk_checksum().end());
+    if (sums.empty() && info.has_checksum()) {
+      ASSIGN_OR_RETURN(sums, CheckWholeShard(shard, info.checksum(), manifest_path));
+    } else if (!sums.empty() && (static_cast<int64_t>(sums.size()) != shard.num_chunks() ||
+                                 info.chunk_rows() != static_cast<uint64_t>(shard.chunk_rows()))) {
+      return differs("chunking", std::to_string(sums.size()) + " chunks of " + std::to_string(info.chunk_rows()),
+                     std::to_string(shard.num_chunks()) + " of " + std::to_string(shard.chunk_rows()));
+    }
+    const int index = static_cast<int>(ds.shards_.size());
+    for (int64_t k = 0; k < shard.num_chunks(); ++k) {
+      ds.chunks_.push_back({index, k, sums.empty() ? 0 : sums[k]});
+      ds.chunk_starts_.push_back(ds.chunk_starts_.back() + shard.chunk_count(k));
+      ds.largest_chunk_bytes_ = std::max(ds.largest_chunk_bytes_, shard.chunk_count(k) * shard.image_bytes());
+    }
+    ds.labels_.insert(ds.labels_.end(), labels.begin(), labels.end());
+    ds.shards_.push_back(std::move(shard));
   }
+  ds.cache_ = std::make_shared<ChunkCache>(cache_bytes);
   return ds;
+}
+
+int64_t Dataset::ChunkOf(int64_t sample) const {
+  return std::upper_bound(chunk_starts_.begin(), chunk_starts_.end(), sample) - chunk_starts_.begin() - 1;
+}
+
+StatusOr<std::vector<uint8_t>> Dataset::Load(int64_t k) const {
+  const ChunkPlace& place = chunks_[static_cast<size_t>(k)];
+  const ShardReader& shard = shards_[static_cast<size_t>(place.shard)];
+  std::vector<uint8_t> bytes;
+  RETURN_IF_ERROR(shard.ReadChunk(place.k, &bytes));
+  const bool unchecked =
+      !manifest_.shard(place.shard).has_checksum() && manifest_.shard(place.shard).chunk_checksum().empty();
+  if (!unchecked && ChunkChecksum(bytes) != place.checksum)
+    return DataError(shard.path() + ": chunk " + std::to_string(place.k) + " (samples " +
+                     std::to_string(shard.chunk_first(place.k)) + " to " +
+                     std::to_string(shard.chunk_first(place.k) + shard.chunk_count(place.k) - 1) +
+                     " of the shard) differs from its checksum in " + dir_ +
+                     "/manifest.prototxt: the file was changed or damaged after conversion; re-run convoy convert "
+                     "or restore the file");
+  return bytes;
+}
+
+StatusOr<ChunkCache::Chunk> Dataset::ReadChunk(int64_t k) const {
+  return cache_->Get(k, [this](int64_t key) { return Load(key); });
+}
+
+StatusOr<std::vector<uint8_t>> Dataset::ReadImage(int64_t i) const {
+  const int64_t k = ChunkOf(i);
+  ASSIGN_OR_RETURN(const ChunkCache::Chunk chunk, ReadChunk(k));
+  const auto first = chunk->begin() + (i - chunk_starts_[k]) * image_bytes();
+  return std::vector<uint8_t>(first, first + image_bytes());
 }
 
 }  // namespace convoy

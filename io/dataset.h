@@ -1,17 +1,22 @@
-// Dataset: a converted dataset folder (manifest.prototxt + HDF5 shards), checked and held in
-// memory as uint8. Every shard is compared with the manifest — sample count, image shape,
-// checksum, label range — and any difference is an error naming the file and what differs.
+// Dataset: a converted dataset folder (manifest.prototxt + HDF5 shards), read as training goes.
 //
-// Why in memory: the datasets convoy converts (Fashion-MNIST, CIFAR, photo folders resized to
-// small images) fit in RAM as bytes, and random access for per-epoch shuffles is then free.
+// Opening checks the manifest and each shard's structure against it (sample count, image shape,
+// where every chunk lies, label range) and reads the labels, 4 bytes a sample; no image bytes are
+// read. Images are read a chunk at a time (io/shard_reader.h) through a ChunkCache of a fixed
+// byte budget, so memory does not grow with the dataset, and each chunk is checked against the
+// manifest's checksum as it is read: a damaged chunk is an error naming the shard, the chunk and
+// its samples, never trained on.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/proto/convoy.pb.h"
 #include "core/status.h"
+#include "io/chunk_cache.h"
+#include "io/shard_reader.h"
 
 namespace convoy {
 
@@ -20,23 +25,48 @@ namespace convoy {
 // from it (2^24 channels once wrapped the normalisation table's size to 0).
 inline constexpr int64_t kMaxImageSide = 65536;
 inline constexpr int64_t kMaxImageBytes = int64_t{1} << 30;
+inline constexpr int64_t kDefaultDataCacheBytes = int64_t{256} << 20;
 
 class Dataset {
  public:
-  static StatusOr<Dataset> Open(const std::string& dir);
+  static StatusOr<Dataset> Open(const std::string& dir, int64_t cache_bytes = kDefaultDataCacheBytes);
 
   const proto::DatasetManifest& manifest() const { return manifest_; }
   const std::string& dir() const { return dir_; }
   int64_t size() const { return static_cast<int64_t>(labels_.size()); }
   int64_t image_bytes() const { return int64_t{manifest_.channels()} * manifest_.height() * manifest_.width(); }
-  const uint8_t* image(int64_t i) const { return images_.data() + i * image_bytes(); }
   int32_t label(int64_t i) const { return labels_[i]; }
 
+  // Samples are stored in chunks, in sample order: chunk k holds samples
+  // [chunk_starts()[k], chunk_starts()[k + 1]).
+  int64_t num_chunks() const { return static_cast<int64_t>(chunks_.size()); }
+  const std::vector<int64_t>& chunk_starts() const { return chunk_starts_; }
+  int64_t ChunkOf(int64_t sample) const;
+  int64_t largest_chunk_bytes() const { return largest_chunk_bytes_; }
+  // Chunk k's images, through the cache. Thread-safe.
+  StatusOr<ChunkCache::Chunk> ReadChunk(int64_t k) const;
+  // One image's bytes (a copy), for tools and tests.
+  StatusOr<std::vector<uint8_t>> ReadImage(int64_t i) const;
+  // Image bytes read from the shards since opening.
+  uint64_t bytes_read() const { return cache_->bytes_read(); }
+  int64_t cache_bytes() const { return cache_->capacity_bytes(); }
+
  private:
+  struct ChunkPlace {
+    int shard;
+    int64_t k;  // within the shard
+    uint64_t checksum;
+  };
+  StatusOr<std::vector<uint8_t>> Load(int64_t k) const;
+
   std::string dir_;
   proto::DatasetManifest manifest_;
-  std::vector<uint8_t> images_;
+  std::vector<ShardReader> shards_;
+  std::vector<ChunkPlace> chunks_;
+  std::vector<int64_t> chunk_starts_;
+  int64_t largest_chunk_bytes_ = 0;
   std::vector<int32_t> labels_;
+  std::shared_ptr<ChunkCache> cache_;
 };
 
 // FNV-1a 64 over a shard's image bytes, then its labels as little-endian int32.

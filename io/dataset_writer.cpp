@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/checksum.h"
 #include "core/text_format.h"
 #include "io/dataset.h"
 #include "io/hdf5_shard.h"
@@ -57,6 +58,13 @@ StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data,
     info->set_file(file);
     info->set_num_samples(shard.count);
     info->set_checksum(ShardChecksum(shard.images, shard.labels));
+    const int64_t rows = std::min(ShardChunkRows(bytes), std::max<int64_t>(shard.count, 1));  // as WriteShard
+    info->set_chunk_rows(static_cast<uint32_t>(rows));
+    for (int64_t first = 0; first < shard.count; first += rows) {
+      Fnv1a64 h;
+      h.Update(shard.images.data() + first * bytes, std::min(rows, shard.count - first) * bytes);
+      info->add_chunk_checksum(h.digest());
+    }
   }
   RETURN_IF_ERROR(WriteTextProto(manifest_path, m));
   return m;

@@ -38,7 +38,8 @@ Status WriteShard(const std::string& path, const ShardData& shard) {
       return Internal(tmp + ": cannot create HDF5 file");
     }
     const hsize_t n = static_cast<hsize_t>(shard.count);
-    const hsize_t block = std::min<hsize_t>(std::max<hsize_t>(n, 1), 256);
+    const hsize_t block =
+        std::min<hsize_t>(std::max<hsize_t>(n, 1), ShardChunkRows(int64_t{shard.c} * shard.h * shard.w));
     const hsize_t c = shard.c, h = shard.h, w = shard.w;
     RETURN_IF_ERROR(
         WriteDataset(file.get(), "images", H5T_NATIVE_UINT8, {n, c, h, w}, {block, c, h, w}, shard.images.data())

@@ -1,7 +1,9 @@
-// One HDF5 shard of a dataset: "images" (uint8, N x C x H x W, chunked a block of whole images
-// at a time so batches read sequentially) and "labels" (int32, N).
+// One HDF5 shard of a dataset: "images" (uint8, N x C x H x W, in uncompressed chunks of
+// ShardChunkRows whole images, the unit a rank reads and checks) and "labels" (int32, N). h5py
+// reads it as it is: f["images"][i] is image i, f["labels"][i] its class.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +18,12 @@ struct ShardData {
   std::vector<uint8_t> images;
   std::vector<int32_t> labels;
 };
+
+// Images per chunk: about 4 MiB of them, at most 256 (Fashion-MNIST and CIFAR: 256; a 256 x 256
+// RGB photo: 21), so a read is large and sequential and a shuffle window of chunks stays small.
+inline int64_t ShardChunkRows(int64_t image_bytes) {
+  return std::clamp<int64_t>((int64_t{4} << 20) / std::max<int64_t>(image_bytes, 1), 1, 256);
+}
 
 // Writes to a temporary name and renames, so a shard on disk is always whole.
 Status WriteShard(const std::string& path, const ShardData& shard);

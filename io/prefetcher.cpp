@@ -7,7 +7,7 @@ namespace convoy {
 Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
     : dataset_(dataset),
       options_(options),
-      plan_(dataset.size(), options.world_size, options.batch, options.seed, options.shuffle) {
+      plan_(dataset.chunk_starts(), options.world_size, options.batch, options.seed, options.shuffle) {
   const auto& m = dataset.manifest();
   if (options_.mean.empty()) options_.mean.assign(m.mean().begin(), m.mean().end());
   if (options_.std.empty()) options_.std.assign(m.std().begin(), m.std().end());
@@ -38,26 +38,32 @@ Prefetcher::~Prefetcher() {
 
 int64_t Prefetcher::steps_per_epoch() const {
   if (!options_.single_pass) return plan_.steps_per_epoch();
-  const int64_t mine = (dataset_.size() - options_.rank + options_.world_size - 1) / options_.world_size;
+  const int64_t n = dataset_.size(), w = options_.world_size, r = options_.rank;
+  const int64_t mine = (r + 1) * n / w - r * n / w;
   return (mine + options_.batch - 1) / options_.batch;
 }
 
 std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch, uint64_t start) const {
-  if (!options_.single_pass) return plan_.RankSamples(options_.rank, epoch, start);
+  if (!options_.single_pass)
+    return plan_.RankSamples(options_.rank, epoch, start,
+                             epoch == options_.start_epoch ? options_.start_order_global_batch : -1);
+  const int64_t n = dataset_.size(), w = options_.world_size, r = options_.rank;
   std::vector<uint32_t> mine;
-  for (int64_t i = options_.rank; i < dataset_.size(); i += options_.world_size)
-    mine.push_back(static_cast<uint32_t>(i));
+  for (int64_t i = r * n / w; i < (r + 1) * n / w; ++i) mine.push_back(static_cast<uint32_t>(i));
   return mine;
 }
 
-void Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count) {
+Status Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count) {
   const int64_t bytes = dataset_.image_bytes();
   const int64_t plane = bytes / dataset_.manifest().channels();
   const auto& m = dataset_.manifest();
   const bool augment = options_.augment.enabled();
+  const uint64_t read_before = dataset_.bytes_read();
   for (int i = 0; i < count; ++i) {
     const uint32_t sample = order[first + i];
-    const uint8_t* src = dataset_.image(sample);
+    const int64_t k = dataset_.ChunkOf(sample);
+    ASSIGN_OR_RETURN(const ChunkCache::Chunk chunk, dataset_.ReadChunk(k));
+    const uint8_t* src = chunk->data() + (sample - dataset_.chunk_starts()[k]) * bytes;
     float* dst = batch->images.data() + i * bytes;
     float* normalised = augment ? scratch_.data() : dst;
     for (int64_t p = 0; p < bytes; ++p) normalised[p] = lut_[(p / plane) * 256 + src[p]];
@@ -68,6 +74,8 @@ void Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>&
     batch->samples[i] = sample;
   }
   batch->size = count;
+  batch->bytes_read = dataset_.bytes_read() - read_before;  // this thread is the dataset's only reader
+  return Status::Ok();
 }
 
 void Prefetcher::Run() {
@@ -96,8 +104,16 @@ void Prefetcher::Run() {
     }
     const int64_t first = static_cast<int64_t>(step) * options_.batch;
     const int count = static_cast<int>(std::min<int64_t>(options_.batch, static_cast<int64_t>(order.size()) - first));
-    Fill(batch, epoch, order, first, count);
+    if (Status filled = Fill(batch, epoch, order, first, count); !filled.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = filled;
+      free_.push_back(batch);
+      break;
+    }
     batch->epoch = epoch;
+    batch->order_global_batch = epoch == options_.start_epoch && options_.start_order_global_batch >= 0
+                                    ? options_.start_order_global_batch
+                                    : plan_.global_batch();
     batch->consumed = start + (step + 1) * static_cast<uint64_t>(plan_.global_batch());
     batch->step = step++;
     {
@@ -109,6 +125,11 @@ void Prefetcher::Run() {
   std::lock_guard<std::mutex> lock(mutex_);
   done_ = true;
   changed_.notify_all();
+}
+
+Status Prefetcher::status() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return error_;
 }
 
 const Batch* Prefetcher::Next() {

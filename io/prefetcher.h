@@ -2,8 +2,10 @@
 // training step, through a bounded queue of reused buffers (no allocation per batch).
 //
 // Training batches follow a ShardPlan (this rank's slice of each epoch's global order; whole
-// batches only). A single pass for evaluation gives rank r the samples r, r + W, r + 2W, ... in
-// order, the last batch partial, so the ranks together see every sample once.
+// batches only). A single pass for evaluation gives rank r the r-th of W contiguous stretches of
+// the samples, in order, the last batch partial, so the ranks together see every sample once and
+// each reads 1/W of the chunks. Images come through the dataset's chunk cache; a chunk that fails
+// its check ends the batches, and status() says why.
 #pragma once
 
 #include <condition_variable>
@@ -29,7 +31,9 @@ struct Batch {
   // Samples of the epoch's global order consumed once this batch (and the other ranks' parts
   // of the same global batch) is trained on: the data position a checkpoint stores.
   uint64_t consumed = 0;
-  std::vector<uint32_t> samples;  // dataset indices, for --trace-samples
+  std::vector<uint32_t> samples;   // dataset indices, for --trace-samples
+  uint64_t bytes_read = 0;         // image bytes read from the shards to make this batch
+  int64_t order_global_batch = 0;  // the global batch the epoch's order was laid out for
 };
 
 struct PrefetchOptions {
@@ -41,6 +45,9 @@ struct PrefetchOptions {
   // (a resumed run). Every later epoch starts at 0.
   uint64_t start_epoch = 0;
   uint64_t start_consumed = 0;
+  // The global batch the start epoch's order was laid out for (a checkpoint's; 0: the plain
+  // shuffle of checkpoints before 0.2; -1: this run's own). Every later epoch uses this run's.
+  int64_t start_order_global_batch = -1;
   int depth = 4;  // batches ready ahead
   int rank = 0;
   int world_size = 1;
@@ -58,8 +65,10 @@ class Prefetcher {
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
 
-  // The next batch, waiting if none is ready; nullptr once a single pass is over.
+  // The next batch, waiting if none is ready; nullptr once a single pass is over, or when the
+  // data could not be read (then status() is the error).
   const Batch* Next();
+  Status status();
   // Gives a batch's buffer back for reuse.
   void Release(const Batch* batch);
   // Every batch buffer's memory (images, then labels), e.g. to page-lock it; they never move.
@@ -70,7 +79,7 @@ class Prefetcher {
 
  private:
   void Run();
-  void Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count);
+  Status Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count);
   std::vector<uint32_t> Samples(uint64_t epoch, uint64_t start) const;
 
   const Dataset& dataset_;
@@ -81,6 +90,7 @@ class Prefetcher {
   std::vector<Batch> buffers_;
   std::deque<Batch*> free_, ready_;
   bool done_ = false, stop_ = false;
+  Status error_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::thread thread_;

@@ -42,8 +42,7 @@ StatusOr<ShardReader::Chunks> Locate(hid_t file, const std::string& path, double
   if (!type.ok() || !space.ok()) return DataError(what + " cannot be opened (corrupt file?)");
   const std::string expected = std::string(e.is_signed ? "int" : "uint") + std::to_string(e.size * 8);
   if (H5Tget_class(type.get()) != e.cls || H5Tget_size(type.get()) != e.size ||
-      (H5Tget_sign(type.get()) == H5T_SGN_2) != e.is_signed ||
-      (e.size > 1 && H5Tget_order(type.get()) != H5T_ORDER_LE))
+      (H5Tget_sign(type.get()) == H5T_SGN_2) != e.is_signed || (e.size > 1 && H5Tget_order(type.get()) != H5T_ORDER_LE))
     return DataError(what + " has the wrong element type; expected little-endian " + expected);
   if (H5Sget_simple_extent_ndims(space.get()) != e.rank)
     return DataError(what + " has rank " + std::to_string(H5Sget_simple_extent_ndims(space.get())) + ", expected " +

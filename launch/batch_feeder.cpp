@@ -20,27 +20,31 @@ BatchFeeder::~BatchFeeder() {
 }
 
 void BatchFeeder::Stage(const Batch* b) {
+  staged_ = b;
+  if (!b) return;  // the prefetcher stopped: Next() reports it when this batch is wanted
   backend_->CopyFromHostAsync(b->images.data(), images_.count(), images_.mutable_data());
   backend_->CopyFromHostAsync(b->labels.data(), labels_.count(), labels_.mutable_data());
-  staged_ = b;
 }
 
-const Batch& BatchFeeder::Next() {
+const Batch* BatchFeeder::Next() {
   Tensor& images = net_->images()->data;
   Tensor& labels = net_->labels()->data;
   if (!overlap_) {
     current_ = prefetcher_->Next();
+    if (!current_) return nullptr;
     backend_->CopyFromHost(current_->images.data(), images.count(), images.mutable_data());
     backend_->CopyFromHost(current_->labels.data(), labels.count(), labels.mutable_data());
-    return *current_;
+    return current_;
   }
   if (!staged_) Stage(prefetcher_->Next());
+  if (!staged_) return nullptr;
   backend_->WaitCopies();
   backend_->Copy(images_.data(), images.count(), images.mutable_data());
   backend_->Copy(labels_.data(), labels.count(), labels.mutable_data());
   current_ = staged_;
+  staged_ = nullptr;
   Stage(prefetcher_->Next());  // starts after the two copies above, beside this step
-  return *current_;
+  return current_;
 }
 
 void BatchFeeder::StepDone() {

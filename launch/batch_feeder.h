@@ -19,8 +19,9 @@ class BatchFeeder {
   BatchFeeder(const BatchFeeder&) = delete;
   BatchFeeder& operator=(const BatchFeeder&) = delete;
 
-  // Fills the net's inputs with the next batch and returns it (valid until StepDone).
-  const Batch& Next();
+  // Fills the net's inputs with the next batch and returns it (valid until StepDone); nullptr
+  // when the prefetcher could not make it (the prefetcher's status() says why).
+  const Batch* Next();
   // After the step's results were read back to the host.
   void StepDone();
 

@@ -80,6 +80,7 @@ Status Checkpoint(TrainingRun& run) {
   for (const std::string& name : run.train_data->manifest().class_name()) ckpt.add_class_name(name);
   ckpt.set_epoch(run.position.epoch);
   ckpt.set_samples_into_epoch(run.position.consumed);
+  ckpt.set_order_global_batch(static_cast<uint32_t>(run.position.order_global_batch));
   ckpt.set_global_batch(run.global_batch);
   ckpt.set_rng_seed(run.spec().seed());
   ASSIGN_OR_RETURN(std::string path,
@@ -148,11 +149,19 @@ class TrainingLoop {
   StatusOr<StepResult> Step(uint64_t iter) {
     TrainingRun& run = run_;
     const Clock::time_point t0 = Clock::now();
-    const Batch& b = run.feeder->Next();
+    const Batch* next = run.feeder->Next();
+    if (!next) {
+      const Status why = run.prefetcher->status();
+      return why.ok() ? Internal("the training data ran out")
+                      : why.Prefixed("rank " + std::to_string(run.comms.gradients->rank()));
+    }
+    const Batch& b = *next;
     const Clock::time_point t1 = Clock::now();
+    if (b.epoch != run.position.epoch) RETURN_IF_ERROR(ReportEpochReads(run.position.epoch));
+    epoch_bytes_read_ += b.bytes_read;
     StepResult result;
     result.epoch = static_cast<double>(b.epoch) + static_cast<double>(b.consumed) / run.train_data->size();
-    run.position = {b.epoch, b.consumed};
+    run.position = {b.epoch, b.consumed, b.order_global_batch};
     if (trace_)
       for (int i = 0; i < b.size; ++i)
         std::fprintf(trace_.get(), "%llu %u\n", static_cast<unsigned long long>(b.epoch), b.samples[i]);
@@ -225,6 +234,28 @@ class TrainingLoop {
     return Status::Ok();
   }
 
+  // At the end of an epoch: what each rank read from the shards for it, against its 1/W share
+  // of the dataset's bytes (collective: every rank reaches the epoch's end at the same step).
+  Status ReportEpochReads(uint64_t epoch) {
+    Communicator* control = run_.comms.control;
+    const float mine = static_cast<float>(epoch_bytes_read_ / 1e6);
+    std::vector<float> all(static_cast<size_t>(control->size()));
+    RETURN_IF_ERROR(control->Allgather(&mine, 1, all.data()));
+    epoch_bytes_read_ = 0;
+    if (!run_.lead) return Status::Ok();
+    const Dataset& data = *run_.train_data;
+    const double share = data.size() * data.image_bytes() / 1e6 / control->size();
+    const float most = *std::max_element(all.begin(), all.end());
+    std::printf("epoch %llu read: %.1f MB on the busiest rank, %.2fx its 1/%d share of the dataset (%.1f MB)\n",
+                static_cast<unsigned long long>(epoch), most, most / std::max(share, 1e-9), control->size(), share);
+    std::fflush(stdout);
+    run_.metrics.Write({{"epoch_read", static_cast<int64_t>(epoch)},
+                        {"read_mb_max_rank", double{most}},
+                        {"read_share_mb", share},
+                        {"read_ratio", most / std::max(share, 1e-9)}});
+    return Status::Ok();
+  }
+
   Status Finish() {
     const double seconds = Ms(start_, Clock::now()) / 1000;
     if (run_.lead)
@@ -242,6 +273,7 @@ class TrainingLoop {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_;
   StepWindow window_;
   Clock::time_point start_, window_start_;
+  uint64_t epoch_bytes_read_ = 0;  // this rank's, for the epoch in progress
 };
 
 }  // namespace

@@ -38,11 +38,13 @@ struct Comms {
   Communicator* step() const { return gradients->takes_device_memory() ? control : gradients; }
 };
 
-// Where the data stands after the last step trained: the epoch and how many samples of its
-// order the ranks have consumed.
+// Where the data stands after the last step trained: the epoch, how many samples of its order
+// the ranks have consumed, and the global batch that order was laid out for (io/shard_plan.h;
+// 0: the plain shuffle of checkpoints before 0.2; -1: this run's own).
 struct DataPosition {
   uint64_t epoch = 0;
   uint64_t consumed = 0;
+  int64_t order_global_batch = -1;
 };
 
 struct TrainingRun {

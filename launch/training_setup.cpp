@@ -96,12 +96,26 @@ Status OpenData(TrainingRun& run) {
   const int ranks = run.comms.gradients->size();
   ASSIGN_OR_RETURN(run.batch, PerRankBatch(run.spec(), ranks, run.options.solver_path));
   run.global_batch = run.batch * ranks;
-  ASSIGN_OR_RETURN(Dataset train, Dataset::Open(run.config.train_dir));
+  const double cache_mb = run.spec().data_cache_mb();
+  if (!(cache_mb > 0 && cache_mb <= 1 << 30))
+    return InvalidInput(run.options.solver_path + ": data_cache_mb must be above 0 (MiB), found " +
+                        std::to_string(cache_mb));
+  const auto cache_bytes = static_cast<int64_t>(cache_mb * (1 << 20));
+  ASSIGN_OR_RETURN(Dataset train, Dataset::Open(run.config.train_dir, cache_bytes));
   run.train_data = std::make_unique<Dataset>(std::move(train));
   if (!run.config.test_dir.empty()) {
-    ASSIGN_OR_RETURN(Dataset test, Dataset::Open(run.config.test_dir));
+    ASSIGN_OR_RETURN(Dataset test, Dataset::Open(run.config.test_dir, cache_bytes));
     run.test_data = std::make_unique<Dataset>(std::move(test));
   }
+  // A batch reads from two chunks of each of its B lanes at most (io/shard_plan.h); a cache
+  // that cannot hold them would read every chunk again for every sample.
+  const int64_t needed = (2 * int64_t{run.batch} + 2) * run.train_data->largest_chunk_bytes();
+  if (cache_bytes < needed)
+    return InvalidInput(run.options.solver_path + ": data_cache_mb " + std::to_string(cache_mb) +
+                        " is smaller than the chunks one batch of " + std::to_string(run.batch) +
+                        " reads from: set it to at least " + std::to_string((needed >> 20) + 1) + " (" +
+                        run.config.train_dir + " stores " + std::to_string(run.train_data->largest_chunk_bytes()) +
+                        " bytes a chunk)");
   if (run.train_data->size() < run.global_batch)
     return InvalidInput(run.config.train_dir + " holds " + std::to_string(run.train_data->size()) +
                         " samples, fewer than one global batch of " + std::to_string(run.global_batch));
@@ -141,10 +155,12 @@ Status Resume(TrainingRun& run) {
   const proto::Checkpoint& ckpt = point.checkpoint;
   RETURN_IF_ERROR(RestoreCheckpoint(ckpt, run.net.get(), run.solver.get()).Prefixed(point.path));
   DataPosition& at = run.position;
-  at = {ckpt.epoch(), ckpt.samples_into_epoch()};
+  at = {ckpt.epoch(), ckpt.samples_into_epoch(),
+        ckpt.has_order_global_batch() ? int64_t{ckpt.order_global_batch()} : int64_t{0}};
   const int64_t samples = run.train_data->size();
   if (samples - static_cast<int64_t>(std::min<uint64_t>(at.consumed, samples)) < run.global_batch)
-    at = {at.epoch + 1, 0};  // too little of that epoch left for a step
+    at = {at.epoch + 1, 0, -1};                      // too little of that epoch left for a step
+  if (at.consumed == 0) at.order_global_batch = -1;  // nothing of it used: laid out afresh
   const int ranks = run.comms.gradients->size();
   std::string& log = run.resume_log;
   log = notes + "resuming " + point.path + ": iteration " + std::to_string(run.solver->iter()) + ", epoch " +
@@ -171,6 +187,7 @@ void StartPipeline(TrainingRun& run) {
   prefetch.batch = run.batch;
   prefetch.start_epoch = run.position.epoch;
   prefetch.start_consumed = run.position.consumed;
+  prefetch.start_order_global_batch = run.position.order_global_batch;
   prefetch.shuffle = spec.shuffle();
   prefetch.seed = spec.seed();
   prefetch.depth = static_cast<int>(spec.prefetch_batches());

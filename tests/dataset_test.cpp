@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
 #include <set>
 
 #include "core/text_format.h"
@@ -65,9 +66,34 @@ TEST(DatasetTest, FlippedBytesFailTheChecksum) {
   // Flip pixels well inside the image data (HDF5's metadata sits in the first few KiB).
   for (size_t i = bytes.size() - 20000; i < bytes.size() - 19000; ++i) bytes[i] = static_cast<char>(~bytes[i]);
   testing::WriteFile(shard, bytes);
+  // Opening reads no image bytes; the chunk is checked when it is read, and named with its samples.
   auto ds = Dataset::Open(dir / "ds");
-  ASSERT_FALSE(ds.ok());
-  EXPECT_NE(ds.status().message().find("checksum"), std::string::npos) << ds.status().message();
+  ASSERT_TRUE(ds.ok()) << ds.status().message();
+  auto chunk = ds->ReadChunk(0);
+  ASSERT_FALSE(chunk.ok());
+  EXPECT_NE(chunk.status().message().find("shard-00000.h5: chunk 0 (samples 0 to 99 of the shard) differs from its "
+                                          "checksum"),
+            std::string::npos)
+      << chunk.status().message();
+}
+
+// A manifest from before chunk checksums (convoy 0.1) still has its shards checked, whole, at start.
+TEST(DatasetTest, ManifestsWithoutChunkChecksumsAreCheckedWholeAtStart) {
+  TempDir dir;
+  ASSERT_TRUE(testing::MakeFashionMnistDataset(dir / "ds", 100, 1).ok());
+  const std::string manifest = dir / "ds/manifest.prototxt";
+  testing::WriteFile(manifest,
+                     std::regex_replace(testing::ReadFile(manifest), std::regex("chunk_(checksum|rows): [0-9]+"), ""));
+  auto old = Dataset::Open(dir / "ds");
+  ASSERT_TRUE(old.ok()) << old.status().message();
+  EXPECT_TRUE(old->ReadChunk(0).ok());
+  const std::string shard = dir / "ds/shard-00000.h5";
+  std::string bytes = testing::ReadFile(shard);
+  bytes[bytes.size() - 20000] = static_cast<char>(~bytes[bytes.size() - 20000]);
+  testing::WriteFile(shard, bytes);
+  auto damaged = Dataset::Open(dir / "ds");
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("checksum differs"), std::string::npos) << damaged.status().message();
 }
 
 TEST(DatasetTest, CountDifferingFromManifestIsNamed) {

@@ -92,7 +92,9 @@ TEST_F(ImageFolderTest, ConvertsEveryModeAndReportsBadFilesByPath) {
   const std::array<std::array<int, 3>, 3> colour = {{{0, 0, 250}, {250, 0, 0}, {128, 128, 128}}};
   for (const Dataset* d : {&*train, &*val})
     for (int64_t i = 0; i < d->size(); ++i) {
-      const uint8_t* px = d->image(i);
+      const auto image = d->ReadImage(i);
+      ASSERT_TRUE(image.ok()) << image.status().message();
+      const uint8_t* px = image->data();
       const int label = d->label(i);
       bool white = true;  // the transparent bird composites onto white
       for (int c = 0; c < 3; ++c) white = white && px[c * 192] == 255;
@@ -108,8 +110,7 @@ TEST_F(ImageFolderTest, ConvertsEveryModeAndReportsBadFilesByPath) {
   ASSERT_EQ(again.exit_code, 0) << again.output;
   auto val2 = Dataset::Open(dir_ / "again/val");
   ASSERT_TRUE(val2.ok());
-  for (int64_t i = 0; i < val->size(); ++i)
-    EXPECT_TRUE(std::equal(val->image(i), val->image(i) + val->image_bytes(), val2->image(i))) << i;
+  for (int64_t i = 0; i < val->size(); ++i) EXPECT_EQ(*val->ReadImage(i), *val2->ReadImage(i)) << i;
 }
 
 // A header may claim any size: a JPEG saying 30000 x 30000 (libjpeg accepts up to 65500) is
@@ -205,7 +206,7 @@ TEST_F(ImageFolderTest, CifarBinaryFromFashionMnist) {
   ASSERT_TRUE(train.ok()) << train.status().message();
   EXPECT_EQ(train->manifest().class_name(9), "ankle-boot");
   EXPECT_EQ(train->label(7), static_cast<unsigned char>(lab[8 + 7]));
-  EXPECT_EQ(train->image(7)[2 * 1024 + 10 * 32 + 12], static_cast<uint8_t>(img[16 + 7 * 784 + 8 * 28 + 10]));
+  EXPECT_EQ(train->ReadImage(7)->at(2 * 1024 + 10 * 32 + 12), static_cast<uint8_t>(img[16 + 7 * 784 + 8 * 28 + 10]));
 
   // A truncated batch is refused by name.
   fs::resize_file(cifar / "data_batch_3.bin", 5000);
