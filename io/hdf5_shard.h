@@ -19,10 +19,11 @@ struct ShardData {
   std::vector<int32_t> labels;
 };
 
-// Images per chunk: about 4 MiB of them, at most 256 (Fashion-MNIST and CIFAR: 256; a 256 x 256
-// RGB photo: 21), so a read is large and sequential and a shuffle window of chunks stays small.
+// Images per chunk: about 1 MiB of them, at most 256 (Fashion-MNIST and CIFAR: 256; a 256 x 256
+// RGB photo: 5), so a read is large and sequential while a batch's lanes (io/shard_plan.h), two
+// chunks each, fit a small cache: batch 64 of photos needs about 130 MB.
 inline int64_t ShardChunkRows(int64_t image_bytes) {
-  return std::clamp<int64_t>((int64_t{4} << 20) / std::max<int64_t>(image_bytes, 1), 1, 256);
+  return std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(image_bytes, 1), 1, 256);
 }
 
 // Writes to a temporary name and renames, so a shard on disk is always whole.

@@ -92,6 +92,13 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
   return Status::Ok();
 }
 
+// 0.5, 256, 1e+03: a number as a user wrote it, not std::to_string's six decimals.
+std::string ShortNumber(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 Status OpenData(TrainingRun& run) {
   const int ranks = run.comms.gradients->size();
   ASSIGN_OR_RETURN(run.batch, PerRankBatch(run.spec(), ranks, run.options.solver_path));
@@ -111,7 +118,7 @@ Status OpenData(TrainingRun& run) {
   // that cannot hold them would read every chunk again for every sample.
   const int64_t needed = (2 * int64_t{run.batch} + 2) * run.train_data->largest_chunk_bytes();
   if (cache_bytes < needed)
-    return InvalidInput(run.options.solver_path + ": data_cache_mb " + std::to_string(cache_mb) +
+    return InvalidInput(run.options.solver_path + ": data_cache_mb " + ShortNumber(cache_mb) +
                         " is smaller than the chunks one batch of " + std::to_string(run.batch) +
                         " reads from: set it to at least " + std::to_string((needed >> 20) + 1) + " (" +
                         run.config.train_dir + " stores " + std::to_string(run.train_data->largest_chunk_bytes()) +
