@@ -58,10 +58,15 @@ StatusOr<ShardReader::Chunks> Locate(hid_t file, const std::string& path, double
     std::snprintf(sizes, sizeof sizes, "%.17g bytes but the file has %.17g", declared, file_bytes);
     return DataError(what + " declares " + sizes + " (truncated or crafted); re-run convoy convert");
   }
+  // A row's bytes: bounded by the file when there are rows, and by 2^40 when there are none
+  // (an empty dataset declares nothing, whatever its row shape says).
+  double row = static_cast<double>(e.size);
+  for (int i = 1; i < e.rank; ++i) row *= static_cast<double>(dims[i]);
+  if (row > static_cast<double>(int64_t{1} << 40))
+    return DataError(what + " declares rows of " + std::to_string(row) + " bytes (crafted)");
   *dims_out = dims;
   ShardReader::Chunks out;
-  out.row_bytes = static_cast<int64_t>(e.size);
-  for (int i = 1; i < e.rank; ++i) out.row_bytes *= static_cast<int64_t>(dims[i]);  // <= declared
+  out.row_bytes = static_cast<int64_t>(row);
   if (dims[0] == 0) return out;
 
   // What convoy writes: chunks of whole rows, no filters (compression would need HDF5's own
