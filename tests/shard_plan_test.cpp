@@ -1,11 +1,15 @@
 // ShardPlan's properties over many (samples, ranks, batch, epoch, seed): within an epoch no
 // sample is used twice across all ranks, every rank has the same number of steps, only the
-// remainder (fewer than one global batch) is left out, and the plan is deterministic.
+// remainder (fewer than one global batch) is left out, the plan is deterministic, each rank
+// reads about its share of the chunks, and every batch mixes many chunks.
 #include "io/shard_plan.h"
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <vector>
+
+#include "io/epoch_order.h"
 
 namespace convoy {
 namespace {
@@ -45,6 +49,45 @@ TEST(ShardPlanTest, TwoRanksSplitWhatOneRankWithTheirCombinedBatchSees) {
       ASSERT_EQ(all[s * 64 + i], r0[s * 32 + i]);
       ASSERT_EQ(all[s * 64 + 32 + i], r1[s * 32 + i]);
     }
+}
+
+// Rank r's lanes are one stretch of the epoch's chunk list: over an epoch it draws from about
+// 1/W of the chunks (its share, plus at most the two it shares with a neighbour).
+TEST(ShardPlanTest, EachRankDrawsFromAboutItsShareOfTheChunks) {
+  const int64_t n = 60000, rows = 256;
+  std::vector<int64_t> starts;
+  for (int64_t i = 0; i < n; i += rows) starts.push_back(i);
+  starts.push_back(n);
+  const int64_t chunks = static_cast<int64_t>(starts.size()) - 1;
+  for (int ranks : {1, 2, 3, 8}) {
+    const ShardPlan plan(starts, ranks, 32, 7, true);
+    for (int r = 0; r < ranks; ++r) {
+      std::set<int64_t> touched;
+      for (uint32_t s : plan.RankSamples(r, 4)) touched.insert(s / rows);
+      EXPECT_LE(static_cast<int64_t>(touched.size()), (chunks + ranks - 1) / ranks + 2)
+          << "rank " << r << " of " << ranks;
+    }
+  }
+}
+
+// Every global batch mixes the data: its 64 samples come from (nearly) 64 different chunks.
+TEST(ShardPlanTest, AGlobalBatchDrawsFromManyChunks) {
+  std::vector<int64_t> starts;
+  for (int64_t i = 0; i <= 60000; i += 250) starts.push_back(i);
+  const ShardPlan plan(starts, 2, 32, 7, true);
+  const auto order = plan.GlobalOrder(1, 64);
+  for (int64_t s = 0; s < 900; s += 97) {
+    std::set<int64_t> chunks;
+    for (int i = 0; i < 64; ++i) chunks.insert(order[s * 64 + i] / 250);
+    EXPECT_GE(chunks.size(), 62u) << "batch " << s;
+  }
+}
+
+// A checkpoint from before convoy 0.2 stores no layout (0): its epoch continues in the plain
+// Fisher-Yates order those versions used.
+TEST(ShardPlanTest, CheckpointsBefore02KeepThePlainShuffle) {
+  const ShardPlan plan(std::vector<int64_t>{0, 256, 512, 700}, 2, 16, 9, true);
+  for (uint64_t epoch : {0u, 5u}) EXPECT_EQ(plan.GlobalOrder(epoch, 0), EpochOrder(700, 9, epoch, true));
 }
 
 TEST(ShardPlanTest, EpochsDiffer) {

@@ -42,8 +42,9 @@ TEST_F(StreamedDataTest, EachOfTwoRanksReadsAboutHalfTheBytesInAnEpoch) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::smatch m = [&] {
     std::smatch found;
-    std::regex_search(r.output, found, std::regex("epoch 0 read: ([0-9.]+) MB on the busiest rank, ([0-9.]+)x its "
-                                                  "1/2 share of the dataset \\(([0-9.]+) MB\\)"));
+    std::regex_search(r.output, found,
+                      std::regex("epoch 0 read: ([0-9.]+) MB on the busiest rank, ([0-9.]+)x its "
+                                 "1/2 share of the dataset \\(([0-9.]+) MB\\)"));
     return found;
   }();
   ASSERT_FALSE(m.empty()) << r.output;
@@ -84,8 +85,8 @@ class MemoryCgroup {
  public:
   explicit MemoryCgroup(int64_t limit) {
     const std::string name = "convoy-test-" + std::to_string(getpid());
-    for (const auto& [root, file] : {std::pair{"/sys/fs/cgroup/memory", "memory.limit_in_bytes"},
-                                     std::pair{"/sys/fs/cgroup", "memory.max"}}) {
+    for (const auto& [root, file] :
+         {std::pair{"/sys/fs/cgroup/memory", "memory.limit_in_bytes"}, std::pair{"/sys/fs/cgroup", "memory.max"}}) {
       std::error_code ec;
       if (!fs::exists(fs::path(root) / "cgroup.procs")) continue;
       if (std::string(file) == "memory.max")  // v2: the parent must hand the memory controller down
@@ -152,14 +153,12 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "
 )");
   // About 230 MB of the peak are the shared libraries a CUDA-enabled build maps (cuBLAS, NCCL);
   // the data path adds its cache and the batches in flight.
-  const auto r =
-      testing::Run(group.Wrap(Train(Solver("train", 64, "max_iter: 300", "data_cache_mb: 160\n"), "run")));
+  const auto r = testing::Run(group.Wrap(Train(Solver("train", 64, "max_iter: 300", "data_cache_mb: 160\n"), "run")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::smatch peak;
   ASSERT_TRUE(std::regex_search(r.output, peak, std::regex("peak resident memory: ([0-9.]+) MB"))) << r.output;
   std::printf("dataset %.2f GB; peak resident memory %s MB inside a %lld MB limit\n",
-              kParts * kPerPart * kSide * kSide / 1e9, peak[1].str().c_str(),
-              static_cast<long long>(kLimit >> 20));
+              kParts * kPerPart * kSide * kSide / 1e9, peak[1].str().c_str(), static_cast<long long>(kLimit >> 20));
   EXPECT_LT(std::stod(peak[1]), 512.0);
 }
 
