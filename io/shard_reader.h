@@ -1,10 +1,11 @@
 // ShardReader: one HDF5 shard (io/hdf5_shard.h's layout) opened for reading a chunk at a time.
 //
-// HDF5 is asked only where each chunk lies; the bytes are then read with pread from convoy's own
-// descriptor. Why: libhdf5 1.10's dataset reads trust the file's metadata (a crafted shard made
-// H5Dread copy past a heap buffer inside the library), and a serial libhdf5 is not thread-safe,
-// while the prefetch threads read chunks concurrently. Every chunk's place and size is checked
-// against the dataset's shape and the file's real size when the shard is opened.
+// HDF5 is asked only where each chunk lies, in a child process (io/shard_probe.h); the bytes are
+// then read with pread from convoy's own descriptor. Why: libhdf5 1.10 trusts the file's metadata
+// (a crafted shard made H5Dread copy past a heap buffer, another made H5Dopen2 divide by zero),
+// and a serial libhdf5 is not thread-safe, while the prefetch threads read chunks concurrently.
+// Every chunk's place and size is checked against the dataset's shape and the file's real size
+// when the shard is opened.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "io/shard_probe.h"
 
 namespace convoy {
 
@@ -40,19 +42,12 @@ class ShardReader {
   // Safe to call from several threads at once.
   Status ReadChunk(int64_t k, std::vector<uint8_t>* out) const;
 
-  // Where one dataset's chunks lie in the file, in row order; each is stored unfiltered, whole.
-  struct Chunks {
-    int64_t rows_per_chunk = 1;
-    int64_t row_bytes = 0;
-    std::vector<std::pair<uint64_t, uint64_t>> chunks;  // (address, bytes)
-  };
-
  private:
   std::string path_;
   std::shared_ptr<const int> fd_;  // closed when the last copy of the reader goes
   int c_ = 0, h_ = 0, w_ = 0;
   int64_t image_bytes_ = 0;
-  Chunks images_;
+  ChunkPlaces images_;
   std::vector<int32_t> labels_;
 };
 

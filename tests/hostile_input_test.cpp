@@ -187,6 +187,17 @@ TEST_F(HostileDataTest, ShardsDeclaringMoreThanTheyHoldOrReadingOtherFilesAreRef
   EXPECT_NE(linked.find("dataset 'images' is a link to somewhere else"), std::string::npos) << linked;
 }
 
+// A shard whose layout message declares a chunk dimension of 0 makes libhdf5 1.10 divide by
+// zero inside H5Dopen2 (found by fuzzing): the parse runs in a child, and its death is an error.
+TEST_F(HostileDataTest, AShardThatCrashesLibhdf5IsAnErrorNotACrash) {
+  const std::string input = testing::ReadFile(std::string(CONVOY_SOURCE_DIR) +
+                                              "/tests/fuzz/corpus/dataset/regression-hdf5-sigfpe-chunk-dimension-zero");
+  testing::WriteFile(dir_ / "data/crafted.h5", input.substr(input.find('\0') + 1));
+  const std::string message = OpenWithShard("crafted.h5");
+  EXPECT_NE(message.find("crafted.h5: libhdf5 "), std::string::npos) << message;
+  EXPECT_NE(message.find("reading the shard's metadata: the file is corrupt or crafted"), std::string::npos) << message;
+}
+
 TEST_F(HostileDataTest, AManifestDeclaringHugeImagesIsRefusedBeforeAnythingIsSized) {
   testing::WriteFile(dir_ / "data/manifest.prototxt",
                      testing::Replace(Manifest(), "channels: 1", "channels: 16777216"));
