@@ -56,6 +56,7 @@ StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_
     result.samples += b->size;
     prefetcher.Release(b);
   }
+  RETURN_IF_ERROR(prefetcher.status());  // a damaged chunk ends the pass: no silent partial result
   RETURN_IF_ERROR(net.SetBatch(train_batch));
   RETURN_IF_ERROR(net.backend()->TakeError());
   // Sums in float are exact here: sample counts and correct counts stay far below 2^24.

@@ -68,6 +68,14 @@ TEST_F(StreamedDataTest, ADamagedChunkStopsTrainingNamingShardChunkAndSamples) {
                                                      "the shard\\) differs from its checksum")))
       << r.output;
   EXPECT_FALSE(fs::exists(dir_ / "run/checkpoints/latest")) << "trained on after the damage";
+  // Evaluation reads through the same checks: a damaged test set is an error, not a partial score.
+  ASSERT_TRUE(testing::MakeFashionMnistDataset(dir_ / "good", 256, 1).ok());
+  const auto trained = testing::Run(Train(Solver("good", 32, "max_iter: 2"), "good-run"));
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  const auto eval = testing::Run(testing::ConvoyBinary() + " eval --checkpoint " +
+                                 (dir_ / "good-run/checkpoints/ckpt-2.pb") + " --data " + (dir_ / "train"));
+  EXPECT_EQ(eval.exit_code, 2) << eval.output;
+  EXPECT_NE(eval.output.find("differs from its checksum"), std::string::npos) << eval.output;
 }
 
 TEST_F(StreamedDataTest, ACacheTooSmallForOneBatchIsRefused) {
