@@ -109,7 +109,7 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir, int64_t cache_bytes) {
     }
     const int index = static_cast<int>(ds.shards_.size());
     for (int64_t k = 0; k < shard.num_chunks(); ++k) {
-      ds.chunks_.push_back({index, k, sums.empty() ? 0 : sums[k]});
+      ds.chunks_.push_back({index, k, !sums.empty(), sums.empty() ? 0 : sums[k]});
       ds.chunk_starts_.push_back(ds.chunk_starts_.back() + shard.chunk_count(k));
       ds.largest_chunk_bytes_ = std::max(ds.largest_chunk_bytes_, shard.chunk_count(k) * shard.image_bytes());
     }
@@ -129,9 +129,7 @@ StatusOr<std::vector<uint8_t>> Dataset::Load(int64_t k) const {
   const ShardReader& shard = shards_[static_cast<size_t>(place.shard)];
   std::vector<uint8_t> bytes;
   RETURN_IF_ERROR(shard.ReadChunk(place.k, &bytes));
-  const bool unchecked =
-      !manifest_.shard(place.shard).has_checksum() && manifest_.shard(place.shard).chunk_checksum().empty();
-  if (!unchecked && ChunkChecksum(bytes) != place.checksum)
+  if (place.checked && ChunkChecksum(bytes) != place.checksum)
     return DataError(shard.path() + ": chunk " + std::to_string(place.k) + " (samples " +
                      std::to_string(shard.chunk_first(place.k)) + " to " +
                      std::to_string(shard.chunk_first(place.k) + shard.chunk_count(place.k) - 1) +

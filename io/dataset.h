@@ -54,7 +54,8 @@ class Dataset {
  private:
   struct ChunkPlace {
     int shard;
-    int64_t k;  // within the shard
+    int64_t k;     // within the shard
+    bool checked;  // false only for a manifest that carries no checksum at all
     uint64_t checksum;
   };
   StatusOr<std::vector<uint8_t>> Load(int64_t k) const;
