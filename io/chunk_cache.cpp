@@ -4,17 +4,21 @@ namespace convoy {
 
 StatusOr<ChunkCache::Chunk> ChunkCache::Get(int64_t k, const Loader& load) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    loaded_.wait(lock, [&] { return loading_.count(k) == 0; });
     if (auto it = held_.find(k); it != held_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.age);
       return it->second.chunk;
     }
+    loading_.insert(k);
   }
-  ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, load(k));
-  bytes_read_ += bytes.size();
-  auto chunk = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  StatusOr<std::vector<uint8_t>> bytes = load(k);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (held_.count(k)) return chunk;  // another thread read it meanwhile; keep theirs
+  loading_.erase(k);
+  loaded_.notify_all();
+  if (!bytes.ok()) return bytes.status();
+  bytes_read_ += bytes->size();
+  auto chunk = std::make_shared<const std::vector<uint8_t>>(std::move(*bytes));
   const int64_t size = static_cast<int64_t>(chunk->size());
   while (!lru_.empty() && held_bytes_ + size > capacity_) {
     auto oldest = held_.find(lru_.back());

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/status.h"
@@ -19,7 +21,8 @@ namespace convoy {
 class ChunkCache {
  public:
   using Chunk = std::shared_ptr<const std::vector<uint8_t>>;
-  // Reads (and checks) chunk k on a miss; called outside the cache's lock.
+  // Reads (and checks) chunk k on a miss; called outside the cache's lock. Threads that miss the
+  // same chunk at once wait for one read of it.
   using Loader = std::function<StatusOr<std::vector<uint8_t>>(int64_t k)>;
 
   explicit ChunkCache(int64_t capacity_bytes) : capacity_(capacity_bytes) {}
@@ -35,6 +38,8 @@ class ChunkCache {
   };
   const int64_t capacity_;
   std::mutex mutex_;
+  std::condition_variable loaded_;
+  std::unordered_set<int64_t> loading_;
   std::list<int64_t> lru_;  // most recently used first
   std::unordered_map<int64_t, Entry> held_;
   int64_t held_bytes_ = 0;

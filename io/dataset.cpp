@@ -73,6 +73,9 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir, int64_t cache_bytes) {
   if (m.channels() == 0 || m.height() == 0 || m.width() == 0 || m.num_classes() == 0)
     return DataError(manifest_path + ": channels, height, width and num_classes must all be set");
   if (m.shard_size() == 0) return DataError(manifest_path + ": lists no shards");
+  if (ds.encoded() && m.channels() != 3)
+    return DataError(manifest_path + ": JPEG photos decode to 3 channels (RGB) but the manifest says " +
+                     std::to_string(m.channels()));
   if (m.channels() > kMaxImageSide || m.height() > kMaxImageSide || m.width() > kMaxImageSide ||
       int64_t{m.channels()} * m.height() * m.width() > kMaxImageBytes)
     return DataError(manifest_path + ": images of " + std::to_string(m.channels()) + "x" + std::to_string(m.height()) +
@@ -82,15 +85,20 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir, int64_t cache_bytes) {
   ds.chunk_starts_.push_back(0);
   for (const auto& info : m.shard()) {
     ASSIGN_OR_RETURN(const std::string path, ShardPath(dir, manifest_path, info.file()));
-    ASSIGN_OR_RETURN(ShardReader shard, ShardReader::Open(path));
+    if (ds.encoded() && info.chunk_rows() == 0)
+      return DataError(manifest_path + ": shard '" + info.file() +
+                       "' has no chunk_rows; a JPEG dataset's manifest gives it for every shard");
+    ASSIGN_OR_RETURN(ShardReader shard, ShardReader::Open(path, ds.encoded() ? info.chunk_rows() : 1));
     auto differs = [&](const std::string& what, const std::string& manifest_says, const std::string& file_has) {
       return DataError(path + ": " + what + " differs from " + manifest_path + ": manifest says " + manifest_says +
                        ", the shard has " + file_has);
     };
     if (static_cast<uint64_t>(shard.count()) != info.num_samples())
       return differs("sample count", std::to_string(info.num_samples()), std::to_string(shard.count()));
-    if (shard.c() != static_cast<int>(m.channels()) || shard.h() != static_cast<int>(m.height()) ||
-        shard.w() != static_cast<int>(m.width()))
+    if (shard.encoded() != ds.encoded())
+      return differs("encoding", ds.encoded() ? "JPEG" : "raw", shard.encoded() ? "JPEG" : "raw");
+    if (!ds.encoded() && (shard.c() != static_cast<int>(m.channels()) || shard.h() != static_cast<int>(m.height()) ||
+                          shard.w() != static_cast<int>(m.width())))
       return differs("image shape",
                      std::to_string(m.channels()) + "x" + std::to_string(m.height()) + "x" + std::to_string(m.width()),
                      std::to_string(shard.c()) + "x" + std::to_string(shard.h()) + "x" + std::to_string(shard.w()));
@@ -111,7 +119,11 @@ StatusOr<Dataset> Dataset::Open(const std::string& dir, int64_t cache_bytes) {
     for (int64_t k = 0; k < shard.num_chunks(); ++k) {
       ds.chunks_.push_back({index, k, !sums.empty(), sums.empty() ? 0 : sums[k]});
       ds.chunk_starts_.push_back(ds.chunk_starts_.back() + shard.chunk_count(k));
-      ds.largest_chunk_bytes_ = std::max(ds.largest_chunk_bytes_, shard.chunk_count(k) * shard.image_bytes());
+      const int64_t first = shard.chunk_first(k), count = shard.chunk_count(k);
+      const int64_t bytes = shard.encoded() ? shard.photo_offsets()[first + count] - shard.photo_offsets()[first]
+                                            : count * shard.image_bytes();
+      ds.largest_chunk_bytes_ = std::max(ds.largest_chunk_bytes_, bytes);
+      ds.stored_bytes_ += bytes;
     }
     ds.labels_.insert(ds.labels_.end(), labels.begin(), labels.end());
     ds.shards_.push_back(std::move(shard));
@@ -143,11 +155,42 @@ StatusOr<ChunkCache::Chunk> Dataset::ReadChunk(int64_t k) const {
   return cache_->Get(k, [this](int64_t key) { return Load(key); });
 }
 
+Dataset::Span Dataset::SampleSpan(int64_t k, int64_t i) const {
+  if (!encoded()) return {(i - chunk_starts_[k]) * image_bytes(), image_bytes()};
+  const ChunkPlace& place = chunks_[static_cast<size_t>(k)];
+  const ShardReader& shard = shards_[static_cast<size_t>(place.shard)];
+  const std::vector<int64_t>& offsets = shard.photo_offsets();
+  const int64_t local = shard.chunk_first(place.k) + (i - chunk_starts_[k]);
+  return {offsets[local] - offsets[shard.chunk_first(place.k)], offsets[local + 1] - offsets[local]};
+}
+
+Status Dataset::Decode(int64_t i, const uint8_t* bytes, int64_t size, Image* out) const {
+  const int64_t k = ChunkOf(i);
+  const ChunkPlace& place = chunks_[static_cast<size_t>(k)];
+  const ShardReader& shard = shards_[static_cast<size_t>(place.shard)];
+  const std::string name =
+      shard.path() + ": photo " + std::to_string(shard.chunk_first(place.k) + (i - chunk_starts_[k])) + " of the shard";
+  RETURN_IF_ERROR(DecodeImage(bytes, static_cast<size_t>(size), name, out));
+  if (out->height != static_cast<int>(manifest_.height()) || out->width != static_cast<int>(manifest_.width()))
+    return DataError(name + " decodes to " + std::to_string(out->height) + "x" + std::to_string(out->width) + " but " +
+                     dir_ + "/manifest.prototxt says its photos are " + std::to_string(manifest_.height()) + "x" +
+                     std::to_string(manifest_.width()) + "; re-run convoy convert");
+  return Status::Ok();
+}
+
 StatusOr<std::vector<uint8_t>> Dataset::ReadImage(int64_t i) const {
   const int64_t k = ChunkOf(i);
   ASSIGN_OR_RETURN(const ChunkCache::Chunk chunk, ReadChunk(k));
-  const auto first = chunk->begin() + (i - chunk_starts_[k]) * image_bytes();
-  return std::vector<uint8_t>(first, first + image_bytes());
+  const Span span = SampleSpan(k, i);
+  const uint8_t* first = chunk->data() + span.offset;
+  if (!encoded()) return std::vector<uint8_t>(first, first + span.size);
+  Image image;
+  RETURN_IF_ERROR(Decode(i, first, span.size, &image));
+  const int64_t plane = int64_t{image.height} * image.width;
+  std::vector<uint8_t> planar(static_cast<size_t>(plane * 3));
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < 3; ++c) planar[c * plane + p] = image.pixels[p * 3 + c];
+  return planar;
 }
 
 }  // namespace convoy

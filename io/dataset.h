@@ -16,6 +16,7 @@
 #include "core/proto/convoy.pb.h"
 #include "core/status.h"
 #include "io/chunk_cache.h"
+#include "io/image_codec.h"
 #include "io/shard_reader.h"
 
 namespace convoy {
@@ -34,7 +35,9 @@ class Dataset {
   const proto::DatasetManifest& manifest() const { return manifest_; }
   const std::string& dir() const { return dir_; }
   int64_t size() const { return static_cast<int64_t>(labels_.size()); }
+  // The bytes of one image once decoded (C x H x W); a raw dataset stores exactly these.
   int64_t image_bytes() const { return int64_t{manifest_.channels()} * manifest_.height() * manifest_.width(); }
+  bool encoded() const { return manifest_.encoding() == proto::JPEG; }
   int32_t label(int64_t i) const { return labels_[i]; }
 
   // Samples are stored in chunks, in sample order: chunk k holds samples
@@ -43,9 +46,19 @@ class Dataset {
   const std::vector<int64_t>& chunk_starts() const { return chunk_starts_; }
   int64_t ChunkOf(int64_t sample) const;
   int64_t largest_chunk_bytes() const { return largest_chunk_bytes_; }
+  // The bytes of every shard's images as stored (JPEG: compressed), what an epoch reads.
+  int64_t stored_bytes() const { return stored_bytes_; }
   // Chunk k's images, through the cache. Thread-safe.
   StatusOr<ChunkCache::Chunk> ReadChunk(int64_t k) const;
-  // One image's bytes (a copy), for tools and tests.
+  // Where sample i (of chunk k) lies in that chunk's bytes: raw pixels, or a JPEG file.
+  struct Span {
+    int64_t offset, size;
+  };
+  Span SampleSpan(int64_t k, int64_t i) const;
+  // A JPEG sample's bytes decoded into *out (interleaved RGB), checked to be the manifest's
+  // H x W; an error names the shard and the sample. Thread-safe.
+  Status Decode(int64_t i, const uint8_t* bytes, int64_t size, Image* out) const;
+  // One image's pixels (C x H x W, decoded if stored as JPEG), for tools and tests.
   StatusOr<std::vector<uint8_t>> ReadImage(int64_t i) const;
   // Image bytes read from the shards since opening.
   uint64_t bytes_read() const { return cache_->bytes_read(); }
@@ -66,6 +79,7 @@ class Dataset {
   std::vector<ChunkPlace> chunks_;
   std::vector<int64_t> chunk_starts_;
   int64_t largest_chunk_bytes_ = 0;
+  int64_t stored_bytes_ = 0;
   std::vector<int32_t> labels_;
   std::shared_ptr<ChunkCache> cache_;
 };

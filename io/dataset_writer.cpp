@@ -32,24 +32,43 @@ StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data,
   m.set_width(data.w);
   m.set_num_classes(data.num_classes);
   for (const auto& cls : data.class_names) m.add_class_name(cls);
-  const int64_t plane = int64_t{data.h} * data.w;
-  for (int c = 0; c < data.c; ++c) {
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const uint8_t* p = data.images.data() + i * bytes + c * plane;
-      for (int64_t k = 0; k < plane; ++k) sum += p[k], sq += static_cast<double>(p[k]) * p[k];
-    }
-    const double count = std::max<double>(1, static_cast<double>(n) * plane);
-    const double mean = sum / count;
-    m.add_mean(static_cast<float>(mean));
-    m.add_std(static_cast<float>(std::sqrt(std::max(sq / count - mean * mean, 1e-6))));
+  const bool encoded = !data.jpegs.empty();
+  if (encoded) m.set_encoding(proto::JPEG);
+  std::vector<double> sum = data.pixel_sum, sq = data.pixel_sq;
+  double count = data.pixels_per_channel;
+  if (!encoded) {
+    const int64_t plane = int64_t{data.h} * data.w;
+    sum.assign(data.c, 0), sq.assign(data.c, 0), count = static_cast<double>(n) * plane;
+    for (int c = 0; c < data.c; ++c)
+      for (int64_t i = 0; i < n; ++i) {
+        const uint8_t* p = data.images.data() + i * bytes + c * plane;
+        for (int64_t k = 0; k < plane; ++k) sum[c] += p[k], sq[c] += static_cast<double>(p[k]) * p[k];
+      }
   }
+  for (int c = 0; c < data.c; ++c) {
+    const double mean = c < static_cast<int>(sum.size()) ? sum[c] / std::max(count, 1.0) : 0;
+    const double square = c < static_cast<int>(sq.size()) ? sq[c] / std::max(count, 1.0) : 0;
+    m.add_mean(static_cast<float>(mean));
+    m.add_std(static_cast<float>(std::sqrt(std::max(square - mean * mean, 1e-6))));
+  }
+  // JPEG: about 1 MiB of photos a chunk, as raw images are chunked.
+  int64_t jpeg_total = 0;
+  for (const std::string& photo : data.jpegs) jpeg_total += static_cast<int64_t>(photo.size());
+  const int64_t stored_image_bytes = encoded ? std::max<int64_t>(jpeg_total / std::max<int64_t>(n, 1), 1) : bytes;
   for (int s = 0; s < shards; ++s) {
     const int64_t begin = n * s / shards, end = n * (s + 1) / shards;
     ShardData shard;
     shard.count = end - begin;
     shard.c = data.c, shard.h = data.h, shard.w = data.w;
-    shard.images.assign(data.images.begin() + begin * bytes, data.images.begin() + end * bytes);
+    if (encoded) {
+      shard.jpeg_offsets.push_back(0);
+      for (int64_t i = begin; i < end; ++i) {
+        shard.jpeg.insert(shard.jpeg.end(), data.jpegs[i].begin(), data.jpegs[i].end());
+        shard.jpeg_offsets.push_back(static_cast<int64_t>(shard.jpeg.size()));
+      }
+    } else {
+      shard.images.assign(data.images.begin() + begin * bytes, data.images.begin() + end * bytes);
+    }
     shard.labels.assign(data.labels.begin() + begin, data.labels.begin() + end);
     char file[32];
     std::snprintf(file, sizeof file, "shard-%05d.h5", s);
@@ -57,12 +76,16 @@ StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data,
     auto* info = m.add_shard();
     info->set_file(file);
     info->set_num_samples(shard.count);
-    info->set_checksum(ShardChecksum(shard.images, shard.labels));
-    const int64_t rows = std::min(ShardChunkRows(bytes), std::max<int64_t>(shard.count, 1));  // as WriteShard
+    const std::vector<uint8_t>& stored = encoded ? shard.jpeg : shard.images;
+    info->set_checksum(ShardChecksum(stored, shard.labels));
+    const int64_t rows = std::min(ShardChunkRows(stored_image_bytes), std::max<int64_t>(shard.count, 1));
     info->set_chunk_rows(static_cast<uint32_t>(rows));
     for (int64_t first = 0; first < shard.count; first += rows) {
+      const int64_t last = std::min(first + rows, shard.count);
+      const int64_t from = encoded ? shard.jpeg_offsets[first] : first * bytes;
+      const int64_t to = encoded ? shard.jpeg_offsets[last] : last * bytes;
       Fnv1a64 h;
-      h.Update(shard.images.data() + first * bytes, std::min(rows, shard.count - first) * bytes);
+      h.Update(stored.data() + from, static_cast<size_t>(to - from));
       info->add_chunk_checksum(h.digest());
     }
   }

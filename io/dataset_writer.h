@@ -17,8 +17,13 @@ struct DatasetContents {
   int c = 0, h = 0, w = 0;
   int num_classes = 0;
   std::vector<std::string> class_names;  // optional
-  std::vector<uint8_t> images;           // N x C x H x W
-  std::vector<int32_t> labels;           // N
+  std::vector<uint8_t> images;           // N x C x H x W; or, for JPEG shards, empty and:
+  std::vector<std::string> jpegs;        // N JPEG files, each C x H x W once decoded
+  // JPEG: per channel, the sum and the sum of squares of the pixels (before encoding), and the
+  // pixels per channel, for the manifest's mean and std (raw images are measured here).
+  std::vector<double> pixel_sum, pixel_sq;
+  double pixels_per_channel = 0;
+  std::vector<int32_t> labels;  // N
 };
 
 StatusOr<proto::DatasetManifest> WriteDatasetFolder(const DatasetContents& data, int shards,

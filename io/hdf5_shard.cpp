@@ -7,7 +7,6 @@
 
 #include "core/atomic_file.h"
 #include "io/hdf5_handle.h"
-#include "io/shard_reader.h"
 
 namespace convoy {
 namespace {
@@ -38,12 +37,22 @@ Status WriteShard(const std::string& path, const ShardData& shard) {
       return Internal(tmp + ": cannot create HDF5 file");
     }
     const hsize_t n = static_cast<hsize_t>(shard.count);
-    const hsize_t block =
-        std::min<hsize_t>(std::max<hsize_t>(n, 1), ShardChunkRows(int64_t{shard.c} * shard.h * shard.w));
-    const hsize_t c = shard.c, h = shard.h, w = shard.w;
-    RETURN_IF_ERROR(
-        WriteDataset(file.get(), "images", H5T_NATIVE_UINT8, {n, c, h, w}, {block, c, h, w}, shard.images.data())
-            .Prefixed(tmp));
+    if (shard.encoded()) {
+      const hsize_t bytes = shard.jpeg.size();
+      RETURN_IF_ERROR(WriteDataset(file.get(), "jpeg", H5T_NATIVE_UINT8, {bytes},
+                                   {std::min<hsize_t>(std::max<hsize_t>(bytes, 1), kJpegChunkBytes)}, shard.jpeg.data())
+                          .Prefixed(tmp));
+      RETURN_IF_ERROR(WriteDataset(file.get(), "jpeg_offsets", H5T_NATIVE_INT64, {n + 1},
+                                   {std::min<hsize_t>(n + 1, 4096)}, shard.jpeg_offsets.data())
+                          .Prefixed(tmp));
+    } else {
+      const hsize_t block =
+          std::min<hsize_t>(std::max<hsize_t>(n, 1), ShardChunkRows(int64_t{shard.c} * shard.h * shard.w));
+      const hsize_t c = shard.c, h = shard.h, w = shard.w;
+      RETURN_IF_ERROR(
+          WriteDataset(file.get(), "images", H5T_NATIVE_UINT8, {n, c, h, w}, {block, c, h, w}, shard.images.data())
+              .Prefixed(tmp));
+    }
     RETURN_IF_ERROR(WriteDataset(file.get(), "labels", H5T_NATIVE_INT32, {n},
                                  {std::min<hsize_t>(std::max<hsize_t>(n, 1), 4096)}, shard.labels.data())
                         .Prefixed(tmp));
@@ -53,21 +62,6 @@ Status WriteShard(const std::string& path, const ShardData& shard) {
   std::filesystem::rename(tmp, path, ec);
   if (ec) return Internal(path + ": rename failed: " + ec.message());
   return Status::Ok();
-}
-
-StatusOr<ShardData> ReadShard(const std::string& path) {
-  ASSIGN_OR_RETURN(const ShardReader reader, ShardReader::Open(path));
-  ShardData shard;
-  shard.count = reader.count();
-  shard.c = reader.c(), shard.h = reader.h(), shard.w = reader.w();
-  shard.labels = reader.labels();
-  shard.images.reserve(static_cast<size_t>(reader.count() * reader.image_bytes()));
-  std::vector<uint8_t> chunk;
-  for (int64_t k = 0; k < reader.num_chunks(); ++k) {
-    RETURN_IF_ERROR(reader.ReadChunk(k, &chunk));
-    shard.images.insert(shard.images.end(), chunk.begin(), chunk.end());
-  }
-  return shard;
 }
 
 }  // namespace convoy

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -55,7 +56,7 @@ Status CheckSize(uint64_t width, uint64_t height, const std::string& name) {
 
 // `image` belongs to the caller: this function's frame, which setjmp saves, holds only plain C
 // objects, and nothing with a destructor is created between setjmp and a longjmp back to it.
-Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_side, Image* out) {
+Status DecodeJpeg(const uint8_t* bytes, size_t size, const std::string& name, int min_side, Image* out) {
   jpeg_decompress_struct info;
   JpegError err;
   info.err = jpeg_std_error(&err.mgr);
@@ -68,7 +69,7 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_sid
     return DataError(name + ": corrupt JPEG: " + err.message);
   }
   jpeg_create_decompress(&info);
-  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  jpeg_mem_src(&info, bytes, size);
   jpeg_read_header(&info, TRUE);
   if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&info);
@@ -99,18 +100,17 @@ Status DecodeJpeg(const std::string& bytes, const std::string& name, int min_sid
   return Status::Ok();
 }
 
-StatusOr<Image> DecodePng(const std::string& bytes, const std::string& name) {
+Status DecodePng(const uint8_t* bytes, size_t size, const std::string& name, Image* out) {
   png_image png;
   std::memset(&png, 0, sizeof png);
   png.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
-    return DataError(name + ": corrupt PNG: " + png.message);
+  if (!png_image_begin_read_from_memory(&png, bytes, size)) return DataError(name + ": corrupt PNG: " + png.message);
   if (Status size = CheckSize(png.width, png.height, name); !size.ok()) {
     png_image_free(&png);
     return size;
   }
   png.format = PNG_FORMAT_RGB;
-  Image image;
+  Image& image = *out;
   image.width = static_cast<int>(png.width);
   image.height = static_cast<int>(png.height);
   image.channels = 3;
@@ -121,21 +121,23 @@ StatusOr<Image> DecodePng(const std::string& bytes, const std::string& name) {
     png_image_free(&png);
     return DataError(name + ": corrupt PNG: " + message);
   }
-  return image;
+  return Status::Ok();
 }
 
 }  // namespace
 
-StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, int min_side) {
-  if (bytes.empty()) return DataError(name + ": empty file");
-  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
-    Image image;
-    RETURN_IF_ERROR(DecodeJpeg(bytes, name, min_side, &image));
-    return image;
-  }
-  if (bytes.size() >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return DecodePng(bytes, name);
+Status DecodeImage(const uint8_t* bytes, size_t size, const std::string& name, Image* out, int min_side) {
+  if (size == 0) return DataError(name + ": empty file");
+  if (size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
+    return DecodeJpeg(bytes, size, name, min_side, out);
+  if (size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0) return DecodePng(bytes, size, name, out);
   return DataError(name + ": neither a JPEG nor a PNG (its first bytes are not either's signature)");
+}
+
+StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, int min_side) {
+  Image image;
+  RETURN_IF_ERROR(DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name, &image, min_side));
+  return image;
 }
 
 StatusOr<Image> ReadImage(const std::string& path, int min_side) {
@@ -149,22 +151,22 @@ StatusOr<Image> ReadImage(const std::string& path, int min_side) {
   return DecodeImage(bytes, path, min_side);
 }
 
-Status WriteJpeg(const std::string& path, const Image& image, int quality) {
+StatusOr<std::string> EncodeJpeg(const Image& image, int quality, const std::string& name) {
   if (image.channels != 1 && image.channels != 3)
-    return InvalidInput(path + ": a JPEG holds 1 or 3 channels, the image has " + std::to_string(image.channels));
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (!file) return InvalidInput(path + ": cannot open for writing");
+    return InvalidInput(name + ": a JPEG holds 1 or 3 channels, the image has " + std::to_string(image.channels));
   jpeg_compress_struct info;
   JpegError err;
+  unsigned char* buffer = nullptr;  // grown by libjpeg; freed here on every path
+  unsigned long size = 0;
   info.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = JpegErrorExit;
   if (setjmp(err.jump)) {
     jpeg_destroy_compress(&info);
-    std::fclose(file);
-    return Internal(path + ": JPEG encoding failed: " + err.message);
+    std::free(buffer);
+    return Internal(name + ": JPEG encoding failed: " + err.message);
   }
   jpeg_create_compress(&info);
-  jpeg_stdio_dest(&info, file);
+  jpeg_mem_dest(&info, &buffer, &size);
   info.image_width = static_cast<JDIMENSION>(image.width);
   info.image_height = static_cast<JDIMENSION>(image.height);
   info.input_components = image.channels;
@@ -179,7 +181,17 @@ Status WriteJpeg(const std::string& path, const Image& image, int quality) {
   }
   jpeg_finish_compress(&info);
   jpeg_destroy_compress(&info);
-  return std::fclose(file) == 0 ? Status::Ok() : Internal(path + ": write failed");
+  std::string bytes(reinterpret_cast<const char*>(buffer), size);
+  std::free(buffer);
+  return bytes;
+}
+
+Status WriteJpeg(const std::string& path, const Image& image, int quality) {
+  ASSIGN_OR_RETURN(const std::string bytes, EncodeJpeg(image, quality, path));
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (!file) return InvalidInput(path + ": cannot open for writing");
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  return std::fclose(file) == 0 && written ? Status::Ok() : Internal(path + ": write failed");
 }
 
 Status WritePng(const std::string& path, const Image& image) {

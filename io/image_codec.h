@@ -22,10 +22,13 @@ struct Image {
 // shorter side is min_side: a large JPEG is then decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
 // DCT scaling, to no less than twice min_side, so the resampler still averages (much faster).
 StatusOr<Image> DecodeImage(const std::string& bytes, const std::string& name, int min_side = 0);
+// The same into *out, whose buffer is reused (the prefetch threads decode a photo per sample).
+Status DecodeImage(const uint8_t* bytes, size_t size, const std::string& name, Image* out, int min_side = 0);
 // Reads and decodes the file at path.
 StatusOr<Image> ReadImage(const std::string& path, int min_side = 0);
 
 // Writers (tests make photos with them; channels 1 or 3 for JPEG, 1 to 4 for PNG).
+StatusOr<std::string> EncodeJpeg(const Image& image, int quality = 90, const std::string& name = "image");
 Status WriteJpeg(const std::string& path, const Image& image, int quality = 90);
 Status WritePng(const std::string& path, const Image& image);
 

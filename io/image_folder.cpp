@@ -93,12 +93,40 @@ std::vector<bool> StratifiedSplit(const std::vector<int32_t>& labels, int num_cl
   return val;
 }
 
-// Decodes and resizes every file into its slot of pixels (3 x H x W each) on options.threads
-// threads, reporting progress each second; returns each file's error, empty where it decoded.
+// What conversion keeps of each photo once resized: its pixels (3 x H x W) in a slot of one
+// array, or its JPEG re-encoding and per-channel sums.
+struct Converted {
+  std::vector<uint8_t> pixels;     // raw: N x 3 x H x W
+  std::vector<std::string> jpegs;  // JPEG: N files
+  std::vector<double> sums;        // JPEG: per photo, sum and sum of squares of each channel (6)
+};
+
+// Resizes one decoded photo and keeps it in slot i of *out.
+Status Keep(const Image& photo, int64_t i, const ImageFolderOptions& options, Converted* out) {
+  const int64_t plane = int64_t{options.height} * options.width, bytes = 3 * plane;
+  if (!options.jpeg) {
+    ResizeAndCenterCrop(photo, options.height, options.width, out->pixels.data() + i * bytes);
+    return Status::Ok();
+  }
+  std::vector<uint8_t> planar(static_cast<size_t>(bytes));
+  ResizeAndCenterCrop(photo, options.height, options.width, planar.data());
+  Image resized{options.width, options.height, 3, std::vector<uint8_t>(static_cast<size_t>(bytes))};
+  double* sums = out->sums.data() + i * 6;
+  for (int c = 0; c < 3; ++c)
+    for (int64_t p = 0; p < plane; ++p) {
+      const uint8_t v = planar[c * plane + p];
+      resized.pixels[p * 3 + c] = v;
+      sums[c] += v, sums[3 + c] += static_cast<double>(v) * v;
+    }
+  ASSIGN_OR_RETURN(out->jpegs[i], EncodeJpeg(resized, options.jpeg_quality));
+  return Status::Ok();
+}
+
+// Decodes and resizes every file into its slot of *out on options.threads threads, reporting
+// progress each second; returns each file's error, empty where it decoded.
 std::vector<std::string> DecodeAll(const std::vector<fs::path>& files, const ImageFolderOptions& options,
-                                   std::chrono::steady_clock::time_point start, uint8_t* pixels) {
+                                   std::chrono::steady_clock::time_point start, Converted* out) {
   const int64_t n = static_cast<int64_t>(files.size());
-  const int64_t bytes = int64_t{3} * options.height * options.width;
   std::vector<std::string> errors(n);
   std::atomic<int64_t> next{0}, done{0};
   std::mutex mutex;
@@ -108,10 +136,8 @@ std::vector<std::string> DecodeAll(const std::vector<fs::path>& files, const Ima
       const std::string path = files[i].string();
       try {  // an exception must not end the thread (and with it the program)
         StatusOr<Image> image = ReadImage(path, std::max(options.height, options.width));
-        if (image.ok())
-          ResizeAndCenterCrop(*image, options.height, options.width, pixels + i * bytes);
-        else
-          errors[i] = image.status().message();
+        const Status kept = image.ok() ? Keep(*image, i, options, out) : image.status();
+        if (!kept.ok()) errors[i] = kept.message();
       } catch (const std::bad_alloc&) {
         errors[i] = path + ": not enough memory to decode it";
       }
@@ -157,19 +183,22 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
                         std::to_string(listing.classes.size()) + " class folder(s)");
 
   const int64_t bytes = int64_t{3} * options.height * options.width;
-  // The photos are held in memory twice at the end (all, then split): say so if that fails.
+  // Raw photos are held in memory twice at the end (all, then split): say so if that fails.
   const Status too_big =
       InvalidInput(options.in_dir + ": " + std::to_string(n) + " photos of 3x" + std::to_string(options.height) + "x" +
                    std::to_string(options.width) + " need " + std::to_string(2 * n * bytes >> 20) +
-                   " MiB of memory, more than this machine gives; convert fewer photos or a smaller --size");
-  std::vector<uint8_t> pixels;
+                   " MiB of memory, more than this machine gives; convert fewer photos, a smaller --size, or "
+                   "--encoding jpeg");
+  Converted converted;
   try {
-    pixels.resize(static_cast<size_t>(n * bytes));
+    if (options.jpeg)
+      converted.jpegs.resize(n), converted.sums.assign(static_cast<size_t>(n) * 6, 0.0);
+    else
+      converted.pixels.resize(static_cast<size_t>(n * bytes));
   } catch (const std::bad_alloc&) {
     return too_big;
   }
-  const std::vector<std::string> errors = DecodeAll(listing.files, options, start, pixels.data());
-
+  const std::vector<std::string> errors = DecodeAll(listing.files, options, start, &converted);
   std::vector<int64_t> good;
   std::vector<int32_t> good_labels;
   for (int64_t i = 0; i < n; ++i) {
@@ -197,14 +226,22 @@ StatusOr<ImageFolderReport> ConvertImageFolder(const ImageFolderOptions& options
   try {
     for (size_t k = 0; k < good.size(); ++k) {
       DatasetContents& d = splits[to_val[k] ? 1 : 0];
-      const uint8_t* image = pixels.data() + good[k] * bytes;
-      d.images.insert(d.images.end(), image, image + bytes);
+      if (options.jpeg) {
+        d.jpegs.push_back(std::move(converted.jpegs[good[k]]));
+        d.pixel_sum.resize(3), d.pixel_sq.resize(3);
+        for (int c = 0; c < 3; ++c)
+          d.pixel_sum[c] += converted.sums[good[k] * 6 + c], d.pixel_sq[c] += converted.sums[good[k] * 6 + 3 + c];
+        d.pixels_per_channel += static_cast<double>(options.height) * options.width;
+      } else {
+        const uint8_t* image = converted.pixels.data() + good[k] * bytes;
+        d.images.insert(d.images.end(), image, image + bytes);
+      }
       d.labels.push_back(good_labels[k]);
     }
   } catch (const std::bad_alloc&) {
     return too_big;
   }
-  std::vector<uint8_t>().swap(pixels);  // the splits hold the photos now
+  converted = Converted();  // the splits hold the photos now
   report.train = static_cast<int64_t>(splits[0].labels.size());
   report.val = static_cast<int64_t>(splits[1].labels.size());
   if (report.train == 0)

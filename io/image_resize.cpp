@@ -44,27 +44,28 @@ Taps Plan(int source_size, double offset, double extent, int size) {
 
 }  // namespace
 
-void ResizeAndCenterCrop(const Image& image, int out_h, int out_w, uint8_t* out) {
-  const int h = image.height, w = image.width, c = image.channels;
-  const double scale = std::max(static_cast<double>(out_h) / h, static_cast<double>(out_w) / w);
-  const double region_h = out_h / scale, region_w = out_w / scale;
-  const Taps rows = Plan(h, (h - region_h) / 2, region_h, out_h);
-  const Taps cols = Plan(w, (w - region_w) / 2, region_w, out_w);
+void ResizeRegion(const PixelView& source, const Region& region, int out_h, int out_w, uint8_t* out) {
+  const int c = source.channels;
+  const Taps rows = Plan(source.height, region.y, region.height, out_h);
+  const Taps cols = Plan(source.width, region.x, region.width, out_w);
 
-  // Horizontal pass over the source rows the vertical pass reads.
+  // Horizontal pass over the source rows the vertical pass reads, into interleaved floats.
   const int row_lo = rows.first.front();
   const int row_hi = rows.first.back() + static_cast<int>(rows.weights.back().size());
   std::vector<float> tmp(static_cast<size_t>(row_hi - row_lo) * out_w * c);
   for (int y = row_lo; y < row_hi; ++y) {
-    const uint8_t* src = image.pixels.data() + static_cast<size_t>(y) * w * c;
+    const uint8_t* src = source.data + y * source.row_stride;
     float* dst = tmp.data() + static_cast<size_t>(y - row_lo) * out_w * c;
-    for (int x = 0; x < out_w; ++x)
+    for (int x = 0; x < out_w; ++x) {
+      const auto& wt = cols.weights[x];
+      const uint8_t* first = src + cols.first[x] * source.pixel_stride;
       for (int ch = 0; ch < c; ++ch) {
+        const uint8_t* tap = first + ch * source.channel_stride;
         float sum = 0.f;
-        const auto& wt = cols.weights[x];
-        for (size_t k = 0; k < wt.size(); ++k) sum += wt[k] * src[(cols.first[x] + k) * c + ch];
+        for (size_t k = 0; k < wt.size(); ++k) sum += wt[k] * tap[static_cast<int64_t>(k) * source.pixel_stride];
         dst[x * c + ch] = sum;
       }
+    }
   }
   // Vertical pass, written planar.
   for (int y = 0; y < out_h; ++y) {
@@ -78,6 +79,14 @@ void ResizeAndCenterCrop(const Image& image, int out_h, int out_w, uint8_t* out)
             static_cast<uint8_t>(std::clamp(std::lround(sum), 0L, 255L));
       }
   }
+}
+
+void ResizeAndCenterCrop(const Image& image, int out_h, int out_w, uint8_t* out) {
+  const int h = image.height, w = image.width;
+  const double scale = std::max(static_cast<double>(out_h) / h, static_cast<double>(out_w) / w);
+  const double region_h = out_h / scale, region_w = out_w / scale;
+  ResizeRegion(PixelView::Interleaved(image), {(h - region_h) / 2, (w - region_w) / 2, region_h, region_w}, out_h,
+               out_w, out);
 }
 
 }  // namespace convoy

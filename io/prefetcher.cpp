@@ -7,8 +7,13 @@ namespace convoy {
 Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
     : dataset_(dataset),
       options_(options),
-      plan_(dataset.chunk_starts(), options.world_size, options.batch, options.seed, options.shuffle) {
+      plan_(dataset.chunk_starts(), options.world_size, options.batch, options.seed, options.shuffle),
+      pool_(std::max(options.threads, 1)) {
   const auto& m = dataset.manifest();
+  channels_ = static_cast<int>(m.channels());
+  height_ = options_.height > 0 ? options_.height : static_cast<int>(m.height());
+  width_ = options_.width > 0 ? options_.width : static_cast<int>(m.width());
+  out_bytes_ = int64_t{channels_} * height_ * width_;
   if (options_.mean.empty()) options_.mean.assign(m.mean().begin(), m.mean().end());
   if (options_.std.empty()) options_.std.assign(m.std().begin(), m.std().end());
   lut_.resize(m.channels() * 256);
@@ -16,10 +21,10 @@ Prefetcher::Prefetcher(const Dataset& dataset, PrefetchOptions options)
     const ChannelNormalization normalize = NormalizationOf(options_.mean, options_.std, c);
     for (int v = 0; v < 256; ++v) lut_[c * 256 + v] = normalize(static_cast<float>(v));
   }
-  if (options_.augment.enabled()) scratch_.resize(dataset.image_bytes());
+  scratch_.resize(pool_.size());
   buffers_.resize(std::max(options_.depth, 1) + 1);
   for (Batch& b : buffers_) {
-    b.images.resize(static_cast<size_t>(options_.batch) * dataset.image_bytes());
+    b.images.resize(static_cast<size_t>(options_.batch) * out_bytes_);
     b.labels.resize(options_.batch);
     b.samples.resize(options_.batch);
     free_.push_back(&b);
@@ -53,28 +58,59 @@ std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch, uint64_t start) const 
   return mine;
 }
 
-Status Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count) {
-  const int64_t bytes = dataset_.image_bytes();
-  const int64_t plane = bytes / dataset_.manifest().channels();
+Status Prefetcher::MakeSample(uint64_t epoch, uint32_t sample, float* dst, Scratch& scratch) const {
+  const int64_t k = dataset_.ChunkOf(sample);
+  ASSIGN_OR_RETURN(const ChunkCache::Chunk chunk, dataset_.ReadChunk(k));
+  const Dataset::Span span = dataset_.SampleSpan(k, sample);
+  const uint8_t* stored = chunk->data() + span.offset;
   const auto& m = dataset_.manifest();
-  const bool augment = options_.augment.enabled();
+  const int h = static_cast<int>(m.height()), w = static_cast<int>(m.width());
+  PixelView source = PixelView::Planar(stored, channels_, h, w);
+  if (dataset_.encoded()) {
+    RETURN_IF_ERROR(dataset_.Decode(sample, stored, span.size, &scratch.decoded));
+    source = PixelView::Interleaved(scratch.decoded);
+  }
+  const Augmentation& augment = options_.augment;
+  const bool resized = height_ != h || width_ != w || augment.random_resized_crop;
+  bool flip = false;
+  if (resized) {
+    // A region of the image resampled to the batch's size, then flipped while normalised below.
+    const Region region = augment.random_resized_crop
+                              ? DrawResizedCrop(augment, epoch, sample, h, w)
+                              : CenterCropRegion(h, w, height_, width_, options_.test_crop_fraction);
+    scratch.resized.resize(static_cast<size_t>(out_bytes_));
+    ResizeRegion(source, region, height_, width_, scratch.resized.data());
+    source = PixelView::Planar(scratch.resized.data(), channels_, height_, width_);
+    flip = DrawFlip(augment, epoch, sample);
+  }
+  // Normalised through the table, planar; a padded crop (and its flip) is made from a copy.
+  const bool padded = !resized && augment.enabled();
+  if (padded) scratch.normalised.resize(static_cast<size_t>(out_bytes_));
+  float* out = padded ? scratch.normalised.data() : dst;
+  for (int c = 0; c < channels_; ++c) {
+    const float* table = lut_.data() + c * 256;
+    for (int y = 0; y < height_; ++y) {
+      const uint8_t* row = source.data + c * source.channel_stride + y * source.row_stride;
+      float* o = out + (int64_t{c} * height_ + y) * width_;
+      for (int x = 0; x < width_; ++x) o[flip ? width_ - 1 - x : x] = table[row[x * source.pixel_stride]];
+    }
+  }
+  if (padded) Augment(augment, epoch, sample, channels_, height_, width_, out, dst);
+  return Status::Ok();
+}
+
+Status Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count) {
   const uint64_t read_before = dataset_.bytes_read();
-  for (int i = 0; i < count; ++i) {
+  std::vector<Status> failed(static_cast<size_t>(count));
+  pool_.ForEach(count, [&](int64_t i, int worker) {
     const uint32_t sample = order[first + i];
-    const int64_t k = dataset_.ChunkOf(sample);
-    ASSIGN_OR_RETURN(const ChunkCache::Chunk chunk, dataset_.ReadChunk(k));
-    const uint8_t* src = chunk->data() + (sample - dataset_.chunk_starts()[k]) * bytes;
-    float* dst = batch->images.data() + i * bytes;
-    float* normalised = augment ? scratch_.data() : dst;
-    for (int64_t p = 0; p < bytes; ++p) normalised[p] = lut_[(p / plane) * 256 + src[p]];
-    if (augment)
-      Augment(options_.augment, epoch, sample, static_cast<int>(m.channels()), static_cast<int>(m.height()),
-              static_cast<int>(m.width()), normalised, dst);
+    failed[i] = MakeSample(epoch, sample, batch->images.data() + i * out_bytes_, scratch_[worker]);
     batch->labels[i] = static_cast<float>(dataset_.label(sample));
     batch->samples[i] = sample;
-  }
+  });
+  for (const Status& s : failed) RETURN_IF_ERROR(s);  // the first sample's error, whatever the threads did
   batch->size = count;
-  batch->bytes_read = dataset_.bytes_read() - read_before;  // this thread is the dataset's only reader
+  batch->bytes_read = dataset_.bytes_read() - read_before;  // this prefetcher is the dataset's only reader
   return Status::Ok();
 }
 

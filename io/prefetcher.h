@@ -1,5 +1,7 @@
 // Prefetcher: a thread that turns dataset samples into ready, normalised batches ahead of the
-// training step, through a bounded queue of reused buffers (no allocation per batch).
+// training step, through a bounded queue of reused buffers (no allocation per batch). The
+// samples of a batch are read, decoded (JPEG shards), cropped and normalised on a pool of
+// `threads` threads; a batch is the same whatever the number of threads.
 //
 // Training batches follow a ShardPlan (this rank's slice of each epoch's global order; whole
 // batches only). A single pass for evaluation gives rank r the r-th of W contiguous stretches of
@@ -19,6 +21,7 @@
 #include "io/augment.h"
 #include "io/dataset.h"
 #include "io/shard_plan.h"
+#include "io/worker_pool.h"
 
 namespace convoy {
 
@@ -56,6 +59,12 @@ struct PrefetchOptions {
   std::vector<float> mean, std;
   // Random crops and flips (training only; evaluation leaves it off).
   Augmentation augment;
+  // The images a batch holds, C x height x width: the net's input; 0: the dataset's own size.
+  // Smaller than the dataset's: training takes random-resized crops (augment), evaluation the
+  // centre of the image scaled so its shorter side is min(height, width) / test_crop_fraction.
+  int height = 0, width = 0;
+  float test_crop_fraction = 0.875f;
+  int threads = 1;
 };
 
 class Prefetcher {
@@ -78,22 +87,32 @@ class Prefetcher {
   int64_t steps_per_epoch() const;
 
  private:
+  // One thread's buffers for one sample at a time.
+  struct Scratch {
+    Image decoded;                  // a JPEG sample
+    std::vector<uint8_t> resized;   // a crop at the batch's size
+    std::vector<float> normalised;  // before a padded crop
+  };
   void Run();
   Status Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count);
+  Status MakeSample(uint64_t epoch, uint32_t sample, float* dst, Scratch& scratch) const;
   std::vector<uint32_t> Samples(uint64_t epoch, uint64_t start) const;
 
   const Dataset& dataset_;
   PrefetchOptions options_;
   ShardPlan plan_;
-  std::vector<float> lut_;      // per channel, 256 normalised values
-  std::vector<float> scratch_;  // one normalised image before augmentation
+  int channels_, height_, width_;  // of the batch's images
+  int64_t out_bytes_;              // channels_ x height_ x width_
+  std::vector<float> lut_;         // per channel, 256 normalised values
+  std::vector<Scratch> scratch_;   // one per pool thread
   std::vector<Batch> buffers_;
   std::deque<Batch*> free_, ready_;
   bool done_ = false, stop_ = false;
   Status error_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::thread thread_;
+  WorkerPool pool_;
+  std::thread thread_;  // last: starts once everything above is ready
 };
 
 }  // namespace convoy

@@ -118,11 +118,19 @@ StatusOr<ShardLayout> ProbeHere(const std::string& path, double file_bytes) {
   Hdf5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) return DataError(path + ": cannot be opened as HDF5 (truncated or corrupt?); re-run convoy convert");
   ShardLayout layout;
-  std::vector<hsize_t> idims, ldims;
-  ASSIGN_OR_RETURN(layout.images, Locate(file.get(), path, file_bytes, {"images", H5T_INTEGER, 1, false, 4}, &idims));
+  std::vector<hsize_t> idims, ldims, odims;
+  layout.encoded = H5Lexists(file.get(), "images", H5P_DEFAULT) <= 0 && H5Lexists(file.get(), "jpeg", H5P_DEFAULT) > 0;
+  if (layout.encoded) {
+    ASSIGN_OR_RETURN(layout.images, Locate(file.get(), path, file_bytes, {"jpeg", H5T_INTEGER, 1, false, 1}, &idims));
+    ASSIGN_OR_RETURN(layout.offsets,
+                     Locate(file.get(), path, file_bytes, {"jpeg_offsets", H5T_INTEGER, 8, true, 1}, &odims));
+  } else {
+    ASSIGN_OR_RETURN(layout.images, Locate(file.get(), path, file_bytes, {"images", H5T_INTEGER, 1, false, 4}, &idims));
+  }
   ASSIGN_OR_RETURN(layout.labels, Locate(file.get(), path, file_bytes, {"labels", H5T_INTEGER, 4, true, 1}, &ldims));
   layout.image_dims.assign(idims.begin(), idims.end());
   layout.label_dims.assign(ldims.begin(), ldims.end());
+  layout.offset_dims.assign(odims.begin(), odims.end());
   return layout;
 }
 
@@ -202,8 +210,9 @@ StatusOr<ShardLayout> ProbeShardLayout(const std::string& path, double file_byte
     wire.Put(static_cast<uint64_t>(found.status().code()));
     wire.Put(found.status().message());
     if (found.ok()) {
-      wire.Put(found->image_dims), wire.Put(found->label_dims);
-      wire.Put(found->images), wire.Put(found->labels);
+      wire.Put(uint64_t{found->encoded});
+      wire.Put(found->image_dims), wire.Put(found->label_dims), wire.Put(found->offset_dims);
+      wire.Put(found->images), wire.Put(found->labels), wire.Put(found->offsets);
     }
     for (size_t done = 0; done < wire.bytes().size();) {
       const ssize_t n = ::write(fds[1], wire.bytes().data() + done, wire.bytes().size() - done);
@@ -237,9 +246,13 @@ StatusOr<ShardLayout> ProbeShardLayout(const std::string& path, double file_byte
                      " reading the shard's metadata: the file is corrupt or crafted; re-run convoy convert");
   }
   if (code != 0) return Status(static_cast<StatusCode>(code), message);
-  if (!wire.Get(&layout.image_dims) || !wire.Get(&layout.label_dims) || !wire.Get(&layout.images) ||
-      !wire.Get(&layout.labels) || layout.image_dims.size() != 4 || layout.label_dims.size() != 1)
+  uint64_t encoded = 0;
+  if (!wire.Get(&encoded) || !wire.Get(&layout.image_dims) || !wire.Get(&layout.label_dims) ||
+      !wire.Get(&layout.offset_dims) || !wire.Get(&layout.images) || !wire.Get(&layout.labels) ||
+      !wire.Get(&layout.offsets) || layout.image_dims.size() != (encoded ? 1u : 4u) || layout.label_dims.size() != 1 ||
+      layout.offset_dims.size() != (encoded ? 1u : 0u))
     return Internal(path + ": the shard's layout came back incomplete");
+  layout.encoded = encoded != 0;
   return layout;
 }
 

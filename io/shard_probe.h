@@ -24,8 +24,11 @@ struct ChunkPlaces {
 };
 
 struct ShardLayout {
-  std::vector<uint64_t> image_dims, label_dims;  // N x C x H x W, and N
-  ChunkPlaces images, labels;
+  bool encoded = false;               // JPEG: "jpeg" and "jpeg_offsets" in place of "images"
+  std::vector<uint64_t> image_dims;   // raw: N x C x H x W; JPEG: the bytes of all the photos
+  std::vector<uint64_t> label_dims;   // N
+  std::vector<uint64_t> offset_dims;  // JPEG: N + 1
+  ChunkPlaces images, labels, offsets;
 };
 
 // Checks the shard's structure -- datasets, types, shapes, every chunk present once, whole and

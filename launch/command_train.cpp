@@ -21,7 +21,12 @@ int RunTrain(int argc, char** argv) {
                {"resume", "continue from a checkpoint: 'latest' (RUN/checkpoints/latest) or a path", ""},
                {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
                {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
-                "shared-memory"}});
+                "shared-memory"},
+               {"data-threads", "threads per rank that read, decode and crop samples (overrides the solver's)", ""},
+               {"data-root",
+                "read each dataset from DIR/<its folder's name> instead of where the solver says (e.g. a copy "
+                "on the node's local disk)",
+                ""}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
@@ -33,6 +38,15 @@ int RunTrain(int argc, char** argv) {
   options.resume = flags.Get("resume");
   options.trace_samples = flags.Get("trace-samples");
   options.allreduce = flags.Get("allreduce");
+  options.data_root = flags.Get("data-root");
+  if (flags.Has("data-threads")) {
+    StatusOr<int> data_threads = flags.GetInt("data-threads");
+    if (!data_threads.ok()) return Finish(data_threads.status());
+    if (*data_threads < 1)
+      return Finish(
+          InvalidInput("--data-threads expects 1 or more threads per rank, found " + std::to_string(*data_threads)));
+    options.data_threads = *data_threads;
+  }
   if (options.allreduce != "shared-memory" && options.allreduce != "mpi")
     return Finish(InvalidInput("--allreduce " + options.allreduce + ": expected shared-memory or mpi"));
   InstallStopSignals();  // before MPI, oneDNN or convoy start threads

@@ -8,9 +8,14 @@
 namespace convoy {
 
 StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches, const std::vector<float>& mean,
-                              const std::vector<float>& std, Communicator* comm) {
+                              const std::vector<float>& std, Communicator* comm, int data_threads) {
   const int train_batch = net.batch();
+  const Shape input = net.data_layer().image_shape();
   PrefetchOptions options;
+  options.height = static_cast<int>(input[1]);
+  options.width = static_cast<int>(input[2]);
+  options.test_crop_fraction = net.data_layer().spec().data_param().test_crop_fraction();
+  options.threads = data_threads;
   options.batch = batch;
   options.shuffle = false;
   options.single_pass = true;
@@ -116,10 +121,13 @@ Status CheckDatasetFitsNet(const Dataset& data, const Net& net) {
   const auto& m = data.manifest();
   const Shape expected = net.data_layer().image_shape();
   const Shape found = {m.channels(), m.height(), m.width()};
-  if (expected != found)
+  // With random_resized_crop the stored images are cropped and scaled to the net's input.
+  const bool crops = net.data_layer().spec().data_param().random_resized_crop() && expected[0] == found[0];
+  if (expected != found && !crops)
     return InvalidInput("layer '" + net.data_layer().name() + "' (Data) expects images of " + ShapeString(expected) +
                         " (data_param) but the dataset " + data.dir() + "/manifest.prototxt has " + ShapeString(found) +
-                        "; change data_param or convert the data to that shape");
+                        "; change data_param, convert the data to that shape, or (same channels) set "
+                        "random_resized_crop: true to crop the stored images to the net's input");
   if (net.num_outputs() != m.num_classes())
     return InvalidInput("the net's loss sees " + std::to_string(net.num_outputs()) +
                         " scores per sample but the dataset " + data.dir() + " has " + std::to_string(m.num_classes()) +

@@ -22,10 +22,11 @@ struct EvalResult {
 // names where the dataset has them.
 std::string FormatPerClass(const EvalResult& r, const std::vector<std::string>& class_names);
 
-// max_batches 0: the whole dataset. mean/std: the training set's normalisation. Restores the
-// net's batch size afterwards.
+// max_batches 0: the whole dataset. mean/std: the training set's normalisation. Images larger
+// than the net's input are scaled and centre-cropped (data_param.test_crop_fraction). Restores
+// the net's batch size afterwards.
 StatusOr<EvalResult> Evaluate(Net& net, const Dataset& data, int batch, int max_batches, const std::vector<float>& mean,
-                              const std::vector<float>& std, Communicator* comm);
+                              const std::vector<float>& std, Communicator* comm, int data_threads = 1);
 
 // Checks that a dataset fits the net: image shape against the Data layer, classes against the
 // scores the loss sees. Errors name the layer, the manifest and both shapes.

@@ -12,7 +12,7 @@ StatusOr<proto::NetSpec> LoadNetSpec(const std::string& path) {
   return net;
 }
 
-StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path) {
+StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path, const std::string& data_root) {
   RunConfig run;
   RETURN_IF_ERROR(ReadTextProto(solver_path, &run.solver));
   const std::filesystem::path base = std::filesystem::path(solver_path).parent_path();
@@ -36,6 +36,17 @@ StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path) {
   run.net_path = resolve(run.solver.net());
   run.train_dir = resolve(run.solver.train_data());
   run.test_dir = resolve(run.solver.test_data());
+  if (!data_root.empty()) {
+    auto name = [](const std::string& dir) { return std::filesystem::path(dir).lexically_normal().filename(); };
+    const auto train = name(run.train_dir), test = name(run.test_dir);
+    if (!run.test_dir.empty() && train == test)
+      return InvalidInput("--data-root: " + solver_path + "'s train_data and test_data are both folders named '" +
+                          train.string() +
+                          "'; under a data root each is read from DATA_ROOT/<its name>, so give "
+                          "them different names");
+    run.train_dir = (std::filesystem::path(data_root) / train).string();
+    if (!run.test_dir.empty()) run.test_dir = (std::filesystem::path(data_root) / test).string();
+  }
   ASSIGN_OR_RETURN(run.net, LoadNetSpec(run.net_path));
   return run;
 }

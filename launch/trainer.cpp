@@ -54,9 +54,10 @@ Status AverageRunningStats(TrainingRun& run) {
 Status Test(TrainingRun& run, uint64_t iter) {
   if (!run.test_data) return Status::Ok();
   RETURN_IF_ERROR(AverageRunningStats(run));
-  ASSIGN_OR_RETURN(const EvalResult r,
-                   Evaluate(*run.net, *run.test_data, static_cast<int>(run.spec().test_batch_size()),
-                            static_cast<int>(run.spec().test_iter()), run.mean, run.std, run.comms.control));
+  ASSIGN_OR_RETURN(
+      const EvalResult r,
+      Evaluate(*run.net, *run.test_data, static_cast<int>(run.spec().test_batch_size()),
+               static_cast<int>(run.spec().test_iter()), run.mean, run.std, run.comms.control, run.data_threads));
   if (!run.lead) return Status::Ok();
   std::printf("test  iter %llu: loss %.4f accuracy %.4f (%lld samples)\n", static_cast<unsigned long long>(iter),
               r.loss, r.accuracy, static_cast<long long>(r.samples));
@@ -244,7 +245,7 @@ class TrainingLoop {
     epoch_bytes_read_ = 0;
     if (!run_.lead) return Status::Ok();
     const Dataset& data = *run_.train_data;
-    const double share = data.size() * data.image_bytes() / 1e6 / control->size();
+    const double share = data.stored_bytes() / 1e6 / control->size();
     const float most = *std::max_element(all.begin(), all.end());
     std::printf("epoch %llu read: %.1f MB on the busiest rank, %.2fx its 1/%d share of the dataset (%.1f MB)\n",
                 static_cast<unsigned long long>(epoch), most, most / std::max(share, 1e-9), control->size(), share);

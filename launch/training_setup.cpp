@@ -70,7 +70,7 @@ std::string Changes(const google::protobuf::Message& before, const google::proto
 
 // The configs every rank agrees on, the device, and NCCL between GPUs where convoy has it.
 Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
-  ASSIGN_OR_RETURN(run.config, LoadRunConfig(run.options.solver_path));
+  ASSIGN_OR_RETURN(run.config, LoadRunConfig(run.options.solver_path, run.options.data_root));
   RETURN_IF_ERROR(CheckSameSpecsAsRankZero(control, run.config.net, run.config.solver));
   run.lead = control->rank() == 0;
   run.timeout_s = run.options.timeout_s > 0 ? run.options.timeout_s : run.spec().collective_timeout_s();
@@ -108,6 +108,11 @@ Status OpenData(TrainingRun& run) {
     return InvalidInput(run.options.solver_path + ": data_cache_mb must be above 0 (MiB), found " +
                         std::to_string(cache_mb));
   const auto cache_bytes = static_cast<int64_t>(cache_mb * (1 << 20));
+  run.data_threads =
+      run.options.data_threads > 0 ? run.options.data_threads : static_cast<int>(run.spec().data_threads());
+  if (run.data_threads < 1 || run.data_threads > 1024)
+    return InvalidInput(run.options.solver_path + ": data_threads must be 1 to 1024 threads per rank, found " +
+                        std::to_string(run.spec().data_threads()));
   ASSIGN_OR_RETURN(Dataset train, Dataset::Open(run.config.train_dir, cache_bytes));
   run.train_data = std::make_unique<Dataset>(std::move(train));
   if (!run.config.test_dir.empty()) {
@@ -203,6 +208,11 @@ void StartPipeline(TrainingRun& run) {
   prefetch.augment.crop_pad = static_cast<int>(data.crop_pad());
   prefetch.augment.mirror = data.mirror();
   prefetch.augment.seed = spec.seed();
+  prefetch.augment.random_resized_crop = data.random_resized_crop();
+  prefetch.augment.min_crop_area = data.min_crop_area();
+  prefetch.height = static_cast<int>(data.height());
+  prefetch.width = static_cast<int>(data.width());
+  prefetch.threads = run.data_threads;
   run.prefetcher = std::make_unique<Prefetcher>(*run.train_data, prefetch);
   run.steps_per_epoch = run.prefetcher->steps_per_epoch();
   run.max_iter =

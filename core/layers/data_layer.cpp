@@ -16,6 +16,14 @@ Status DataLayer::Setup(Backend*, const std::vector<Blob*>&) {
     return InvalidInput(Where() + "data_param.crop_pad (" + std::to_string(p.crop_pad()) +
                         ") must be smaller than the image's height and width (" + std::to_string(p.height()) + "x" +
                         std::to_string(p.width()) + ")");
+  if (p.random_resized_crop() && p.crop_pad() > 0)
+    return InvalidInput(Where() + "data_param: random_resized_crop and crop_pad are two ways to crop; set one");
+  if (!(p.min_crop_area() > 0 && p.min_crop_area() <= 1))
+    return InvalidInput(Where() + "data_param.min_crop_area must be in (0, 1], found " +
+                        std::to_string(p.min_crop_area()));
+  if (!(p.test_crop_fraction() > 0 && p.test_crop_fraction() <= 1))
+    return InvalidInput(Where() + "data_param.test_crop_fraction must be in (0, 1], found " +
+                        std::to_string(p.test_crop_fraction()));
   return Status::Ok();
 }
 

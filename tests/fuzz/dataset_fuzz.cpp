@@ -13,13 +13,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   convoy::fuzz::Write(dir + "/manifest.prototxt", bytes.substr(0, split));
   convoy::fuzz::Write(dir + "/shard-0.h5", split < size ? bytes.substr(split + 1) : std::string());
   auto dataset = convoy::Dataset::Open(dir);
-  if (dataset.ok()) {  // read (and check) every chunk, touching the bytes each claims to hold
+  if (dataset.ok()) {  // read (and check) every chunk, touching the bytes each sample claims to hold
     unsigned sum = 0;
     for (int64_t k = 0; k < dataset->num_chunks(); ++k) {
       auto chunk = dataset->ReadChunk(k);
       if (!chunk.ok()) break;
-      const int64_t bytes = (dataset->chunk_starts()[k + 1] - dataset->chunk_starts()[k]) * dataset->image_bytes();
-      if (bytes > 0) sum += (*chunk)->at(0) + (*chunk)->at(static_cast<size_t>(bytes) - 1);
+      for (int64_t i = dataset->chunk_starts()[k]; i < dataset->chunk_starts()[k + 1]; ++i) {
+        const convoy::Dataset::Span span = dataset->SampleSpan(k, i);
+        sum += (*chunk)->at(static_cast<size_t>(span.offset)) +
+               (*chunk)->at(static_cast<size_t>(span.offset + span.size - 1));
+      }
+      // A JPEG dataset's photos are decoded as training would (the first of each chunk).
+      if (dataset->encoded() && dataset->chunk_starts()[k + 1] > dataset->chunk_starts()[k]) {
+        auto pixels = dataset->ReadImage(dataset->chunk_starts()[k]);
+        if (pixels.ok()) sum += pixels->at(0);
+      }
     }
     for (int64_t i = 0; i < dataset->size(); ++i) sum += dataset->label(i);
     volatile unsigned sink = sum;
