@@ -39,14 +39,16 @@ class JpegDataTest : public ::testing::Test {
                                   " --size 36x36 --val-fraction 0.2 --shards 2 --threads 2 --encoding " + encoding +
                                   " --out " + (*dir_ / encoding));
       ASSERT_EQ(r.exit_code, 0) << r.output;
-      if (std::string(encoding) == "jpeg") EXPECT_NE(r.output.find("(JPEG, quality 90)"), std::string::npos) << r.output;
+      if (std::string(encoding) == "jpeg")
+        EXPECT_NE(r.output.find("(JPEG, quality 90)"), std::string::npos) << r.output;
     }
   }
   static void TearDownTestSuite() { delete dir_; }
   static std::string Path(const std::string& name) { return *dir_ / name; }
 
   std::string Solver(const std::string& run_dir, int max_iter, const std::string& extra = "") {
-    testing::WriteFile(run_dir + "/net.prototxt", ColourNet("random_resized_crop: true min_crop_area: 0.3 mirror: true"));
+    testing::WriteFile(run_dir + "/net.prototxt",
+                       ColourNet("random_resized_crop: true min_crop_area: 0.3 mirror: true"));
     testing::WriteFile(run_dir + "/solver.prototxt",
                        "net: \"net.prototxt\"\ntrain_data: \"" + Path("jpeg/train") + "\"\ntest_data: \"" +
                            Path("jpeg/val") + "\"\nbatch_size: 16\nmax_iter: " + std::to_string(max_iter) +
@@ -89,10 +91,10 @@ TEST_F(JpegDataTest, PhotosDecodeToTheRawPixelsWithinJpegLossAtAFractionOfTheByt
 TEST_F(JpegDataTest, H5pyReadsAShardsPhotos) {
   if (testing::Run("/usr/bin/python3 -c 'import h5py'").exit_code != 0)
     GTEST_SKIP() << "python3-h5py is not installed (apt-get install python3-h5py)";
-  const auto r = testing::Run(
-      "/usr/bin/python3 -c 'import h5py; f = h5py.File(\"" + Path("jpeg/train/shard-00000.h5") +
-      "\", \"r\"); o = f[\"jpeg_offsets\"]; b = f[\"jpeg\"][o[3]:o[4]].tobytes(); "
-      "print(len(f[\"labels\"]), len(o), b[:3] == b\"\\xff\\xd8\\xff\", b[-2:] == b\"\\xff\\xd9\")'");
+  const auto r =
+      testing::Run("/usr/bin/python3 -c 'import h5py; f = h5py.File(\"" + Path("jpeg/train/shard-00000.h5") +
+                   "\", \"r\"); o = f[\"jpeg_offsets\"]; b = f[\"jpeg\"][o[3]:o[4]].tobytes(); "
+                   "print(len(f[\"labels\"]), len(o), b[:3] == b\"\\xff\\xd8\\xff\", b[-2:] == b\"\\xff\\xd9\")'");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto jpeg = Dataset::Open(Path("jpeg/train"));
   ASSERT_TRUE(jpeg.ok());
@@ -175,8 +177,8 @@ TEST(RandomResizedCropTest, RegionsFollowTheAreaAndAspectBoundsAndAreReproducibl
 TEST_F(JpegDataTest, TrainsOnCropsOfJpegPhotosAndResumesExactly) {
   const std::string straight = own_ / "straight", resumed = own_ / "resumed";
   fs::create_directories(straight), fs::create_directories(resumed);
-  auto a = testing::Run(testing::ConvoyBinary() + " train --solver " + Solver(straight, 12) + " --run-dir " +
-                        straight + "/run");
+  auto a = testing::Run(testing::ConvoyBinary() + " train --solver " + Solver(straight, 12) + " --run-dir " + straight +
+                        "/run");
   ASSERT_EQ(a.exit_code, 0) << a.output;
   EXPECT_TRUE(std::regex_search(a.output, std::regex("test  iter 12: loss [0-9.]+ accuracy [0-9.]+ \\(80 samples\\)")))
       << a.output;
@@ -207,12 +209,13 @@ TEST_F(JpegDataTest, BadSettingsAndDamagedPhotosAreNamedWithExitTwo) {
   EXPECT_EQ(zero.exit_code, 2) << zero.output;
   EXPECT_NE(zero.output.find("--data-threads expects 1 or more threads per rank, found 0"), std::string::npos)
       << zero.output;
-  auto valid = testing::Run(testing::ConvoyBinary() + " train --solver " + Solver(run, 4) + " --run-dir " + run + "/r1");
+  auto valid =
+      testing::Run(testing::ConvoyBinary() + " train --solver " + Solver(run, 4) + " --run-dir " + run + "/r1");
   ASSERT_EQ(valid.exit_code, 0) << valid.output;
   testing::WriteFile(run + "/net.prototxt", ColourNet("random_resized_crop: true crop_pad: 2"));
   testing::WriteFile(run + "/solver2.prototxt", testing::ReadFile(run + "/solver.prototxt"));
-  auto both = testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver2.prototxt --run-dir " + run +
-                           "/r2");
+  auto both =
+      testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver2.prototxt --run-dir " + run + "/r2");
   EXPECT_EQ(both.exit_code, 2) << both.output;
   EXPECT_NE(both.output.find("random_resized_crop and crop_pad are two ways to crop; set one"), std::string::npos)
       << both.output;
@@ -225,9 +228,10 @@ TEST_F(JpegDataTest, BadSettingsAndDamagedPhotosAreNamedWithExitTwo) {
   const size_t at = bytes.find("\xff\xd8\xff", 4096) + 700;  // inside a photo
   bytes[at] = static_cast<char>(~bytes[at]);
   testing::WriteFile(shard, bytes);
-  testing::WriteFile(run + "/solver3.prototxt", testing::Replace(testing::ReadFile(Solver(run, 4)), Path("jpeg"), copy));
-  auto damaged = testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver3.prototxt --run-dir " +
-                              run + "/r3");
+  testing::WriteFile(run + "/solver3.prototxt",
+                     testing::Replace(testing::ReadFile(Solver(run, 4)), Path("jpeg"), copy));
+  auto damaged =
+      testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver3.prototxt --run-dir " + run + "/r3");
   EXPECT_EQ(damaged.exit_code, 2) << damaged.output;
   EXPECT_TRUE(std::regex_search(damaged.output, std::regex("shard-00001.h5: chunk [0-9]+ \\(samples [0-9]+ to [0-9]+ "
                                                            "of the shard\\) differs from its checksum")))
@@ -270,8 +274,8 @@ TEST_F(JpegDataTest, DataRootReadsTheStagedCopy) {
   auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver.prototxt --run-dir " + run +
                         "/run --data-root " + root);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto without = testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver.prototxt --run-dir " + run +
-                              "/run2");
+  auto without =
+      testing::Run(testing::ConvoyBinary() + " train --solver " + run + "/solver.prototxt --run-dir " + run + "/run2");
   EXPECT_EQ(without.exit_code, 2) << without.output;
   EXPECT_NE(without.output.find("/nowhere/train/manifest.prototxt: no dataset manifest here"), std::string::npos)
       << without.output;

@@ -7,7 +7,10 @@
 #include <regex>
 #include <sstream>
 
+#include "core/backend.h"
+#include "core/net.h"
 #include "launch/checkpoint.h"
+#include "launch/run_config.h"
 #include "tests/data_fixtures.h"
 #include "tests/test_util.h"
 
@@ -98,6 +101,22 @@ TEST(ResNetTest, TimeShowsTheBlockedLayers) {
     EXPECT_EQ(output_of(layer), "blocked") << layer << "\n" << r.output;
   for (const char* layer : {"data", "pool", "fc", "loss"})
     EXPECT_EQ(output_of(layer), "plain") << layer << "\n" << r.output;
+}
+
+// The shipped ImageNet-sized nets hold exactly the values of torchvision's resnet18 and resnet50:
+// their parameters (11,689,512 and 25,557,032) plus BatchNorm's running means and variances
+// (2 x 4,800 and 2 x 26,560 channels), which convoy keeps beside the parameters, as Caffe does.
+TEST(ResNetTest, ImageNetResNetsHoldTorchvisionsParameterCounts) {
+  for (const auto& [config, expected] : {std::pair<const char*, int64_t>{"resnet18_photos", 11689512 + 9600},
+                                         std::pair<const char*, int64_t>{"resnet50_photos", 25557032 + 53120}}) {
+    auto spec = LoadNetSpec(std::string(CONVOY_SOURCE_DIR) + "/configs/" + config + ".prototxt");
+    ASSERT_TRUE(spec.ok()) << spec.status().message();
+    auto backend = GetBackend("cpu");
+    ASSERT_TRUE(backend.ok());
+    auto net = Net::Build(*spec, *backend, 1, 1);
+    ASSERT_TRUE(net.ok()) << net.status().message();
+    EXPECT_EQ((*net)->params().total_count(), expected) << config;
+  }
 }
 
 }  // namespace
