@@ -260,6 +260,9 @@ Status Announce(TrainingRun& run) {
   for (const auto& [host, ranks] : nodes) std::printf("node %s: ranks %s\n", host.c_str(), ranks.c_str());
   if (!run.world.job_id.empty()) std::printf("slurm job %s\n", run.world.job_id.c_str());
   std::fputs(run.resume_log.c_str(), stdout);
+  if (!options.data_root.empty())
+    std::printf("data read from --data-root: %s%s%s\n", run.config.train_dir.c_str(),
+                run.config.test_dir.empty() ? "" : ", ", run.config.test_dir.c_str());
   std::printf("data: %lld training samples (%lld steps/epoch), %lld test samples; %llu iterations\n",
               static_cast<long long>(run.train_data->size()), static_cast<long long>(run.steps_per_epoch),
               static_cast<long long>(run.test_data ? run.test_data->size() : 0),

@@ -57,8 +57,8 @@ class SlurmTest : public ClusterTest {
            testing::ConvoyBinary() + " THREADS=1 ";
   }
   void TearDown() override { testing::Run(kRepo + "/cluster/local/down " + (dir_ / "slurm")); }
-  std::string Submit(int max_iter, const std::string& run) {
-    const auto r = testing::Run(env_ + "SOLVER=" + Solver(max_iter) + " RUN_DIR=" + run +
+  std::string Submit(int max_iter, const std::string& run, const std::string& env = "") {
+    const auto r = testing::Run(env_ + env + "SOLVER=" + Solver(max_iter) + " RUN_DIR=" + run +
                                 " sbatch --parsable --chdir " + dir_.str() + " " + kRepo + "/cluster/convoy.sbatch");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return r.output.substr(0, r.output.find_first_of("\n;"));
@@ -84,6 +84,23 @@ TEST_F(SlurmTest, TheSbatchScriptTrainsOnTwoNodes) {
   const size_t at = metrics.find("\"accuracy\": ");
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_GT(std::stod(metrics.substr(at + 12)), 0.3) << "10 classes: chance is 0.1";
+}
+
+// STAGE_DIR: the script copies the datasets onto each node's disk (here each node's own folder
+// of one disk), training reads the copies, and the copies go once the job is done.
+TEST_F(SlurmTest, TheSbatchScriptStagesTheDataOntoEachNode) {
+  const std::string local = dir_ / "local-disk";
+  const std::string job = Submit(20, dir_ / "run", "STAGE_DIR=" + local + " ");
+  ASSERT_TRUE(WaitFor(job, "COMPLETED", 120)) << Show(job) << testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
+  const std::string out = testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
+  const std::string stage = local + "/convoy-data-" + job;
+  for (const char* node : {"n1", "n2"})
+    EXPECT_NE(out.find(std::string("onto ") + node + ":" + stage + "/" + node), std::string::npos) << out;
+  EXPECT_NE(out.find("data read from --data-root: " + stage + "/n1/train, " + stage + "/n1/test"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("world: 2 rank(s) (launcher: srun)"), std::string::npos) << out;
+  EXPECT_NE(out.find("test  iter 20"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(stage)) << "the staged copies outlived the job";
 }
 
 TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
