@@ -69,9 +69,9 @@ StatusOr<ShardReader> ShardReader::Open(const std::string& path, int64_t jpeg_ch
     const auto& o = reader.offsets_;
     for (uint64_t i = 0; i < n; ++i)
       if (o[i + 1] <= o[i])
-        return DataError(path + ": jpeg_offsets gives photo " + std::to_string(i) + " " +
-                         std::to_string(o[i + 1] - o[i]) + " bytes (from " + std::to_string(o[i]) +
-                         "); every photo has some (corrupt or crafted)");
+        return DataError(path + ": jpeg_offsets puts photo " + std::to_string(i) + " between bytes " +
+                         std::to_string(o[i]) + " and " + std::to_string(o[i + 1]) +
+                         "; each photo ends after it starts (corrupt or crafted)");
     if (o[0] != 0 || static_cast<uint64_t>(o[n]) != idims[0])
       return DataError(path + ": jpeg_offsets spans bytes " + std::to_string(o[0]) + " to " + std::to_string(o[n]) +
                        " but 'jpeg' holds 0 to " + std::to_string(idims[0]) + " (corrupt or crafted)");
