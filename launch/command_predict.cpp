@@ -1,12 +1,15 @@
 // convoy predict: photos in, the top-5 classes out. Each photo is decoded, resized as the
-// converter does (shorter side, centre crop), made grey if the net takes one channel, and
-// normalised with the training set's statistics that the checkpoint carries.
+// converter does (shorter side, centre crop) -- or, for a net trained on random-resized crops, as
+// its evaluation sees a stored photo (shorter side to min(H, W) / test_crop_fraction, then the
+// centre) -- made grey if the net takes one channel, and normalised with the training set's
+// statistics that the checkpoint carries.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
 
 #include "core/net.h"
+#include "io/augment.h"
 #include "io/image_codec.h"
 #include "io/image_resize.h"
 #include "io/normalization.h"
@@ -17,13 +20,18 @@ namespace convoy {
 namespace {
 
 // The net's input for one photo: C x H x W normalised floats.
-StatusOr<std::vector<float>> Prepare(const std::string& path, const Shape& chw, const proto::Checkpoint& ckpt) {
+StatusOr<std::vector<float>> Prepare(const std::string& path, const Shape& chw, const proto::DataParam& data,
+                                     const proto::Checkpoint& ckpt) {
   ASSIGN_OR_RETURN(Image image, ReadImage(path));
   const int c = static_cast<int>(chw[0]), h = static_cast<int>(chw[1]), w = static_cast<int>(chw[2]);
   if (c != 1 && c != 3)
     return InvalidInput(path + ": the net takes " + std::to_string(c) + "-channel images; predict handles 1 or 3");
   std::vector<uint8_t> rgb(static_cast<size_t>(3) * h * w);
-  ResizeAndCenterCrop(image, h, w, rgb.data());
+  if (data.random_resized_crop())
+    ResizeRegion(PixelView::Interleaved(image),
+                 CenterCropRegion(image.height, image.width, h, w, data.test_crop_fraction()), h, w, rgb.data());
+  else
+    ResizeAndCenterCrop(image, h, w, rgb.data());
   const int64_t plane = int64_t{h} * w;
   std::vector<float> out(static_cast<size_t>(c) * plane);
   const std::vector<float> mean(ckpt.input_mean().begin(), ckpt.input_mean().end());
@@ -50,7 +58,7 @@ Status Predict(const std::string& checkpoint_path, const std::vector<std::string
   const int classes = static_cast<int>(net->num_outputs());
   int failed = 0;
   for (const std::string& path : photos) {
-    StatusOr<std::vector<float>> input = Prepare(path, chw, ckpt);
+    StatusOr<std::vector<float>> input = Prepare(path, chw, net->data_layer().spec().data_param(), ckpt);
     if (!input.ok()) {
       std::printf("cannot predict: %s\n", input.status().message().c_str());  // the message names the file
       ++failed;

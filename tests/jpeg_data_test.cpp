@@ -199,6 +199,14 @@ TEST_F(JpegDataTest, TrainsOnCropsOfJpegPhotosAndResumesExactly) {
   const std::string x = state(straight), y = state(resumed);
   EXPECT_FALSE(x.empty());
   EXPECT_TRUE(x == y) << "the resumed run's weights differ from the straight run's";
+  // predict sees a photo as evaluation does: the centre of it scaled to 32 / 0.875.
+  std::string photo;
+  for (const auto& entry : fs::recursive_directory_iterator(Path("photos")))
+    if (entry.path().extension() == ".jpg") photo = entry.path();
+  auto predicted = testing::Run(testing::ConvoyBinary() + " predict --checkpoint " + straight +
+                                "/run/checkpoints/ckpt-12.pb " + photo);
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
+  EXPECT_TRUE(std::regex_search(predicted.output, std::regex("  5\\. [a-z-]+ +0\\.[0-9]{4}"))) << predicted.output;
 }
 
 TEST_F(JpegDataTest, BadSettingsAndDamagedPhotosAreNamedWithExitTwo) {
