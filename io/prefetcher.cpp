@@ -48,10 +48,13 @@ int64_t Prefetcher::steps_per_epoch() const {
   return (mine + options_.batch - 1) / options_.batch;
 }
 
+int64_t Prefetcher::OrderGlobalBatch(uint64_t epoch) const {
+  if (epoch == options_.start_epoch && options_.start_order_global_batch >= 0) return options_.start_order_global_batch;
+  return options_.full_shuffle ? 0 : -1;
+}
+
 std::vector<uint32_t> Prefetcher::Samples(uint64_t epoch, uint64_t start) const {
-  if (!options_.single_pass)
-    return plan_.RankSamples(options_.rank, epoch, start,
-                             epoch == options_.start_epoch ? options_.start_order_global_batch : -1);
+  if (!options_.single_pass) return plan_.RankSamples(options_.rank, epoch, start, OrderGlobalBatch(epoch));
   const int64_t n = dataset_.size(), w = options_.world_size, r = options_.rank;
   std::vector<uint32_t> mine;
   for (int64_t i = r * n / w; i < (r + 1) * n / w; ++i) mine.push_back(static_cast<uint32_t>(i));
@@ -147,9 +150,7 @@ void Prefetcher::Run() {
       break;
     }
     batch->epoch = epoch;
-    batch->order_global_batch = epoch == options_.start_epoch && options_.start_order_global_batch >= 0
-                                    ? options_.start_order_global_batch
-                                    : plan_.global_batch();
+    batch->order_global_batch = OrderGlobalBatch(epoch) >= 0 ? OrderGlobalBatch(epoch) : plan_.global_batch();
     batch->consumed = start + (step + 1) * static_cast<uint64_t>(plan_.global_batch());
     batch->step = step++;
     {

@@ -57,6 +57,9 @@ struct PrefetchOptions {
   // Per-channel normalisation in pixel units; empty: the dataset's own (its manifest's).
   // Evaluation passes the training set's, so test images are scaled as training images were.
   std::vector<float> mean, std;
+  // Every epoch a plain shuffle of all the samples (the order a checkpoint calls global batch
+  // 0) instead of the chunked one: each rank then reads from the whole dataset every epoch.
+  bool full_shuffle = false;
   // Random crops and flips (training only; evaluation leaves it off).
   Augmentation augment;
   // The images a batch holds, C x height x width: the net's input; 0: the dataset's own size.
@@ -97,6 +100,9 @@ class Prefetcher {
   Status Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t>& order, int64_t first, int count);
   Status MakeSample(uint64_t epoch, uint32_t sample, float* dst, Scratch& scratch) const;
   std::vector<uint32_t> Samples(uint64_t epoch, uint64_t start) const;
+  // The global batch `epoch`'s order is laid out for: a checkpoint's for the start epoch, 0 for
+  // a full shuffle, else -1 (the plan's own).
+  int64_t OrderGlobalBatch(uint64_t epoch) const;
 
   const Dataset& dataset_;
   PrefetchOptions options_;

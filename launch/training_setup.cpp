@@ -201,6 +201,7 @@ void StartPipeline(TrainingRun& run) {
   prefetch.start_consumed = run.position.consumed;
   prefetch.start_order_global_batch = run.position.order_global_batch;
   prefetch.shuffle = spec.shuffle();
+  prefetch.full_shuffle = spec.full_shuffle();
   prefetch.seed = spec.seed();
   prefetch.depth = static_cast<int>(spec.prefetch_batches());
   prefetch.rank = run.comms.gradients->rank();

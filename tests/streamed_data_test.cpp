@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "core/text_format.h"
 #include "io/dataset_writer.h"
@@ -53,6 +54,29 @@ TEST_F(StreamedDataTest, EachOfTwoRanksReadsAboutHalfTheBytesInAnEpoch) {
   EXPECT_NEAR(std::stod(m[3]), 8000 * 784 / 2 / 1e6, 0.05);
   EXPECT_GE(std::stod(m[2]), 0.99);
   EXPECT_LE(std::stod(m[2]), 1.15);
+}
+
+// full_shuffle: a plain shuffle of all the samples each epoch, so each rank reads from the whole
+// dataset -- nearly all of its chunks, about twice its half -- and still trains each sample once.
+TEST_F(StreamedDataTest, AFullShuffleReadsAcrossTheWholeDataset) {
+  ASSERT_TRUE(testing::MakeFashionMnistDataset(dir_ / "train", 8000, 1).ok());
+  testing::WriteFile(dir_ / "net.prototxt", testing::SmallNetText());
+  const auto r =
+      testing::Run(testing::Mpirun(2) + Train(Solver("train", 32, "max_epochs: 1.2", "full_shuffle: true"), "run") +
+                   " --trace-samples " + (dir_ / "trace"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.output, m, std::regex("epoch 0 read: [0-9.]+ MB on the busiest rank, ([0-9.]+)x")))
+      << r.output;
+  EXPECT_GE(std::stod(m[1]), 1.8) << r.output;
+  std::vector<int> seen(8000, 0);
+  for (const char* rank : {".rank0", ".rank1"}) {
+    std::istringstream lines(testing::ReadFile(dir_ / "trace" + rank));
+    for (int epoch, sample; lines >> epoch >> sample;)
+      if (epoch == 0) ++seen[sample];
+  }
+  EXPECT_EQ(*std::max_element(seen.begin(), seen.end()), 1);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 8000 / 64 * 64);
 }
 
 TEST_F(StreamedDataTest, ADamagedChunkStopsTrainingNamingShardChunkAndSamples) {
