@@ -34,6 +34,6 @@ def convoy_train_images_per_second(binary, net, train_dir, threads, iters, workd
     with open(path, "w") as f:
         f.write(f'net: "{net}"\ntrain_data: "{train_dir}"\nbatch_size: 64\n{solver_lines(iters)}'
                 f"momentum: 0.9\nseed: 1\n{solver}")
-    out = subprocess.run([binary, "train", "--solver", path, "--run-dir", os.path.join(workdir, "run"),
+    out = subprocess.run([binary, "train", "--solver", path, "--run-dir", os.path.join(workdir, "run"), "--overwrite",
                           "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
     return steady_images_per_second(out)

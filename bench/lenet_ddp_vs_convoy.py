@@ -35,7 +35,7 @@ def convoy_run(binary, data, ranks, iters, work, allreduce="shared-memory"):
                 f"batch_size: 64\n{solver_lines(iters, LOG_EVERY)}base_lr: 0.01\nmomentum: 0.9\nweight_decay: 0.0005\n"
                 f"seed: 1\n")
     run = os.path.join(work, f"run{ranks}")
-    cmd = [binary, "train", "--solver", solver, "--run-dir", run, "--threads", "1", "--allreduce", allreduce]
+    cmd = [binary, "train", "--solver", solver, "--run-dir", run, "--overwrite", "--threads", "1", "--allreduce", allreduce]
     if ranks > 1:
         cmd = ["mpirun", "-np", str(ranks)] + cmd
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **MPI_ENV}).stdout

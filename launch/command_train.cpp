@@ -22,6 +22,7 @@ int RunTrain(int argc, char** argv) {
                {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
                {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
                 "shared-memory"},
+               {"overwrite", "start over in a --run-dir that holds an earlier run, moving that run aside", "", true},
                {"data-threads", "threads per rank that read, decode and crop samples (overrides the solver's)", ""},
                {"data-root",
                 "read each dataset from DIR/<its folder's name> instead of where the solver says (e.g. a copy "
@@ -39,6 +40,7 @@ int RunTrain(int argc, char** argv) {
   options.trace_samples = flags.Get("trace-samples");
   options.allreduce = flags.Get("allreduce");
   options.data_root = flags.Get("data-root");
+  options.overwrite = flags.GetBool("overwrite");
   if (flags.Has("data-threads")) {
     StatusOr<int> data_threads = flags.GetInt("data-threads");
     if (!data_threads.ok()) return Finish(data_threads.status());

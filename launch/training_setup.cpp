@@ -12,6 +12,7 @@
 #include "distributed/spec_consistency.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
+#include "launch/run_folder.h"
 #include "launch/training_run.h"
 
 namespace convoy {
@@ -90,6 +91,16 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
     }
   }
   return Status::Ok();
+}
+
+// Rank 0 checks the run folder (it alone writes there); every rank returns its verdict.
+Status AgreeOnRunFolder(TrainingRun& run, Communicator* control) {
+  Status mine;
+  if (run.lead)
+    mine = ClaimRunFolder(run.options.run_dir, !run.options.resume.empty(), run.options.overwrite, &run.resume_log);
+  std::vector<std::string> verdicts;
+  RETURN_IF_ERROR(control->AllgatherStrings(mine.message(), &verdicts));
+  return verdicts[0].empty() ? Status::Ok() : InvalidInput(verdicts[0]);
 }
 
 // 0.5, 256, 1e+03: a number as a user wrote it, not std::to_string's six decimals.
@@ -174,6 +185,9 @@ Status Resume(TrainingRun& run) {
     at = {at.epoch + 1, 0, -1};                      // too little of that epoch left for a step
   if (at.consumed == 0) at.order_global_batch = -1;  // nothing of it used: laid out afresh
   const int ranks = run.comms.gradients->size();
+  if (run.lead)  // the earlier run's lines past this checkpoint are logged again from here
+    RETURN_IF_ERROR(
+        DropMetricsAfter((std::filesystem::path(run.options.run_dir) / "metrics.jsonl").string(), run.solver->iter()));
   std::string& log = run.resume_log;
   log = notes + "resuming " + point.path + ": iteration " + std::to_string(run.solver->iter()) + ", epoch " +
         std::to_string(at.epoch) + " at sample " + std::to_string(at.consumed) + " of " + std::to_string(samples) +
@@ -278,6 +292,7 @@ StatusOr<std::unique_ptr<TrainingRun>> SetUpTraining(const TrainOptions& options
                                                      Communicator* control) {
   auto run = std::make_unique<TrainingRun>(options, world);
   RETURN_IF_ERROR(ChooseDeviceAndChannels(*run, control));
+  RETURN_IF_ERROR(AgreeOnRunFolder(*run, control));
   RETURN_IF_ERROR(OpenData(*run));
   RETURN_IF_ERROR(BuildNetAndSolver(*run));
   RETURN_IF_ERROR(Resume(*run));

@@ -1,0 +1,22 @@
+// A run folder holds one run: its metrics.jsonl and checkpoints/. Training into a folder that
+// holds an earlier run continues it only when asked (--resume); --overwrite moves the earlier run
+// aside first; anything else is refused, so two runs never mix their metrics and checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace convoy {
+
+// Checks run_dir before training writes to it (rank 0). An earlier run there (checkpoints or
+// metrics) is refused unless `resuming`; with `overwrite` it is renamed to
+// RUN.replaced-YYYYMMDD-HHMMSS first, and *note says so.
+Status ClaimRunFolder(const std::string& run_dir, bool resuming, bool overwrite, std::string* note);
+
+// A resumed run: drops the metrics.jsonl lines of iterations after `iter` (what the earlier run
+// logged past the checkpoint it resumes from, which the resumed run logs again), atomically.
+Status DropMetricsAfter(const std::string& metrics_path, uint64_t iter);
+
+}  // namespace convoy
