@@ -22,6 +22,7 @@ int RunTrain(int argc, char** argv) {
                {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
                {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
                 "shared-memory"},
+               {"tensorboard", "also write the metrics as TensorBoard event files in RUN/tensorboard/", "", true},
                {"overwrite", "start over in a --run-dir that holds an earlier run, moving that run aside", "", true},
                {"data-threads", "threads per rank that read, decode and crop samples (overrides the solver's)", ""},
                {"data-root",
@@ -41,6 +42,7 @@ int RunTrain(int argc, char** argv) {
   options.allreduce = flags.Get("allreduce");
   options.data_root = flags.Get("data-root");
   options.overwrite = flags.GetBool("overwrite");
+  options.tensorboard = flags.GetBool("tensorboard");
   if (flags.Has("data-threads")) {
     StatusOr<int> data_threads = flags.GetInt("data-threads");
     if (!data_threads.ok()) return Finish(data_threads.status());

@@ -1,5 +1,7 @@
 // metrics.jsonl: one JSON object a line, appended and flushed as training goes, so a crashed
-// run keeps what it logged and tools can tail the file.
+// run keeps what it logged and tools can tail the file. Every line ends with "time" (Unix
+// seconds). With TensorBoard on, each line that has an "iter" is also an event of scalars at that
+// step, one per number on it, tagged "<split>/<name>" (split "train" unless the line says).
 #pragma once
 
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "launch/tensorboard_writer.h"
 
 namespace convoy {
 
@@ -23,10 +26,14 @@ class MetricsLog {
   MetricsLog& operator=(const MetricsLog&) = delete;
 
   Status Open(const std::string& path);
+  // Writes the lines from now on to TensorBoard event files in dir too.
+  Status EnableTensorBoard(const std::string& dir) { return tensorboard_.Open(dir); }
   void Write(const MetricFields& fields);
 
  private:
+  void WriteScalars(const MetricFields& fields, double time);
   std::FILE* file_ = nullptr;
+  TensorBoardWriter tensorboard_;
 };
 
 }  // namespace convoy

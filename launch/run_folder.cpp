@@ -22,7 +22,8 @@ std::string EarlierRun(const std::string& run_dir) {
     if (entry.path().extension() == ".pb") ++count;
   if (count > 0) return std::to_string(count) + " checkpoint(s) in " + checkpoints.string();
   const fs::path metrics = fs::path(run_dir) / "metrics.jsonl";
-  if (fs::exists(metrics, ec) && fs::file_size(metrics, ec) > 0) return "the metrics of an earlier run (" + metrics.string() + ")";
+  if (fs::exists(metrics, ec) && fs::file_size(metrics, ec) > 0)
+    return "the metrics of an earlier run (" + metrics.string() + ")";
   return "";
 }
 
@@ -45,14 +46,15 @@ Status ClaimRunFolder(const std::string& run_dir, bool resuming, bool overwrite,
   for (int n = 2; fs::exists(aside); ++n) aside.replace_filename(aside.filename().string() + "-" + std::to_string(n));
   std::error_code ec;
   fs::rename(run_dir, aside, ec);
-  if (ec) return InvalidInput(run_dir + ": cannot move the earlier run aside to " + aside.string() + ": " + ec.message());
+  if (ec)
+    return InvalidInput(run_dir + ": cannot move the earlier run aside to " + aside.string() + ": " + ec.message());
   *note = "--overwrite: moved the earlier run in " + run_dir + " to " + aside.string() + "\n";
   return Status::Ok();
 }
 
 Status DropMetricsAfter(const std::string& metrics_path, uint64_t iter) {
   std::ifstream in(metrics_path);
-  if (!in) return Status::Ok();  // nothing logged yet
+  if (!in) return Status::Ok();                        // nothing logged yet
   static const std::regex kIter("\"iter\": ?(\\d+)");  // training and test lines
   std::string kept, line;
   bool dropped = false;

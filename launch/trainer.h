@@ -29,9 +29,10 @@ struct TrainOptions {
   // When set, each rank appends "epoch sample" lines for every sample it trains on to
   // <trace_samples>.rank<R>: a record of which data each step used, for audits and tests.
   std::string trace_samples;
-  int data_threads = 0;    // > 0 overrides the solver's data_threads
-  std::string data_root;   // read the datasets from DATA_ROOT/<folder name> (run_config.h)
-  bool overwrite = false;  // an earlier run in run_dir is moved aside (launch/run_folder.h)
+  int data_threads = 0;      // > 0 overrides the solver's data_threads
+  std::string data_root;     // read the datasets from DATA_ROOT/<folder name> (run_config.h)
+  bool overwrite = false;    // an earlier run in run_dir is moved aside (launch/run_folder.h)
+  bool tensorboard = false;  // rank 0 writes RUN/tensorboard/ event files (launch/metrics_log.h)
 };
 
 // control carries the host-side collectives (spec checks, metrics; MPI, or a SoloCommunicator

@@ -264,6 +264,8 @@ Status Announce(TrainingRun& run) {
   std::filesystem::create_directories(options.run_dir, ec);
   if (ec) return InvalidInput(options.run_dir + ": cannot create run folder: " + ec.message());
   RETURN_IF_ERROR(run.metrics.Open((std::filesystem::path(options.run_dir) / "metrics.jsonl").string()));
+  if (options.tensorboard)
+    RETURN_IF_ERROR(run.metrics.EnableTensorBoard((std::filesystem::path(options.run_dir) / "tensorboard").string()));
   const Communicator& grads = *run.comms.gradients;
   std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s) per rank\n",
               run.config.net.name().c_str(), run.net->layers().size(),
