@@ -1,4 +1,5 @@
-// The numbers of the training steps since the last progress line: loss and where the time went.
+// The numbers of the training steps since the last progress line: loss, training accuracy (the
+// net's Accuracy layer, where it has one) and where the time went.
 #pragma once
 
 #include <array>
@@ -8,7 +9,7 @@ namespace convoy {
 struct StepWindow {
   // What each step measures, in the order the sums and means keep it; the means cross the ranks
   // as one array.
-  enum Field { kLoss, kDataWaitMs, kComputeMs, kCommExposedMs, kStepMs, kFields };
+  enum Field { kLoss, kDataWaitMs, kComputeMs, kCommExposedMs, kStepMs, kAccuracy, kFields };
   using Values = std::array<float, kFields>;
   using Sums = std::array<double, kFields>;
 

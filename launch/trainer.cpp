@@ -104,7 +104,7 @@ Status Preempt(TrainingRun& run, uint64_t done) {
 
 // What one step did: its loss, where its time went, and where in the data it was.
 struct StepResult {
-  StepWindow::Sums measured;  // loss, data wait, compute, exposed communication, whole step
+  StepWindow::Sums measured;  // loss, data wait, compute, exposed communication, whole step, accuracy
   double epoch = 0;           // fractional: epochs trained when the batch was drawn
   float lr = 0;
 };
@@ -200,7 +200,9 @@ class TrainingLoop {
                       std::to_string(run.spec().base_lr()) + ")");
     // All-reduce work the training thread did during backward counts as communication.
     const double inline_comm = run.buckets->inline_ms();
-    result.measured = {loss, Ms(t0, t1), Ms(t1, t2) - inline_comm + Ms(t3, t4), Ms(t2, t3) + inline_comm, Ms(t0, t4)};
+    const float accuracy = run.accuracy_blob.empty() ? 0.f : run.net->ReadScalar(run.accuracy_blob);
+    result.measured = {loss,       Ms(t0, t1), Ms(t1, t2) - inline_comm + Ms(t3, t4), Ms(t2, t3) + inline_comm,
+                       Ms(t0, t4), accuracy};
     return result;
   }
 
@@ -216,22 +218,26 @@ class TrainingLoop {
     if (!run_.lead) return Status::Ok();
     using W = StepWindow;
     const double eta = (run_.max_iter - done) * global_batch / std::max(ips, 1e-9);
+    char accuracy[32] = "";
+    if (!run_.accuracy_blob.empty()) std::snprintf(accuracy, sizeof accuracy, "  accuracy %.4f", means[W::kAccuracy]);
     std::printf(
-        "iter %llu/%llu  epoch %.2f  loss %.4f  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
+        "iter %llu/%llu  epoch %.2f  loss %.4f%s  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
         static_cast<unsigned long long>(done), static_cast<unsigned long long>(run_.max_iter), last.epoch,
-        means[W::kLoss], last.lr, ips, means[W::kStepMs], means[W::kCommExposedMs], Hms(eta).c_str());
+        means[W::kLoss], accuracy, last.lr, ips, means[W::kStepMs], means[W::kCommExposedMs], Hms(eta).c_str());
     std::fflush(stdout);
-    run_.metrics.Write({{"iter", static_cast<int64_t>(done)},
-                        {"epoch", last.epoch},
-                        {"loss", double{means[W::kLoss]}},
-                        {"lr", double{last.lr}},
-                        {"images_per_sec", ips},
-                        {"ranks", int64_t{run_.comms.gradients->size()}},
-                        {"global_batch", global_batch},
-                        {"data_wait_ms", double{means[W::kDataWaitMs]}},
-                        {"compute_ms", double{means[W::kComputeMs]}},
-                        {"comm_exposed_ms", double{means[W::kCommExposedMs]}},
-                        {"step_ms", double{means[W::kStepMs]}}});
+    MetricFields line = {{"iter", static_cast<int64_t>(done)},
+                         {"epoch", last.epoch},
+                         {"loss", double{means[W::kLoss]}},
+                         {"lr", double{last.lr}},
+                         {"images_per_sec", ips},
+                         {"ranks", int64_t{run_.comms.gradients->size()}},
+                         {"global_batch", global_batch},
+                         {"data_wait_ms", double{means[W::kDataWaitMs]}},
+                         {"compute_ms", double{means[W::kComputeMs]}},
+                         {"comm_exposed_ms", double{means[W::kCommExposedMs]}},
+                         {"step_ms", double{means[W::kStepMs]}}};
+    if (!run_.accuracy_blob.empty()) line.insert(line.begin() + 3, {"accuracy", double{means[W::kAccuracy]}});
+    run_.metrics.Write(line);
     return Status::Ok();
   }
 

@@ -67,6 +67,7 @@ struct TrainingRun {
   std::unique_ptr<Dataset> test_data;  // null without a test set
   std::vector<float> mean, std;        // input normalisation, from the training manifest
   int data_threads = 1;                // per rank, reading and decoding samples
+  std::string accuracy_blob;           // the top of the net's Accuracy layer; empty without one
   std::unique_ptr<Net> net;
   std::unique_ptr<Communicator> shared;  // owned here when the gradients go through shared memory
   std::unique_ptr<Solver> solver;

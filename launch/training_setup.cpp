@@ -153,6 +153,8 @@ Status BuildNetAndSolver(TrainingRun& run) {
   const proto::SolverSpec& spec = run.spec();
   ASSIGN_OR_RETURN(run.net, Net::Build(run.config.net, run.backend, run.batch, spec.seed()));
   RETURN_IF_ERROR(CheckDatasetFitsNet(*run.train_data, *run.net).Prefixed(run.config.net_path));
+  for (const auto& layer : run.net->layers())
+    if (layer->spec().type() == "Accuracy" && run.accuracy_blob.empty()) run.accuracy_blob = layer->spec().top(0);
   if (run.test_data) RETURN_IF_ERROR(CheckDatasetFitsNet(*run.test_data, *run.net).Prefixed(run.config.net_path));
   Comms& comms = run.comms;
   if (comms.gradients == comms.control && comms.control->size() > 1 && run.options.allreduce == "shared-memory") {

@@ -36,10 +36,11 @@ TEST(TensorBoardTest, TensorBoardReadsBackEveryNumberOfMetricsJsonl) {
   testing::WriteFile(dir / "solver.prototxt",
                      "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 32\n"
                      "max_iter: 12\ndisplay: 3\ntest_interval: 6\nseed: 4\n");
-  const auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") +
-                              " --run-dir " + (dir / "run") + " --tensorboard");
+  const auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") + " --run-dir " +
+                              (dir / "run") + " --tensorboard");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto read = testing::Run(kPython + " " + CONVOY_SOURCE_DIR + "/tests/read_tensorboard.py " + (dir / "run/tensorboard"));
+  const auto read =
+      testing::Run(kPython + " " + CONVOY_SOURCE_DIR + "/tests/read_tensorboard.py " + (dir / "run/tensorboard"));
   ASSERT_EQ(read.exit_code, 0) << read.output;
   std::map<std::pair<std::string, int>, double> board;  // (tag, step) -> value
   std::istringstream lines(read.output);

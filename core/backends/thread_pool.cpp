@@ -21,7 +21,8 @@ void ThreadPool::Resize(int threads) {
   threads = std::max(threads, 1);
   if (threads == size()) return;
   Stop();
-  for (int i = 1; i < threads; ++i) workers_.emplace_back(&ThreadPool::Work, this, i);
+  // A new worker waits for the next job, not the last one: that job's body is gone.
+  for (int i = 1; i < threads; ++i) workers_.emplace_back(&ThreadPool::Work, this, i, generation_);
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t min_block, const std::function<void(int64_t, int64_t)>& body) {
@@ -44,8 +45,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_block, const std::function<v
   while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
 }
 
-void ThreadPool::Work(int index) {
-  uint64_t seen = 0;
+void ThreadPool::Work(int index, uint64_t seen) {
   while (true) {
     const std::function<void(int64_t, int64_t)>* body;
     int64_t n;

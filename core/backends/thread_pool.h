@@ -33,7 +33,8 @@ class ThreadPool {
   void ParallelFor(int64_t n, int64_t min_block, const std::function<void(int64_t, int64_t)>& body);
 
  private:
-  void Work(int index);
+  // Runs the jobs after generation `seen`.
+  void Work(int index, uint64_t seen);
   void Stop();
 
   std::vector<std::thread> workers_;
