@@ -5,7 +5,8 @@ ResNet-20 (configs/resnet20_cifar.prototxt) trains on 12,000 CIFAR-shaped photos
 3 x 32 x 32) in batches of 16 on 2 threads, once with a data cache of 28 MiB, smaller than the
 dataset (chunks are read again from the shards every epoch: streamed), once with 512 MiB (every
 chunk held after its first read: in memory). Images/s are taken over epoch 1 only, after every
-chunk was read once, from convoy's progress lines; medians of --repeats runs, taking turns.
+chunk was read once, from convoy's progress lines (and what the rank read in epoch 1, from its
+epoch report); medians of --repeats runs, taking turns.
 
 usage: bench/streamed_vs_cached.py [--build build] [--repeats 3]
 """
@@ -25,14 +26,14 @@ def epoch1_images_per_second(convoy, data, cache_mb, run):
     os.makedirs(run)
     with open(f"{run}/solver.prototxt", "w") as f:
         f.write(f'net: "{ROOT}/configs/resnet20_cifar.prototxt"\ntrain_data: "{data}"\nbatch_size: {BATCH}\n'
-                f"max_iter: {2 * steps}\ndisplay: {DISPLAY}\nmomentum: 0.9\nseed: 1\ndata_cache_mb: {cache_mb}\n")
+                f"max_iter: {2 * steps + DISPLAY}\ndisplay: {DISPLAY}\nmomentum: 0.9\nseed: 1\ndata_cache_mb: {cache_mb}\n")
     out = subprocess.run([convoy, "train", "--solver", f"{run}/solver.prototxt", "--run-dir", f"{run}/run",
                           "--threads", "2"], check=True, capture_output=True, text=True).stdout
     windows = [(int(m.group(1)), float(m.group(2)))
                for m in re.finditer(r"^iter (\d+)/\d+ .* (\d+) images/s", out, re.M)]
     seconds = images = 0.0
     for (before, _), (done, ips) in zip(windows, windows[1:]):
-        if before >= steps + DISPLAY:  # the window lies in epoch 1, past its first chunk reads
+        if steps + DISPLAY <= before and done <= 2 * steps:  # in epoch 1, every chunk read once before
             images += (done - before) * BATCH
             seconds += (done - before) * BATCH / ips
     read = re.search(r"epoch 1 read: ([0-9.]+) MB", out)

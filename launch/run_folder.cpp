@@ -13,42 +13,55 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// What an earlier run left in run_dir, in words; empty when it left nothing.
-std::string EarlierRun(const std::string& run_dir) {
+// The checkpoints an earlier run left in run_dir, in words; empty when it left none.
+std::string EarlierCheckpoints(const std::string& run_dir) {
   std::error_code ec;
   const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
   int count = 0;
   for (const auto& entry : fs::directory_iterator(checkpoints, ec))
     if (entry.path().extension() == ".pb") ++count;
-  if (count > 0) return std::to_string(count) + " checkpoint(s) in " + checkpoints.string();
-  const fs::path metrics = fs::path(run_dir) / "metrics.jsonl";
-  if (fs::exists(metrics, ec) && fs::file_size(metrics, ec) > 0)
-    return "the metrics of an earlier run (" + metrics.string() + ")";
-  return "";
+  return count > 0 ? std::to_string(count) + " checkpoint(s) in " + checkpoints.string() : "";
+}
+
+// path.replaced-YYYYMMDD-HHMMSS, or with -2, -3, ... after it when that exists.
+fs::path AsideName(const std::string& path) {
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  fs::path name = fs::path(path).lexically_normal();
+  if (name.filename().empty()) name = name.parent_path();  // "run/" moves as "run"
+  name += std::string(".replaced-") + stamp;
+  const fs::path base = name;
+  for (int n = 2; fs::exists(name); ++n) name = base.string() + "-" + std::to_string(n);
+  return name;
+}
+
+Status MoveAside(const std::string& path, std::string* note) {
+  const fs::path aside = AsideName(path);
+  std::error_code ec;
+  fs::rename(path, aside, ec);
+  if (ec) return InvalidInput(path + ": cannot move it aside to " + aside.string() + ": " + ec.message());
+  *note += "moved the earlier run's " + path + " to " + aside.string() + "\n";
+  return Status::Ok();
 }
 
 }  // namespace
 
 Status ClaimRunFolder(const std::string& run_dir, bool resuming, bool overwrite, std::string* note) {
   if (resuming) return Status::Ok();
-  const std::string earlier = EarlierRun(run_dir);
-  if (earlier.empty()) return Status::Ok();
-  if (!overwrite)
-    return InvalidInput(run_dir + " holds " + earlier +
-                        "; continue that run with --resume latest, train into another --run-dir, or start over "
-                        "with --overwrite (moves the earlier run aside)");
-  char stamp[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
-  fs::path aside = fs::path(run_dir).lexically_normal();
-  if (aside.filename().empty()) aside = aside.parent_path();  // "run/" moves as "run"
-  aside += std::string(".replaced-") + stamp;
-  for (int n = 2; fs::exists(aside); ++n) aside.replace_filename(aside.filename().string() + "-" + std::to_string(n));
+  const std::string earlier = EarlierCheckpoints(run_dir);
+  if (!earlier.empty()) {
+    if (!overwrite)
+      return InvalidInput(run_dir + " holds " + earlier +
+                          "; continue that run with --resume latest, train into another --run-dir, or start over "
+                          "with --overwrite (moves the earlier run aside)");
+    return MoveAside(run_dir, note);
+  }
+  // A run that stopped before its first checkpoint (a job killed and requeued) has nothing to
+  // resume: this run starts over, and its metrics are kept aside rather than mixed with the new.
   std::error_code ec;
-  fs::rename(run_dir, aside, ec);
-  if (ec)
-    return InvalidInput(run_dir + ": cannot move the earlier run aside to " + aside.string() + ": " + ec.message());
-  *note = "--overwrite: moved the earlier run in " + run_dir + " to " + aside.string() + "\n";
+  const std::string metrics = (fs::path(run_dir) / "metrics.jsonl").string();
+  if (fs::exists(metrics, ec) && fs::file_size(metrics, ec) > 0) return MoveAside(metrics, note);
   return Status::Ok();
 }
 

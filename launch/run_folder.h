@@ -10,9 +10,10 @@
 
 namespace convoy {
 
-// Checks run_dir before training writes to it (rank 0). An earlier run there (checkpoints or
-// metrics) is refused unless `resuming`; with `overwrite` it is renamed to
-// RUN.replaced-YYYYMMDD-HHMMSS first, and *note says so.
+// Checks run_dir before training writes to it (rank 0). An earlier run's checkpoints there are
+// refused unless `resuming`; with `overwrite` the folder is renamed to
+// RUN.replaced-YYYYMMDD-HHMMSS first. The metrics of an earlier run that left no checkpoint are
+// renamed the same way (nothing to resume: training starts over). *note says what moved.
 Status ClaimRunFolder(const std::string& run_dir, bool resuming, bool overwrite, std::string* note);
 
 // A resumed run: drops the metrics.jsonl lines of iterations after `iter` (what the earlier run

@@ -81,7 +81,9 @@ TEST_F(SlurmTest, TheSbatchScriptTrainsOnTwoNodes) {
   const std::string out = testing::ReadFile(dir_ / ("convoy-" + job + ".out"));
   EXPECT_NE(out.find("world: 2 rank(s) (launcher: srun)"), std::string::npos) << out;
   const std::string metrics = testing::ReadFile(dir_ / "run/metrics.jsonl");
-  const size_t at = metrics.find("\"accuracy\": ");
+  const size_t test_line = metrics.find("\"split\": \"test\"");  // training lines carry accuracy too
+  ASSERT_NE(test_line, std::string::npos) << metrics;
+  const size_t at = metrics.find("\"accuracy\": ", test_line);
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_GT(std::stod(metrics.substr(at + 12)), 0.3) << "10 classes: chance is 0.1";
 }

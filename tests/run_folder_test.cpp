@@ -1,6 +1,7 @@
-// One run per run folder: training again into a folder that holds a run, without --resume, is
-// refused and changes nothing; --overwrite moves the earlier run aside; a run resumed from an
-// older checkpoint logs each iteration once in metrics.jsonl.
+// One run per run folder: training again into a folder that holds a run's checkpoints, without
+// --resume, is refused and changes nothing; --overwrite moves the earlier run aside; a run that
+// left no checkpoint has its metrics kept aside; a run resumed from an older checkpoint logs each
+// iteration once in metrics.jsonl.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -62,13 +63,24 @@ TEST_F(RunFolderTest, OverwriteMovesTheEarlierRunAside) {
   ASSERT_EQ(Train(10).exit_code, 0);
   const auto again = Train(4, "--overwrite");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_NE(again.output.find("--overwrite: moved the earlier run in " + (dir_ / "run") + " to "), std::string::npos)
-      << again.output;
+  EXPECT_NE(again.output.find("moved the earlier run's " + (dir_ / "run") + " to "), std::string::npos) << again.output;
   std::vector<fs::path> aside;
   for (const auto& entry : fs::directory_iterator(dir_.str()))
     if (entry.path().filename().string().rfind("run.replaced-", 0) == 0) aside.push_back(entry.path());
   ASSERT_EQ(aside.size(), 1u);
   EXPECT_TRUE(fs::exists(aside[0] / "checkpoints/ckpt-10.pb"));
+  EXPECT_EQ(LoggedIterations(), (std::vector<int>{2, 4}));
+}
+
+// A run killed before its first checkpoint left metrics and nothing to resume: the next run
+// starts over, keeping those metrics aside instead of appending to them.
+TEST_F(RunFolderTest, MetricsOfARunWithoutCheckpointsAreKeptAside) {
+  fs::create_directories(dir_ / "run");
+  testing::WriteFile(dir_ / "run/metrics.jsonl", "{\"iter\": 2, \"loss\": 2.3}\n");
+  const auto r = Train(4);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("moved the earlier run's " + (dir_ / "run/metrics.jsonl") + " to "), std::string::npos)
+      << r.output;
   EXPECT_EQ(LoggedIterations(), (std::vector<int>{2, 4}));
 }
 

@@ -1,6 +1,8 @@
 // The CPU backend's thread pool: every block of every job runs once, and a pool resized between
 // jobs starts its new workers on the next job. (They once ran the job before the resize again:
 // with its body destroyed, a crash when one process trained with 1 and then 2 threads.)
+#include "core/backends/thread_pool.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,8 +12,6 @@
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include "core/backends/thread_pool.h"
 
 namespace convoy {
 namespace {
