@@ -1,5 +1,7 @@
 #include "io/prefetcher.h"
 
+#include <new>
+
 #include "io/normalization.h"
 
 namespace convoy {
@@ -107,7 +109,12 @@ Status Prefetcher::Fill(Batch* batch, uint64_t epoch, const std::vector<uint32_t
   std::vector<Status> failed(static_cast<size_t>(count));
   pool_.ForEach(count, [&](int64_t i, int worker) {
     const uint32_t sample = order[first + i];
-    failed[i] = MakeSample(epoch, sample, batch->images.data() + i * out_bytes_, scratch_[worker]);
+    try {  // an exception must not end a pool thread, and with it the program
+      failed[i] = MakeSample(epoch, sample, batch->images.data() + i * out_bytes_, scratch_[worker]);
+    } catch (const std::bad_alloc&) {
+      failed[i] = DataError(dataset_.dir() + ": not enough memory to read and decode sample " + std::to_string(sample) +
+                            "; lower data_threads or prefetch_batches");
+    }
     batch->labels[i] = static_cast<float>(dataset_.label(sample));
     batch->samples[i] = sample;
   });

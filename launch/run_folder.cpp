@@ -1,5 +1,6 @@
 #include "launch/run_folder.h"
 
+#include <charconv>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -32,7 +33,8 @@ fs::path AsideName(const std::string& path) {
   if (name.filename().empty()) name = name.parent_path();  // "run/" moves as "run"
   name += std::string(".replaced-") + stamp;
   const fs::path base = name;
-  for (int n = 2; fs::exists(name); ++n) name = base.string() + "-" + std::to_string(n);
+  std::error_code ec;  // an unreadable parent reads as "absent"; the rename then names the error
+  for (int n = 2; fs::exists(name, ec); ++n) name = base.string() + "-" + std::to_string(n);
   return name;
 }
 
@@ -73,7 +75,11 @@ Status DropMetricsAfter(const std::string& metrics_path, uint64_t iter) {
   bool dropped = false;
   while (std::getline(in, line)) {
     std::smatch m;
-    if (std::regex_search(line, m, kIter) && std::stoull(m[1]) > iter) {
+    uint64_t logged = 0;  // a number past uint64 (a hand-edited file) is past any checkpoint too
+    if (std::regex_search(line, m, kIter) &&
+        (std::from_chars(line.data() + m.position(1), line.data() + m.position(1) + m.length(1), logged).ec !=
+             std::errc() ||
+         logged > iter)) {
       dropped = true;
       continue;
     }
