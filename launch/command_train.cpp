@@ -33,6 +33,8 @@ int RunTrain(int argc, char** argv) {
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
   TrainOptions options;
+  options.command = "convoy train";
+  for (int i = 0; i < argc; ++i) options.command += std::string(" ") + argv[i];
   options.solver_path = flags.Get("solver");
   options.run_dir = flags.Get("run-dir");
   options.device = flags.Get("device");

@@ -36,26 +36,56 @@ void MetricsLog::WriteScalars(const MetricFields& fields, double time) {
   tensorboard_.Write(step, time, scalars);
 }
 
-void MetricsLog::Write(const MetricFields& fields) {
-  if (!file_) return;
-  const double time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  if (tensorboard_.is_open()) WriteScalars(fields, time);
-  std::string line = "{";
-  for (size_t i = 0; i < fields.size(); ++i) {
-    line += (i ? ", \"" : "\"") + fields[i].first + "\": ";
-    const MetricValue& v = fields[i].second;
-    if (const double* d = std::get_if<double>(&v)) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.6g", std::isfinite(*d) ? *d : 0.0);
-      line += std::isfinite(*d) ? buf : "null";
-    } else if (const int64_t* n = std::get_if<int64_t>(&v)) {
-      line += std::to_string(*n);
+std::string JsonString(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
     } else {
-      line += "\"" + std::get<std::string>(v) + "\"";  // our own keys and words: nothing to escape
+      out += ch;
     }
   }
+  return out + "\"";
+}
+
+namespace {
+
+std::string JsonNumber(double d) {
+  if (!std::isfinite(d)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", d);
+  return buf;
+}
+
+std::string JsonValue(const MetricValue& v) {
+  if (const double* d = std::get_if<double>(&v)) return JsonNumber(*d);
+  if (const int64_t* n = std::get_if<int64_t>(&v)) return std::to_string(*n);
+  if (const std::string* s = std::get_if<std::string>(&v)) return JsonString(*s);
+  std::string list = "[";
+  if (const auto* numbers = std::get_if<std::vector<double>>(&v))
+    for (size_t i = 0; i < numbers->size(); ++i) list += (i ? ", " : "") + JsonNumber((*numbers)[i]);
+  if (const auto* words = std::get_if<std::vector<std::string>>(&v))
+    for (size_t i = 0; i < words->size(); ++i) list += (i ? ", " : "") + JsonString((*words)[i]);
+  return list + "]";
+}
+
+}  // namespace
+
+void MetricsLog::Write(MetricFields fields) {
+  if (!file_) return;
+  const double time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  fields.emplace_back("rank_count", int64_t{rank_count_});
+  if (tensorboard_.is_open()) WriteScalars(fields, time);
+  std::string line = "{";
+  for (const auto& [name, value] : fields) line += JsonString(name) + ": " + JsonValue(value) + ", ";
   char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "%s\"time\": %.3f}\n", fields.empty() ? "" : ", ", time);
+  std::snprintf(stamp, sizeof stamp, "\"time\": %.3f}\n", time);
   line += stamp;
   std::fputs(line.c_str(), file_);
   std::fflush(file_);

@@ -1,6 +1,6 @@
 // metrics.jsonl: one JSON object a line, appended and flushed as training goes, so a crashed
-// run keeps what it logged and tools can tail the file. Every line ends with "time" (Unix
-// seconds). With TensorBoard on, each line that has an "iter" is also an event of scalars at that
+// run keeps what it logged and tools can tail the file. Every line ends with "rank_count" and
+// "time" (Unix seconds). With TensorBoard on, each line that has an "iter" is also an event of scalars at that
 // step, one per number on it, tagged "<split>/<name>" (split "train" unless the line says).
 #pragma once
 
@@ -15,7 +15,9 @@
 
 namespace convoy {
 
-using MetricValue = std::variant<double, int64_t, std::string>;
+// Lists (per-class accuracy, the confusion matrix, each rank's step split, class names) go to
+// metrics.jsonl only; TensorBoard gets the single numbers.
+using MetricValue = std::variant<double, int64_t, std::string, std::vector<double>, std::vector<std::string>>;
 using MetricFields = std::vector<std::pair<std::string, MetricValue>>;
 
 class MetricsLog {
@@ -28,12 +30,18 @@ class MetricsLog {
   Status Open(const std::string& path);
   // Writes the lines from now on to TensorBoard event files in dir too.
   Status EnableTensorBoard(const std::string& dir) { return tensorboard_.Open(dir); }
-  void Write(const MetricFields& fields);
+  // The ranks training, written on every line from now on.
+  void set_rank_count(int ranks) { rank_count_ = ranks; }
+  void Write(MetricFields fields);
 
  private:
   void WriteScalars(const MetricFields& fields, double time);
   std::FILE* file_ = nullptr;
   TensorBoardWriter tensorboard_;
+  int rank_count_ = 1;
 };
+
+// text as a JSON string, quotes included.
+std::string JsonString(const std::string& text);
 
 }  // namespace convoy

@@ -51,6 +51,20 @@ Status AverageRunningStats(TrainingRun& run) {
   return AverageStateParams(run.net->params(), run.comms.control);
 }
 
+constexpr int kMaxConfusionClasses = 100;
+
+// Each class's share of its test samples that scored it highest (0 for a class with none).
+std::vector<double> ClassAccuracy(const EvalResult& r) {
+  std::vector<double> accuracy(static_cast<size_t>(r.classes), 0.0);
+  for (int c = 0; c < r.classes; ++c) {
+    const int64_t* row = r.confusion.data() + static_cast<size_t>(c) * r.classes;
+    int64_t total = 0;
+    for (int p = 0; p < r.classes; ++p) total += row[p];
+    if (total > 0) accuracy[c] = static_cast<double>(row[c]) / total;
+  }
+  return accuracy;
+}
+
 Status Test(TrainingRun& run, uint64_t iter) {
   if (!run.test_data) return Status::Ok();
   RETURN_IF_ERROR(AverageRunningStats(run));
@@ -62,11 +76,13 @@ Status Test(TrainingRun& run, uint64_t iter) {
   std::printf("test  iter %llu: loss %.4f accuracy %.4f (%lld samples)\n", static_cast<unsigned long long>(iter),
               r.loss, r.accuracy, static_cast<long long>(r.samples));
   std::fflush(stdout);
-  run.metrics.Write({{"split", std::string("test")},
-                     {"iter", static_cast<int64_t>(iter)},
-                     {"loss", r.loss},
-                     {"accuracy", r.accuracy},
-                     {"ranks", int64_t{run.comms.gradients->size()}}});
+  MetricFields line = {
+      {"split", std::string("test")}, {"iter", static_cast<int64_t>(iter)}, {"loss", r.loss}, {"accuracy", r.accuracy},
+      {"samples", r.samples},         {"class_accuracy", ClassAccuracy(r)}};
+  // A thousand classes would make a line of a million numbers: the matrix is kept for up to 100.
+  if (r.classes <= kMaxConfusionClasses)
+    line.emplace_back("confusion", std::vector<double>(r.confusion.begin(), r.confusion.end()));
+  run.metrics.Write(line);
   return Status::Ok();
 }
 
@@ -206,17 +222,31 @@ class TrainingLoop {
     return result;
   }
 
-  // The progress line: means over the steps since the last one, averaged over the ranks.
+  // The progress line: means over the steps since the last one, averaged over the ranks; each
+  // rank's own time split goes to metrics.jsonl as lists in rank order.
   Status Report(uint64_t done, const StepResult& last) {
-    StepWindow::Values means = window_.Means();
-    RETURN_IF_ERROR(run_.comms.step()->AllreduceAverage(means.data(), static_cast<int64_t>(means.size())));
+    using W = StepWindow;
+    const W::Values mine = window_.Means();
+    Communicator* comm = run_.comms.step();
+    std::vector<float> all(static_cast<size_t>(comm->size()) * W::kFields);
+    RETURN_IF_ERROR(comm->Allgather(mine.data(), W::kFields, all.data()));
+    W::Values means{};
+    for (int f = 0; f < W::kFields; ++f) {
+      double sum = 0;
+      for (int r = 0; r < comm->size(); ++r) sum += all[static_cast<size_t>(r) * W::kFields + f];
+      means[f] = static_cast<float>(sum / comm->size());
+    }
+    auto per_rank = [&](W::Field f) {
+      std::vector<double> values(static_cast<size_t>(comm->size()));
+      for (int r = 0; r < comm->size(); ++r) values[r] = all[static_cast<size_t>(r) * W::kFields + f];
+      return values;
+    };
     const Clock::time_point now = Clock::now();
     const int64_t global_batch = run_.global_batch;
     const double ips = window_.steps * global_batch / std::max(Ms(window_start_, now) / 1000, 1e-9);
     window_ = StepWindow();
     window_start_ = now;
     if (!run_.lead) return Status::Ok();
-    using W = StepWindow;
     const double eta = (run_.max_iter - done) * global_batch / std::max(ips, 1e-9);
     char accuracy[32] = "";
     if (!run_.accuracy_blob.empty()) std::snprintf(accuracy, sizeof accuracy, "  accuracy %.4f", means[W::kAccuracy]);
@@ -230,12 +260,14 @@ class TrainingLoop {
                          {"loss", double{means[W::kLoss]}},
                          {"lr", double{last.lr}},
                          {"images_per_sec", ips},
-                         {"ranks", int64_t{run_.comms.gradients->size()}},
                          {"global_batch", global_batch},
                          {"data_wait_ms", double{means[W::kDataWaitMs]}},
                          {"compute_ms", double{means[W::kComputeMs]}},
                          {"comm_exposed_ms", double{means[W::kCommExposedMs]}},
-                         {"step_ms", double{means[W::kStepMs]}}};
+                         {"step_ms", double{means[W::kStepMs]}},
+                         {"rank_data_wait_ms", per_rank(W::kDataWaitMs)},
+                         {"rank_compute_ms", per_rank(W::kComputeMs)},
+                         {"rank_comm_exposed_ms", per_rank(W::kCommExposedMs)}};
     if (!run_.accuracy_blob.empty()) line.insert(line.begin() + 3, {"accuracy", double{means[W::kAccuracy]}});
     run_.metrics.Write(line);
     return Status::Ok();

@@ -17,6 +17,7 @@
 namespace convoy {
 
 struct TrainOptions {
+  std::string command;  // the command line, for the run's first metrics line
   std::string solver_path;
   std::string run_dir = "run";
   std::string device;  // overrides the solver's when set

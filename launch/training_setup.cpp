@@ -1,4 +1,5 @@
 // SetUpTraining: every part of a run built, in the order of training_run.h's members.
+#include <google/protobuf/text_format.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/checksum.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/nccl_communicator.h"
 #include "distributed/shared_memory_communicator.h"
@@ -257,6 +259,43 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> Placements(const Trai
   return nodes;
 }
 
+// A spec's fingerprint: FNV-1a of its text form, which lists fields in number order.
+std::string SpecHash(const google::protobuf::Message& spec) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(spec, &text);
+  Fnv1a64 hash;
+  hash.Update(text.data(), text.size());
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.digest()));
+  return hex;
+}
+
+// The first line a run (or each resumption of it) writes to metrics.jsonl: what ran, where,
+// on which specs, so that a report or a reader can tell runs and resumptions apart.
+void WriteRunStart(TrainingRun& run, const std::vector<std::pair<std::string, std::string>>& nodes) {
+  std::vector<std::string> node_lines, class_names;
+  for (const auto& [host, ranks] : nodes) node_lines.push_back(host + ": ranks " + ranks);
+  for (const std::string& name : run.train_data->manifest().class_name()) class_names.push_back(name);
+  MetricFields line = {{"event", std::string("start")},
+                       {"command", run.options.command},
+                       {"version", std::string(CONVOY_VERSION)},
+                       {"net", run.config.net.name()},
+                       {"net_hash", SpecHash(run.config.net)},
+                       {"solver_hash", SpecHash(run.spec())},
+                       {"parameters", static_cast<int64_t>(run.net->params().total_count())},
+                       {"device", run.backend->name()},
+                       {"threads", int64_t{run.options.threads}},
+                       {"launcher", run.world.launcher},
+                       {"nodes", node_lines},
+                       {"batch", int64_t{run.batch}},
+                       {"global_batch", int64_t{run.global_batch}},
+                       {"start_iter", static_cast<int64_t>(run.solver->iter())},
+                       {"max_iter", static_cast<int64_t>(run.max_iter)},
+                       {"class_names", class_names}};
+  if (!run.world.job_id.empty()) line.emplace_back("slurm_job", run.world.job_id);
+  run.metrics.Write(line);
+}
+
 // Rank 0 opens metrics.jsonl and prints what runs where; every rank joins the placements.
 Status Announce(TrainingRun& run) {
   ASSIGN_OR_RETURN(const auto nodes, Placements(run));
@@ -269,6 +308,8 @@ Status Announce(TrainingRun& run) {
   if (options.tensorboard)
     RETURN_IF_ERROR(run.metrics.EnableTensorBoard((std::filesystem::path(options.run_dir) / "tensorboard").string()));
   const Communicator& grads = *run.comms.gradients;
+  run.metrics.set_rank_count(grads.size());
+  WriteRunStart(run, nodes);
   std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s) per rank\n",
               run.config.net.name().c_str(), run.net->layers().size(),
               static_cast<long long>(run.net->params().total_count()), run.backend->name().c_str(), options.threads);
