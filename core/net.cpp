@@ -330,12 +330,19 @@ void Net::BackwardLayer(size_t i, const StepContext& ctx) {
 }
 
 void Net::Forward(const StepContext& ctx) {
-  for (size_t i = 0; i < layers_.size(); ++i) ForwardLayer(i, ctx);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (observer_) observer_->Enter(static_cast<int>(i), false);
+    ForwardLayer(i, ctx);
+    if (observer_) observer_->Leave(static_cast<int>(i), false);
+  }
 }
 
 void Net::Backward(const StepContext& ctx) {
   for (size_t i = layers_.size(); i-- > 0;) {
+    const bool observed = observer_ && needs_backward_[i];
+    if (observed) observer_->Enter(static_cast<int>(i), true);
     BackwardLayer(i, ctx);
+    if (observed) observer_->Leave(static_cast<int>(i), true);
     if (after_backward_) after_backward_(static_cast<int>(i), needs_backward_[i] && !layers_[i]->param_decls().empty());
   }
 }

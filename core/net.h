@@ -37,6 +37,16 @@ class Net {
   // parameter gradients final (they are then ready to be all-reduced).
   void set_after_backward_callback(std::function<void(int, bool)> callback) { after_backward_ = std::move(callback); }
 
+  // Told before and after each layer runs in Forward and Backward, for a step timeline
+  // (launch/step_trace.h). None by default: then a run pays one untaken branch per layer.
+  class LayerObserver {
+   public:
+    virtual ~LayerObserver() = default;
+    virtual void Enter(int layer, bool backward) = 0;
+    virtual void Leave(int layer, bool backward) = 0;
+  };
+  void set_layer_observer(LayerObserver* observer) { observer_ = observer; }
+
   Blob* images() { return blobs_.at(data_layer_->spec().top(0)).get(); }
   // A blob by name; null if the net has none.
   const Blob* blob(const std::string& name) const;
@@ -103,6 +113,7 @@ class Net {
   ParamStore params_;
   Tensor workspace_;
   std::function<void(int, bool)> after_backward_;
+  LayerObserver* observer_ = nullptr;
 };
 
 }  // namespace convoy

@@ -21,6 +21,9 @@ class CommRequest {
  public:
   virtual ~CommRequest() = default;
   virtual Status Wait() = 0;
+  // Whether it has completed, without waiting; false where this kind of request cannot tell
+  // before Wait() (a step timeline then shows it done when waited for).
+  virtual bool Ready() { return false; }
 };
 
 class Communicator {
@@ -68,6 +71,7 @@ class DoneRequest final : public CommRequest {
  public:
   explicit DoneRequest(Status status = Status::Ok()) : status_(std::move(status)) {}
   Status Wait() override { return status_; }
+  bool Ready() override { return true; }
 
  private:
   Status status_;

@@ -42,11 +42,22 @@ GradientBuckets::GradientBuckets(ParamStore* params, int num_layers, int64_t buc
 }
 
 void GradientBuckets::BeginStep() {
-  for (Bucket& b : buckets_) b.pending = b.layers;
+  for (Bucket& b : buckets_) {
+    b.pending = b.layers;
+    b.times = {{}, {}, b.count};
+    b.seen_done = false;
+  }
   inline_ms_ = 0;
 }
 
+std::vector<GradientBuckets::BucketTimes> GradientBuckets::step_times() const {
+  std::vector<BucketTimes> times;
+  for (const Bucket& b : buckets_) times.push_back(b.times);
+  return times;
+}
+
 void GradientBuckets::Start(Bucket& b) {
+  if (record_) b.times.ready = Clock::now();
   float* grads = params_->grads().mutable_data() + b.offset;
   if (stage_) {
     backend_->CopyToHost(grads, b.count, host_.data() + b.offset);
@@ -64,6 +75,9 @@ void GradientBuckets::AfterLayer(int layer, bool grads_final) {
   const int index = grads_final ? bucket_of_layer_[layer] : -1;
   if (index >= 0 && --buckets_[index].pending == 0) Start(buckets_[index]);
   comm_->Progress();
+  if (record_)
+    for (Bucket& b : buckets_)
+      if (b.request && !b.seen_done && b.request->Ready()) b.times.done = Clock::now(), b.seen_done = true;
   inline_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -72,6 +86,7 @@ Status GradientBuckets::WaitAll() {
   for (Bucket& b : buckets_) {
     if (!b.request) continue;
     Status s = b.request->Wait();
+    if (record_ && !b.seen_done) b.times.done = Clock::now(), b.seen_done = true;
     b.request.reset();
     if (!s.ok() && first.ok()) first = s;
     if (s.ok() && stage_)

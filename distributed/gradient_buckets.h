@@ -14,6 +14,7 @@
 // each bucket is staged through a host copy.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,19 @@ class GradientBuckets {
   double inline_ms() const { return inline_ms_; }
 
   size_t num_buckets() const { return buckets_.size(); }
+  // The bucket each layer's gradients go in, -1 for layers without parameters.
+  const std::vector<int>& bucket_of_layer() const { return bucket_of_layer_; }
+
+  // For a step timeline: when on, each step records when each bucket's all-reduce started (its
+  // last layer's gradients ready) and when it was first seen complete (polled after each layer
+  // of backward, else when waited for). Off by default: no clock is read.
+  using Clock = std::chrono::steady_clock;
+  struct BucketTimes {
+    Clock::time_point ready, done;
+    int64_t floats = 0;
+  };
+  void set_record_times(bool on) { record_ = on; }
+  std::vector<BucketTimes> step_times() const;
 
  private:
   struct Bucket {
@@ -46,6 +60,8 @@ class GradientBuckets {
     int layers = 0;   // layers with parameters in this bucket
     int pending = 0;  // of those, how many have not reported yet this step
     std::unique_ptr<CommRequest> request;
+    BucketTimes times;  // with record_
+    bool seen_done = false;
   };
   void Start(Bucket& b);
 
@@ -57,6 +73,7 @@ class GradientBuckets {
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_layer_;  // -1: the layer has no parameters
   double inline_ms_ = 0;
+  bool record_ = false;
 };
 
 }  // namespace convoy

@@ -22,6 +22,7 @@ class FutureRequest final : public CommRequest {
   FutureRequest(MpiCommunicator* comm, std::future<Status> f, std::string what)
       : comm_(comm), future_(std::move(f)), what_(std::move(what)) {}
   Status Wait() override { return comm_->WaitFor(future_, what_); }
+  bool Ready() override { return future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
 
  private:
   MpiCommunicator* comm_;
@@ -354,7 +355,7 @@ StatusOr<MpiCommunicator::NodeWindow> MpiCommunicator::NodeSharedWindow(int64_t 
         // touched: look first, and agree.
         const int64_t needed = bytes_per_rank * node_size + (int64_t{1} << 20);
         struct statvfs fs {};
-        int fits = statvfs("/dev/shm", &fs) != 0 || static_cast<int64_t>(fs.f_bavail) * fs.f_frsize >= needed;
+        int fits = statvfs("/dev/shm", &fs) != 0 || static_cast<int64_t>(fs.f_bavail * fs.f_frsize) >= needed;
         MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_MIN, Comm(data_comm_));
         if (!fits) {
           char text[160];

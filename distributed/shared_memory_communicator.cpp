@@ -22,6 +22,7 @@ class SharedRequest final : public CommRequest {
   SharedRequest(SharedMemoryCommunicator* comm, uint64_t seq, int64_t count, bool in_place)
       : comm_(comm), seq_(seq), count_(count), in_place_(in_place) {}
   Status Wait() override { return comm_->WaitFor(seq_, count_, in_place_); }
+  bool Ready() override { return comm_->Gathered(seq_); }
 
  private:
   SharedMemoryCommunicator* comm_;

@@ -76,6 +76,8 @@ class SharedMemoryCommunicator final : public Communicator {
   // Waits until this rank holds the result of the all-reduce numbered seq (count floats), and for
   // one in place until no other rank reads it any more.
   Status WaitFor(uint64_t seq, int64_t count, bool in_place);
+  // Whether all-reduce `seq` has its sums in this rank's buffer (as far as Progress() has gone).
+  bool Gathered(uint64_t seq) const { return gathered_ > seq; }
 
  private:
   // One rank's counters, each on a cache line of its own so that polling one does not slow the

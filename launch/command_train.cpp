@@ -10,25 +10,29 @@
 namespace convoy {
 
 int RunTrain(int argc, char** argv) {
-  Flags flags("train",
-              "Trains the net a solver file names, on the data it names. Under mpirun or srun,\n"
-              "every rank trains on its slice of each epoch and gradients are averaged.",
-              {{"solver", "solver .prototxt", "", false, true},
-               {"run-dir", "folder for metrics.jsonl and checkpoints/", "run"},
-               {"threads", "CPU threads per rank for the math", "1"},
-               {"device", "cpu or cuda (overrides the solver's device)", ""},
-               {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""},
-               {"resume", "continue from a checkpoint: 'latest' (RUN/checkpoints/latest) or a path", ""},
-               {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
-               {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
-                "shared-memory"},
-               {"tensorboard", "also write the metrics as TensorBoard event files in RUN/tensorboard/", "", true},
-               {"overwrite", "start over in a --run-dir that holds an earlier run, moving that run aside", "", true},
-               {"data-threads", "threads per rank that read, decode and crop samples (overrides the solver's)", ""},
-               {"data-root",
-                "read each dataset from DIR/<its folder's name> instead of where the solver says (e.g. a copy "
-                "on the node's local disk)",
-                ""}});
+  Flags flags(
+      "train",
+      "Trains the net a solver file names, on the data it names. Under mpirun or srun,\n"
+      "every rank trains on its slice of each epoch and gradients are averaged.",
+      {{"solver", "solver .prototxt", "", false, true},
+       {"run-dir", "folder for metrics.jsonl and checkpoints/", "run"},
+       {"threads", "CPU threads per rank for the math", "1"},
+       {"device", "cpu or cuda (overrides the solver's device)", ""},
+       {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""},
+       {"resume", "continue from a checkpoint: 'latest' (RUN/checkpoints/latest) or a path", ""},
+       {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
+       {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
+        "shared-memory"},
+       {"tensorboard", "also write the metrics as TensorBoard event files in RUN/tensorboard/", "", true},
+       {"trace", "write a step timeline (Chrome trace JSON: data wait, each layer, each bucket's all-reduce) to FILE",
+        ""},
+       {"trace-steps", "the steps --trace covers, FIRST:COUNT (default: 10 steps, from 5 steps in)", ""},
+       {"overwrite", "start over in a --run-dir that holds an earlier run, moving that run aside", "", true},
+       {"data-threads", "threads per rank that read, decode and crop samples (overrides the solver's)", ""},
+       {"data-root",
+        "read each dataset from DIR/<its folder's name> instead of where the solver says (e.g. a copy "
+        "on the node's local disk)",
+        ""}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> threads = flags.GetInt("threads");
   if (!threads.ok()) return Finish(threads.status());
@@ -45,6 +49,17 @@ int RunTrain(int argc, char** argv) {
   options.data_root = flags.Get("data-root");
   options.overwrite = flags.GetBool("overwrite");
   options.tensorboard = flags.GetBool("tensorboard");
+  options.trace_path = flags.Get("trace");
+  if (flags.Has("trace-steps")) {
+    const std::string& window = flags.Get("trace-steps");
+    long long first = -1, count = -1;
+    char rest = 0;
+    if (std::sscanf(window.c_str(), "%lld:%lld%c", &first, &count, &rest) != 2 || first < 0 || count < 1)
+      return Finish(InvalidInput("--trace-steps " + window + ": expected FIRST:COUNT, e.g. 100:10 (steps 100 to 109)"));
+    if (options.trace_path.empty()) return Finish(InvalidInput("--trace-steps needs --trace FILE"));
+    options.trace_first = first;
+    options.trace_steps = count;
+  }
   if (flags.Has("data-threads")) {
     StatusOr<int> data_threads = flags.GetInt("data-threads");
     if (!data_threads.ok()) return Finish(data_threads.status());

@@ -87,11 +87,21 @@ class Parser {
       if (at_ >= s_.size()) break;
       c = s_[at_++];
       switch (c) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           unsigned code = 0;
           if (at_ + 4 > s_.size() || std::from_chars(s_.data() + at_, s_.data() + at_ + 4, code, 16).ec != std::errc())
@@ -110,7 +120,8 @@ class Parser {
           }
           break;
         }
-        default: out += c;  // \" \\ \/
+        default:
+          out += c;  // \" \\ \/
       }
     }
     if (at_ >= s_.size()) return Fail("'\"' closing the string");

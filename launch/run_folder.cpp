@@ -1,6 +1,10 @@
 #include "launch/run_folder.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -64,6 +68,17 @@ Status ClaimRunFolder(const std::string& run_dir, bool resuming, bool overwrite,
   std::error_code ec;
   const std::string metrics = (fs::path(run_dir) / "metrics.jsonl").string();
   if (fs::exists(metrics, ec) && fs::file_size(metrics, ec) > 0) return MoveAside(metrics, note);
+  return Status::Ok();
+}
+
+Status CheckRunFolderWritable(const std::string& run_dir) {
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return InvalidInput("--run-dir " + run_dir + ": cannot create the run folder (" + ec.message() + ")");
+  if (!fs::is_directory(run_dir, ec)) return InvalidInput("--run-dir " + run_dir + " is not a folder");
+  if (access(run_dir.c_str(), W_OK) != 0)
+    return InvalidInput("--run-dir " + run_dir + ": the run folder is not writable (" + std::strerror(errno) +
+                        "); give a folder this user can write");
   return Status::Ok();
 }
 

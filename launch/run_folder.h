@@ -16,6 +16,10 @@ namespace convoy {
 // renamed the same way (nothing to resume: training starts over). *note says what moved.
 Status ClaimRunFolder(const std::string& run_dir, bool resuming, bool overwrite, std::string* note);
 
+// The run folder exists (created if need be) and this process may write in it; else exit 2
+// naming it, before anything is written.
+Status CheckRunFolderWritable(const std::string& run_dir);
+
 // A resumed run: drops the metrics.jsonl lines of iterations after `iter` (what the earlier run
 // logged past the checkpoint it resumes from, which the resumed run logs again), atomically.
 Status DropMetricsAfter(const std::string& metrics_path, uint64_t iter);

@@ -16,7 +16,8 @@ StatusOr<RunHistory> ReadRunHistory(const std::string& run_dir) {
   history.metrics_path = (fs::path(run_dir) / "metrics.jsonl").string();
   std::ifstream in(history.metrics_path, std::ios::binary);
   if (!in)
-    return InvalidInput(run_dir + " has no metrics.jsonl: is it a run folder (convoy train --run-dir) whose run has "
+    return InvalidInput(run_dir +
+                        " has no metrics.jsonl: is it a run folder (convoy train --run-dir) whose run has "
                         "started?");
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {

@@ -13,9 +13,9 @@ namespace convoy {
 
 struct RunHistory {
   std::string metrics_path;
-  std::vector<JsonValue> starts;  // "event": "start": the run, then each resumption
-  std::vector<JsonValue> train;   // lines with "iter" and no "split"
-  std::vector<JsonValue> test;    // "split": "test"
+  std::vector<JsonValue> starts;        // "event": "start": the run, then each resumption
+  std::vector<JsonValue> train;         // lines with "iter" and no "split"
+  std::vector<JsonValue> test;          // "split": "test"
   std::vector<std::string> unreadable;  // "line N: why", for lines that are not JSON objects
 };
 

@@ -57,7 +57,8 @@ LineChart PerRankChart(const RunHistory& h, const std::string& key, const std::s
     for (size_t r = 0; r < ranks; ++r) {
       ChartSeries s{"rank " + std::to_string(r), {}, false};
       for (const JsonValue& line : h.train)
-        if (const std::vector<double> v = line.Numbers(key); r < v.size()) s.points.emplace_back(line.Number("iter"), v[r]);
+        if (const std::vector<double> v = line.Numbers(key); r < v.size())
+          s.points.emplace_back(line.Number("iter"), v[r]);
       chart.series.push_back(std::move(s));
     }
     return chart;
@@ -77,7 +78,11 @@ LineChart PerRankChart(const RunHistory& h, const std::string& key, const std::s
 
 // Each rank's median step split over the run's windows, as stacked bars.
 StackedBars RankSplit(const RunHistory& h) {
-  StackedBars bars{"Step time per rank (median of the run's windows)", "ms", {}, {"data wait", "compute", "exposed communication"}, {}};
+  StackedBars bars{"Step time per rank (median of the run's windows)",
+                   "ms",
+                   {},
+                   {"data wait", "compute", "exposed communication"},
+                   {}};
   const char* keys[] = {"rank_data_wait_ms", "rank_compute_ms", "rank_comm_exposed_ms"};
   size_t ranks = 0;
   for (const JsonValue& line : h.train) ranks = std::max(ranks, line.Numbers(keys[1]).size());
@@ -106,7 +111,8 @@ std::string Facts(const std::string& run_dir, const RunHistory& h) {
   const JsonValue* last_train = h.train.empty() ? nullptr : &h.train.back();
   const JsonValue* last_test = h.test.empty() ? nullptr : &h.test.back();
   const double max_iter = last ? last->Number("max_iter", -1) : -1;
-  const double reached = std::max(last_train ? last_train->Number("iter") : 0, last_test ? last_test->Number("iter") : 0);
+  const double reached =
+      std::max(last_train ? last_train->Number("iter") : 0, last_test ? last_test->Number("iter") : 0);
   std::string state = "at iteration " + Fixed(reached, 0);
   if (max_iter > 0) {
     state += " of " + Fixed(max_iter, 0);
@@ -117,8 +123,8 @@ std::string Facts(const std::string& run_dir, const RunHistory& h) {
   if (first) {
     rows += Row("command", first->String("command"));
     rows += Row("convoy version", first->String("version"));
-    rows += Row("net", first->String("net") + " (" + Fixed(first->Number("parameters"), 0) + " parameters), spec hash " +
-                           first->String("net_hash"));
+    rows += Row("net", first->String("net") + " (" + Fixed(first->Number("parameters"), 0) +
+                           " parameters), spec hash " + first->String("net_hash"));
     rows += Row("solver spec hash", first->String("solver_hash"));
     rows += Row("started", Utc(first->Number("time")));
   }
@@ -129,8 +135,8 @@ std::string Facts(const std::string& run_dir, const RunHistory& h) {
                              ", device " + last->String("device") + ", " + Fixed(last->Number("threads"), 0) +
                              " thread(s) per rank");
     rows += Row("placement", where);
-    rows += Row("batch", Fixed(last->Number("batch"), 0) + " per rank, " + Fixed(last->Number("global_batch"), 0) +
-                             " global");
+    rows += Row("batch",
+                Fixed(last->Number("batch"), 0) + " per rank, " + Fixed(last->Number("global_batch"), 0) + " global");
     if (!last->String("slurm_job").empty()) rows += Row("slurm job", last->String("slurm_job"));
   }
   for (size_t i = 1; i < h.starts.size(); ++i) {
@@ -140,9 +146,10 @@ std::string Facts(const std::string& run_dir, const RunHistory& h) {
   }
   if (last_train) rows += Row("last line", Utc(last_train->Number("time")));
   if (last_test)
-    rows += Row("last test", "iteration " + Fixed(last_test->Number("iter"), 0) + ": accuracy " +
-                                 Fixed(last_test->Number("accuracy"), 4) + ", loss " + Fixed(last_test->Number("loss"), 4) +
-                                 " on " + Fixed(last_test->Number("samples"), 0) + " samples");
+    rows +=
+        Row("last test", "iteration " + Fixed(last_test->Number("iter"), 0) + ": accuracy " +
+                             Fixed(last_test->Number("accuracy"), 4) + ", loss " + Fixed(last_test->Number("loss"), 4) +
+                             " on " + Fixed(last_test->Number("samples"), 0) + " samples");
   for (const std::string& why : h.unreadable) rows += Row("unreadable", h.metrics_path + " " + why);
   return "<table class=\"facts\">\n" + rows + "</table>\n";
 }
@@ -150,14 +157,18 @@ std::string Facts(const std::string& run_dir, const RunHistory& h) {
 std::string LastTest(const RunHistory& h) {
   if (h.test.empty()) return "<p>No test has run yet.</p>\n";
   const JsonValue& test = h.test.back();
-  std::vector<std::string> names = h.starts.empty() ? std::vector<std::string>{} : h.starts.back().Strings("class_names");
+  std::vector<std::string> names =
+      h.starts.empty() ? std::vector<std::string>{} : h.starts.back().Strings("class_names");
   const std::vector<double> accuracy = test.Numbers("class_accuracy");
   for (size_t c = names.size(); c < accuracy.size(); ++c) names.push_back("class " + std::to_string(c));
   names.resize(accuracy.size());
-  StackedBars bars{"Accuracy per class, test at iteration " + Fixed(test.Number("iter"), 0), "", names, {"accuracy"}, {}};
+  StackedBars bars{
+      "Accuracy per class, test at iteration " + Fixed(test.Number("iter"), 0), "", names, {"accuracy"}, {}};
   for (const double a : accuracy) bars.values.push_back({a});
   std::string out = RenderStackedBars(bars);
-  if (test.Find("confusion")) out += RenderConfusion("Confusion matrix, test at iteration " + Fixed(test.Number("iter"), 0), names, test.Numbers("confusion"));
+  if (test.Find("confusion"))
+    out += RenderConfusion("Confusion matrix, test at iteration " + Fixed(test.Number("iter"), 0), names,
+                           test.Numbers("confusion"));
   return out;
 }
 
@@ -166,17 +177,26 @@ std::string LastTest(const RunHistory& h) {
 std::string RenderRunReport(const std::string& run_dir, const RunHistory& h) {
   const std::vector<double> marks = Resumptions(h);
   std::string charts;
-  charts += RenderLineChart({"Loss", "iteration", "loss",
-                             {Series("training", h.train, "loss"), Series("test", h.test, "loss", true)}, marks});
-  charts += RenderLineChart({"Accuracy", "iteration", "accuracy",
-                             {Series("training", h.train, "accuracy"), Series("test", h.test, "accuracy", true)}, marks});
-  charts += RenderLineChart({"Learning rate", "iteration", "learning rate", {Series("lr", h.train, "lr")}, marks});
-  charts += RenderLineChart({"Throughput", "iteration", "images/s", {Series("images/s", h.train, "images_per_sec")}, marks});
-  charts += RenderLineChart({"Step time (mean over ranks)", "iteration", "ms per step",
-                             {Series("whole step", h.train, "step_ms"), Series("data wait", h.train, "data_wait_ms"),
-                              Series("compute", h.train, "compute_ms"),
-                              Series("exposed communication", h.train, "comm_exposed_ms")},
+  charts += RenderLineChart({"Loss",
+                             "iteration",
+                             "loss",
+                             {Series("training", h.train, "loss"), Series("test", h.test, "loss", true)},
                              marks});
+  charts += RenderLineChart({"Accuracy",
+                             "iteration",
+                             "accuracy",
+                             {Series("training", h.train, "accuracy"), Series("test", h.test, "accuracy", true)},
+                             marks});
+  charts += RenderLineChart({"Learning rate", "iteration", "learning rate", {Series("lr", h.train, "lr")}, marks});
+  charts +=
+      RenderLineChart({"Throughput", "iteration", "images/s", {Series("images/s", h.train, "images_per_sec")}, marks});
+  charts += RenderLineChart(
+      {"Step time (mean over ranks)",
+       "iteration",
+       "ms per step",
+       {Series("whole step", h.train, "step_ms"), Series("data wait", h.train, "data_wait_ms"),
+        Series("compute", h.train, "compute_ms"), Series("exposed communication", h.train, "comm_exposed_ms")},
+       marks});
   charts += RenderStackedBars(RankSplit(h));
   charts += RenderLineChart(PerRankChart(h, "rank_data_wait_ms", "Data wait"));
   charts += RenderLineChart(PerRankChart(h, "rank_compute_ms", "Compute"));
@@ -185,11 +205,13 @@ std::string RenderRunReport(const std::string& run_dir, const RunHistory& h) {
   return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + HtmlEscape(title) +
          "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222}"
          ".grid{display:flex;flex-wrap:wrap;gap:16px}svg.chart{border:1px solid #ddd;background:#fff}"
-         "table.facts{border-collapse:collapse;margin-bottom:16px}table.facts th{text-align:left;padding:3px 12px 3px 0;"
+         "table.facts{border-collapse:collapse;margin-bottom:16px}table.facts th{text-align:left;padding:3px 12px 3px "
+         "0;"
          "vertical-align:top}table.facts td{padding:3px 0;font-family:monospace;max-width:900px;word-break:break-all}"
-         "</style></head><body>\n<h1>" + HtmlEscape(title) + "</h1>\n" + Facts(run_dir, h) +
-         "<h2>Training</h2>\n<div class=\"grid\">\n" + charts + "</div>\n<h2>Last test</h2>\n<div class=\"grid\">\n" +
-         LastTest(h) + "</div>\n<p>Dashed lines: where the run was resumed. Written by convoy report from " +
+         "</style></head><body>\n<h1>" +
+         HtmlEscape(title) + "</h1>\n" + Facts(run_dir, h) + "<h2>Training</h2>\n<div class=\"grid\">\n" + charts +
+         "</div>\n<h2>Last test</h2>\n<div class=\"grid\">\n" + LastTest(h) +
+         "</div>\n<p>Dashed lines: where the run was resumed. Written by convoy report from " +
          HtmlEscape(h.metrics_path) + ".</p>\n</body></html>\n";
 }
 

@@ -39,7 +39,8 @@ std::vector<double> Ticks(double lo, double hi, int target = 5) {
       break;
     }
   std::vector<double> ticks;
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push_back(std::fabs(t) < step * 1e-9 ? 0 : t);
+  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+    ticks.push_back(std::fabs(t) < step * 1e-9 ? 0 : t);
   return ticks;
 }
 
@@ -67,12 +68,23 @@ std::string HtmlEscape(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -134,8 +146,8 @@ std::string RenderLineChart(const LineChart& chart) {
   }
   svg += legend;
   svg += Text(kLeft + pw / 2, kHeight - 12, chart.x_label, "middle", 12);
-  svg += Text(14, kTop + ph / 2, chart.y_label, "middle", 12,
-              " transform=\"rotate(-90 14 " + Px(kTop + ph / 2) + ")\"");
+  svg +=
+      Text(14, kTop + ph / 2, chart.y_label, "middle", 12, " transform=\"rotate(-90 14 " + Px(kTop + ph / 2) + ")\"");
   return svg + "</svg>";
 }
 
@@ -179,7 +191,8 @@ std::string RenderConfusion(const std::string& title, const std::vector<std::str
   const double label_w = 96, cell = std::min(40.0, (kWidth - label_w - 16) / std::max<size_t>(n, 1));
   const double top = kTop + 86, height = top + cell * static_cast<double>(n) + 24;
   std::string svg = Open(title, height);
-  if (counts.size() != n * n) return svg + Text(kWidth / 2, kTop + 20, "no confusion matrix logged", "middle") + "</svg>";
+  if (counts.size() != n * n)
+    return svg + Text(kWidth / 2, kTop + 20, "no confusion matrix logged", "middle") + "</svg>";
   double most = 1;
   for (const double c : counts) most = std::max(most, c);
   for (size_t p = 0; p < n; ++p) {  // predicted-class labels, slanted above the columns
@@ -203,7 +216,8 @@ std::string RenderConfusion(const std::string& title, const std::vector<std::str
                     shade > 0.6 ? " fill=\"#fff\"" : "");
     }
   }
-  svg += Text(label_w + cell * static_cast<double>(n) / 2, height - 6, "predicted class (rows: true class)", "middle", 11);
+  svg +=
+      Text(label_w + cell * static_cast<double>(n) / 2, height - 6, "predicted class (rows: true class)", "middle", 11);
   return svg + "</svg>";
 }
 

@@ -13,6 +13,7 @@
 #include "core/hms.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
+#include "launch/step_trace.h"
 #include "launch/step_window.h"
 #include "launch/stop_signals.h"
 #include "launch/stop_vote.h"
@@ -131,6 +132,35 @@ class TrainingLoop {
   explicit TrainingLoop(TrainingRun& run)
       : run_(run), launcher_(getppid()), stop_vote_(run.comms.step()), trace_(nullptr, std::fclose) {}
 
+  // --trace: which steps the timeline covers, from the solver's iteration on.
+  void PlanStepTrace() {
+    const TrainOptions& o = run_.options;
+    if (o.trace_path.empty()) return;
+    const uint64_t start = run_.solver->iter(), end = run_.max_iter;
+    // By default a few steps in, past the first steps' warm-up (allocation, caches).
+    const uint64_t first =
+        o.trace_first >= 0 ? static_cast<uint64_t>(o.trace_first) : start + std::min<uint64_t>(5, (end - start) / 2);
+    const uint64_t count = first < end ? std::min<uint64_t>(static_cast<uint64_t>(o.trace_steps), end - first) : 0;
+    std::vector<std::string> names;
+    for (const auto& layer : run_.net->layers()) names.push_back(layer->name());
+    step_trace_ = std::make_unique<StepTrace>(run_.comms.gradients->rank(), first, count, std::move(names));
+  }
+
+  // Every rank's timeline to rank 0, which writes the trace file (collective).
+  Status WriteStepTrace() {
+    if (!step_trace_ || trace_written_) return Status::Ok();
+    trace_written_ = true;
+    std::vector<std::string> events;
+    RETURN_IF_ERROR(run_.comms.control->AllgatherStrings(step_trace_->Events(), &events));
+    if (!run_.lead) return Status::Ok();
+    RETURN_IF_ERROR(WriteChromeTrace(run_.options.trace_path, events));
+    std::printf("trace: %s (steps %llu-%llu, %zu rank(s); open it in https://ui.perfetto.dev or chrome://tracing)\n",
+                run_.options.trace_path.c_str(), static_cast<unsigned long long>(step_trace_->first()),
+                static_cast<unsigned long long>(step_trace_->last()), events.size());
+    std::fflush(stdout);
+    return Status::Ok();
+  }
+
   // Each rank appends "epoch sample" lines for the samples it trains on (--trace-samples).
   Status OpenSampleTrace() {
     if (run_.options.trace_samples.empty()) return Status::Ok();
@@ -148,6 +178,7 @@ class TrainingLoop {
     for (uint64_t iter = run_.solver->iter(); iter < max_iter; ++iter) {
       ASSIGN_OR_RETURN(const StepResult step, Step(iter));
       window_.Add(step.measured);
+      if (step_trace_ && step_trace_->EndsAfter(iter)) RETURN_IF_ERROR(WriteStepTrace());
       const uint64_t done = iter + 1;
       if (done % display == 0 || done == max_iter) RETURN_IF_ERROR(Report(done, step));
       if (spec.test_interval() > 0 && done % spec.test_interval() == 0 && done != max_iter)
@@ -191,6 +222,8 @@ class TrainingLoop {
 
     run.comms.control->MarkStep(iter);
     stop_vote_.Start();
+    StepTrace* trace = step_trace_ && step_trace_->Covers(iter) ? step_trace_.get() : nullptr;
+    if (trace) run.net->set_layer_observer(trace), run.buckets->set_record_times(true);
     run.buckets->BeginStep();
     StepContext ctx = run.net->Context(true, run.spec().seed(), iter);
     ctx.first_sample = static_cast<uint64_t>(rank) * run.batch;
@@ -205,6 +238,14 @@ class TrainingLoop {
     const float loss = run.net->ReadScalar(run.net->loss_blob());  // waits for the step on the device
     run.feeder->StepDone();
     const Clock::time_point t4 = Clock::now();
+    if (trace) {
+      trace->Span("step " + std::to_string(iter), t0, t4);
+      trace->Span("data wait", t0, t1);
+      trace->Span("wait for all-reduce", t2, t3);
+      trace->Span("update", t3, t4);
+      trace->Buckets(iter, run.buckets->step_times(), run.buckets->bucket_of_layer());
+      run.net->set_layer_observer(nullptr), run.buckets->set_record_times(false);
+    }
     // A stalled collective aborted by the gradients' watchdog, then a device fault: both end
     // every rank through the same path as any other error.
     RETURN_IF_ERROR(run.comms.gradients->Fault());
@@ -300,6 +341,7 @@ class TrainingLoop {
     if (run_.lead)
       std::printf("trained %llu iterations in %.1f s: %.0f images/s\n", static_cast<unsigned long long>(run_.max_iter),
                   seconds, (run_.max_iter * run_.global_batch) / std::max(seconds, 1e-9));
+    RETURN_IF_ERROR(WriteStepTrace());  // a window the run ended inside of
     RETURN_IF_ERROR(Test(run_, run_.max_iter));
     RETURN_IF_ERROR(Checkpoint(run_));
     if (run_.lead) std::printf("peak resident memory: %.1f MB (rank 0)\n", PeakResidentMb());
@@ -310,6 +352,8 @@ class TrainingLoop {
   const pid_t launcher_;
   StopVote stop_vote_;
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_;
+  std::unique_ptr<StepTrace> step_trace_;  // --trace
+  bool trace_written_ = false;
   StepWindow window_;
   Clock::time_point start_, window_start_;
   uint64_t epoch_bytes_read_ = 0;  // this rank's, for the epoch in progress
@@ -321,6 +365,7 @@ Status Train(const TrainOptions& options, const World& world, Communicator* cont
   ASSIGN_OR_RETURN(std::unique_ptr<TrainingRun> run, SetUpTraining(options, world, control));
   TrainingLoop loop(*run);
   RETURN_IF_ERROR(loop.OpenSampleTrace());
+  loop.PlanStepTrace();
   return loop.Run();
 }
 

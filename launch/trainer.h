@@ -34,6 +34,11 @@ struct TrainOptions {
   std::string data_root;     // read the datasets from DATA_ROOT/<folder name> (run_config.h)
   bool overwrite = false;    // an earlier run in run_dir is moved aside (launch/run_folder.h)
   bool tensorboard = false;  // rank 0 writes RUN/tensorboard/ event files (launch/metrics_log.h)
+  // A step timeline of steps [trace_first, trace_first + trace_steps) in Chrome's trace format,
+  // written by rank 0 to trace_path (launch/step_trace.h); trace_first < 0: a few steps in.
+  std::string trace_path;
+  int64_t trace_first = -1;
+  int64_t trace_steps = 10;
 };
 
 // control carries the host-side collectives (spec checks, metrics; MPI, or a SoloCommunicator

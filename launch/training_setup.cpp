@@ -15,6 +15,7 @@
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
 #include "launch/run_folder.h"
+#include "launch/step_trace.h"
 #include "launch/training_run.h"
 
 namespace convoy {
@@ -98,7 +99,10 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
 // Rank 0 checks the run folder (it alone writes there); every rank returns its verdict.
 Status AgreeOnRunFolder(TrainingRun& run, Communicator* control) {
   Status mine;
-  if (run.lead)
+  // Every check that can refuse comes before ClaimRunFolder, which may move an earlier run aside.
+  if (run.lead && !run.options.trace_path.empty()) mine = CheckTracePath(run.options.trace_path);
+  if (run.lead && mine.ok()) mine = CheckRunFolderWritable(run.options.run_dir);
+  if (run.lead && mine.ok())
     mine = ClaimRunFolder(run.options.run_dir, !run.options.resume.empty(), run.options.overwrite, &run.resume_log);
   std::vector<std::string> verdicts;
   RETURN_IF_ERROR(control->AllgatherStrings(mine.message(), &verdicts));

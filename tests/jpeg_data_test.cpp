@@ -39,8 +39,9 @@ class JpegDataTest : public ::testing::Test {
                                   " --size 36x36 --val-fraction 0.2 --shards 2 --threads 2 --encoding " + encoding +
                                   " --out " + (*dir_ / encoding));
       ASSERT_EQ(r.exit_code, 0) << r.output;
-      if (std::string(encoding) == "jpeg")
+      if (std::string(encoding) == "jpeg") {
         EXPECT_NE(r.output.find("(JPEG, quality 90)"), std::string::npos) << r.output;
+      }
     }
   }
   static void TearDownTestSuite() { delete dir_; }

@@ -55,9 +55,10 @@ class RunReportTest : public ::testing::Test {
   }
   testing::CommandResult Train(int max_iter, const std::string& flags, const std::string& launcher = "") {
     const std::string solver = dir_ / ("solver" + std::to_string(max_iter) + ".prototxt");
-    testing::WriteFile(solver, "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 16\n"
-                               "max_iter: " + std::to_string(max_iter) +
-                                   "\ndisplay: 4\ntest_interval: 12\nsnapshot: 12\nseed: 3\n");
+    testing::WriteFile(solver,
+                       "net: \"net.prototxt\"\ntrain_data: \"train\"\ntest_data: \"test\"\nbatch_size: 16\n"
+                       "max_iter: " +
+                           std::to_string(max_iter) + "\ndisplay: 4\ntest_interval: 12\nsnapshot: 12\nseed: 3\n");
     return testing::Run(launcher + testing::ConvoyBinary() + " train --solver " + solver + " --run-dir " +
                         (dir_ / "run") + " " + flags);
   }
@@ -85,15 +86,18 @@ TEST_F(RunReportTest, MetricsLinesCarryTheRunsFactsAndPerClassResults) {
   for (const JsonValue& line : lines) {
     EXPECT_GT(line.Number("time"), 1.7e9);
     EXPECT_GE(line.Number("rank_count"), 1);
-    if (line.String("event") == "start") starts.push_back(&line);
-    else if (line.String("split") == "test") tests.push_back(&line);
-    else if (line.Find("iter")) trains.push_back(&line);
+    if (line.String("event") == "start")
+      starts.push_back(&line);
+    else if (line.String("split") == "test")
+      tests.push_back(&line);
+    else if (line.Find("iter"))
+      trains.push_back(&line);
   }
   ASSERT_EQ(starts.size(), 2u);
   EXPECT_NE(starts[0]->String("command").find("train --solver"), std::string::npos);
   EXPECT_FALSE(starts[0]->String("version").empty());
   EXPECT_EQ(starts[0]->String("net_hash").size(), 16u);
-  EXPECT_EQ(starts[0]->String("net_hash"), starts[1]->String("net_hash"));  // the same net
+  EXPECT_EQ(starts[0]->String("net_hash"), starts[1]->String("net_hash"));        // the same net
   EXPECT_NE(starts[0]->String("solver_hash"), starts[1]->String("solver_hash"));  // max_iter changed
   EXPECT_EQ(starts[0]->String("launcher"), "mpirun");
   EXPECT_EQ(starts[0]->Number("rank_count"), 2);
@@ -157,8 +161,8 @@ TEST_F(RunReportTest, ChromiumDrawsEveryChartOfAResumedRun) {
   EXPECT_NE(dom.output.find("resumed"), std::string::npos);
 
   const std::string png = dir_ / "report.png";
-  const auto shot = testing::Run(chromium + "--window-size=1250,3000 --screenshot=" + png + " file://" + page +
-                                 " 2>&1");
+  const auto shot =
+      testing::Run(chromium + "--window-size=1250,3000 --screenshot=" + png + " file://" + page + " 2>&1");
   ASSERT_EQ(shot.exit_code, 0) << shot.output;
   const auto image = ReadImage(png);
   ASSERT_TRUE(image.ok()) << image.status().message();
