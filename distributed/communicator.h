@@ -61,6 +61,12 @@ class Communicator {
   virtual Status Fault() const { return Status::Ok(); }
   // Seconds a collective may wait for a peer before it fails naming the missing rank(s).
   virtual void set_timeout_s(double seconds) { (void)seconds; }
+  // Seconds a rank waits in one collective before it says so on stderr (once per wait): which
+  // collective, since when, and which ranks have not joined (distributed/stall_warning.h); 0: never.
+  virtual void set_warn_after_s(double seconds) { (void)seconds; }
+  // Names the next collective this rank starts, for those messages and the timeout's
+  // (e.g. "gradient bucket 1 (conv2, conv1)"); unnamed ones are "all-reduce of N floats".
+  virtual void NameNextCollective(std::string what) { (void)what; }
   // Tells the job this rank has started training step `step`, so a stall can be pinned on the
   // rank that is behind.
   virtual void MarkStep(uint64_t step) { (void)step; }

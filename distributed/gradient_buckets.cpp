@@ -56,8 +56,19 @@ std::vector<GradientBuckets::BucketTimes> GradientBuckets::step_times() const {
   return times;
 }
 
+void GradientBuckets::NameBuckets(const std::vector<std::string>& layer_names) {
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    std::string layers;
+    for (size_t l = bucket_of_layer_.size(); l-- > 0;)
+      if (bucket_of_layer_[l] == static_cast<int>(b))
+        layers += (layers.empty() ? "" : ", ") + (l < layer_names.size() ? layer_names[l] : std::to_string(l));
+    buckets_[b].name = "gradient bucket " + std::to_string(b) + " (" + layers + ")";
+  }
+}
+
 void GradientBuckets::Start(Bucket& b) {
   if (record_) b.times.ready = Clock::now();
+  if (!b.name.empty()) comm_->NameNextCollective(b.name);
   float* grads = params_->grads().mutable_data() + b.offset;
   if (stage_) {
     backend_->CopyToHost(grads, b.count, host_.data() + b.offset);

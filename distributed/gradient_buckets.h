@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/param_store.h"
@@ -40,8 +41,10 @@ class GradientBuckets {
   double inline_ms() const { return inline_ms_; }
 
   size_t num_buckets() const { return buckets_.size(); }
-  // The bucket each layer's gradients go in, -1 for layers without parameters.
-  const std::vector<int>& bucket_of_layer() const { return bucket_of_layer_; }
+  // Names each bucket after its layers, last first ("gradient bucket 1 (conv2, conv1)"), for the
+  // communicator's stall and timeout messages and the step timeline.
+  void NameBuckets(const std::vector<std::string>& layer_names);
+  const std::string& bucket_name(size_t b) const { return buckets_[b].name; }
 
   // For a step timeline: when on, each step records when each bucket's all-reduce started (its
   // last layer's gradients ready) and when it was first seen complete (polled after each layer
@@ -60,6 +63,7 @@ class GradientBuckets {
     int layers = 0;   // layers with parameters in this bucket
     int pending = 0;  // of those, how many have not reported yet this step
     std::unique_ptr<CommRequest> request;
+    std::string name;   // NameBuckets'
     BucketTimes times;  // with record_
     bool seen_done = false;
   };

@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+
+#include "distributed/stall_warning.h"
 
 namespace convoy {
 namespace {
@@ -155,7 +158,9 @@ void MpiCommunicator::Loop() {
 
 Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& what) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_.load() + (rank_ == 0 ? 0 : 5));
+  const auto began = Clock::now();
+  const auto deadline = began + std::chrono::duration<double>(timeout_s_.load() + (rank_ == 0 ? 0 : 5));
+  bool warned = false;
   // As in Loop: a collective that is about to finish is waited for by yielding, not sleeping.
   for (int spin = 0; spin < kSpins && done.wait_for(std::chrono::seconds(0)) != std::future_status::ready; ++spin)
     std::this_thread::yield();
@@ -163,6 +168,13 @@ Status MpiCommunicator::WaitFor(std::future<Status>& done, const std::string& wh
     {
       std::lock_guard<std::mutex> lock(watch_mutex_);
       rank_ == 0 ? DrainEntered() : SendEntered();  // design reason 3
+    }
+    const double warn = warn_after_s_.load();
+    if (!warned && warn > 0 && Clock::now() - began >= std::chrono::duration<double>(warn)) {
+      warned = true;
+      PrintStallWarning(rank_, what, step_.load(), began,
+                        rank_ == 0 ? MissingRanks() : "rank 0 tracks which ranks joined it and names any missing",
+                        timeout_s_.load());
     }
     if (Clock::now() < deadline) continue;
     std::string msg = "rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
@@ -246,9 +258,14 @@ Status SumInPlace(float* data, int64_t count, MPI_Comm comm) {
   return Status::Ok();
 }
 
-std::string AllreduceName(int64_t count) { return "allreduce of " + std::to_string(count) + " floats"; }
+std::string AllreduceName(int64_t count) { return "all-reduce of " + std::to_string(count) + " floats"; }
 
 }  // namespace
+
+std::string MpiCommunicator::TakeName(int64_t count) {
+  if (next_name_.empty()) return AllreduceName(count);
+  return std::exchange(next_name_, std::string());
+}
 
 Status MpiCommunicator::Allreduce(float* data, int64_t count) { return AllreduceAsync(data, count)->Wait(); }
 
@@ -258,7 +275,7 @@ Status MpiCommunicator::AllreduceAverage(float* data, int64_t count) {
 
 std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAsync(float* data, int64_t count) {
   return std::make_unique<FutureRequest>(this, Submit([=, this] { return SumInPlace(data, count, Comm(data_comm_)); }),
-                                         AllreduceName(count));
+                                         TakeName(count));
 }
 
 std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data, int64_t count) {
@@ -268,7 +285,7 @@ std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data,
                                            for (int64_t i = 0; i < count; ++i) data[i] *= scale;
                                            return Status::Ok();
                                          }),
-                                         AllreduceName(count));
+                                         TakeName(count));
 }
 
 Status MpiCommunicator::Broadcast(float* data, int64_t count, int root) {

@@ -51,6 +51,8 @@ class MpiCommunicator final : public Communicator {
   // Remembers the training step, for the messages of timeouts.
   void MarkStep(uint64_t step) override { step_ = step; }
   void set_timeout_s(double seconds) override { timeout_s_ = seconds; }
+  void set_warn_after_s(double seconds) override { warn_after_s_ = seconds; }
+  void NameNextCollective(std::string what) override { next_name_ = std::move(what); }
   // A shared-memory window among the ranks of this node (NodeWindow), and where the job spans
   // nodes, a communicator joining the ranks with the same place on every node.
   struct NodeWindow {
@@ -86,6 +88,9 @@ class MpiCommunicator final : public Communicator {
 
   int rank_, size_;
   std::atomic<double> timeout_s_;
+  std::atomic<double> warn_after_s_{0};
+  std::string next_name_;  // NameNextCollective's, taken by the next all-reduce (caller's thread)
+  std::string TakeName(int64_t count);
   // MPI_Win and MPI_Comm of NodeSharedWindow, freed before MPI_Finalize.
   std::vector<void*> windows_, across_comms_;
   void* data_comm_ = nullptr;   // MPI_Comm of the collectives

@@ -5,8 +5,10 @@
 #include <cstring>
 #include <new>
 #include <thread>
+#include <utility>
 
 #include "distributed/mpi_communicator.h"
+#include "distributed/stall_warning.h"
 
 namespace convoy {
 namespace {
@@ -19,16 +21,16 @@ int64_t RoundUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 class SharedRequest final : public CommRequest {
  public:
-  SharedRequest(SharedMemoryCommunicator* comm, uint64_t seq, int64_t count, bool in_place)
-      : comm_(comm), seq_(seq), count_(count), in_place_(in_place) {}
-  Status Wait() override { return comm_->WaitFor(seq_, count_, in_place_); }
+  SharedRequest(SharedMemoryCommunicator* comm, uint64_t seq, bool in_place, std::string what)
+      : comm_(comm), seq_(seq), in_place_(in_place), what_(std::move(what)) {}
+  Status Wait() override { return comm_->WaitFor(seq_, in_place_, what_); }
   bool Ready() override { return comm_->Gathered(seq_); }
 
  private:
   SharedMemoryCommunicator* comm_;
   uint64_t seq_;
-  int64_t count_;
   bool in_place_;
+  std::string what_;
 };
 
 // A peer is usually a few microseconds behind: yield the core (to this rank's other threads)
@@ -77,9 +79,13 @@ std::string SharedMemoryCommunicator::name() const {
 std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t count, float scale) {
   if (!broken_.ok()) return std::make_unique<DoneRequest>(broken_);
   if (count == 0) return std::make_unique<DoneRequest>();
+  std::string what = next_name_.empty() ? "all-reduce of " + std::to_string(count) + " floats"
+                                        : std::exchange(next_name_, std::string());
   const bool in_place = data >= in_place_memory() && data + count <= in_place_memory() + in_place_;
-  if (!in_place && count > staging_)
+  if (!in_place && count > staging_) {
+    mpi_->NameNextCollective(std::move(what));
     return scale == 1.f ? mpi_->AllreduceAsync(data, count) : mpi_->AllreduceAverageAsync(data, count);
+  }
   // Staging space is taken in order and reused from the start once full: where each all-reduce
   // stages depends only on the sizes before it, the same on every rank.
   if (!in_place && used_ + RoundUp(count) > staging_) {
@@ -100,7 +106,7 @@ std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t
   pending_.push_back(std::move(p));
   counters(node_rank_).posted.value.store(++posted_, std::memory_order_release);
   Progress();
-  return std::make_unique<SharedRequest>(this, seq, count, in_place);
+  return std::make_unique<SharedRequest>(this, seq, in_place, std::move(what));
 }
 
 void SharedMemoryCommunicator::Progress() {
@@ -180,17 +186,33 @@ bool SharedMemoryCommunicator::EveryRankAtLeast(Counter Counters::*which, uint64
   return true;
 }
 
+std::string SharedMemoryCommunicator::RanksBelow(Counter Counters::*which, uint64_t target) const {
+  std::string behind;
+  for (int r = 0; r < node_size(); ++r)
+    if ((counters(r).*which).value.load(std::memory_order_acquire) < target)
+      behind += (behind.empty() ? "" : ", ") + std::to_string(window_.world_ranks[r]);
+  return behind;
+}
+
 Status SharedMemoryCommunicator::WaitForEveryRank(Counter Counters::*which, uint64_t target, const std::string& what,
                                                   const std::string& lagging) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+  const auto began = Clock::now();
+  const auto deadline = began + std::chrono::duration<double>(timeout_s_);
+  bool warned = false;
   for (uint64_t polls = 0; !EveryRankAtLeast(which, target); ++polls) {
     Progress();
     Pause(polls);
-    if (polls % 256 != 0 || Clock::now() < deadline) continue;
-    std::string behind;
-    for (int r = 0; r < node_size(); ++r)
-      if ((counters(r).*which).value.load(std::memory_order_acquire) < target)
-        behind += (behind.empty() ? "" : ", ") + std::to_string(window_.world_ranks[r]);
+    if (polls % 256 != 0) continue;
+    const auto now = Clock::now();
+    if (!warned && warn_after_s_ > 0 && now - began >= std::chrono::duration<double>(warn_after_s_)) {
+      warned = true;
+      // None behind any more: the wait is over, nothing to report.
+      if (const std::string behind = RanksBelow(which, target); !behind.empty())
+        PrintStallWarning(rank_, what + " (shared memory)", step_, began,
+                          "held up by rank(s) " + behind + ": " + lagging, timeout_s_);
+    }
+    if (now < deadline) continue;
+    const std::string behind = RanksBelow(which, target);
     broken_ = Unavailable("rank " + std::to_string(rank_) + ": " + what + " (shared memory) did not complete within " +
                           std::to_string(static_cast<int>(timeout_s_)) + " s at step " + std::to_string(step_) +
                           "; rank(s) " + behind + " " + lagging + " (stalled or dead)" +
@@ -200,8 +222,7 @@ Status SharedMemoryCommunicator::WaitForEveryRank(Counter Counters::*which, uint
   return Status::Ok();
 }
 
-Status SharedMemoryCommunicator::WaitFor(uint64_t seq, int64_t count, bool in_place) {
-  const std::string what = "all-reduce of " + std::to_string(count) + " floats";
+Status SharedMemoryCommunicator::WaitFor(uint64_t seq, bool in_place, const std::string& what) {
   if (gathered_ <= seq) {
     // Every rank's part must be posted, then its share summed, before this rank copies the sums.
     RETURN_IF_ERROR(WaitForEveryRank(&Counters::posted, seq + 1, what, "never joined it"));
@@ -224,7 +245,8 @@ Status SharedMemoryCommunicator::WaitFor(uint64_t seq, int64_t count, bool in_pl
 }
 
 Status SharedMemoryCommunicator::DrainAll() {
-  return pending_.empty() ? broken_ : WaitFor(pending_.back().seq, pending_.back().count, pending_.back().in_place);
+  return pending_.empty() ? broken_
+                          : WaitFor(pending_.back().seq, pending_.back().in_place, "the all-reduces in flight");
 }
 
 // The other collectives go to MPI, after the all-reduces in flight: a rank that blocked in MPI

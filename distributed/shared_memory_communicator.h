@@ -72,10 +72,15 @@ class SharedMemoryCommunicator final : public Communicator {
   Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override;
   void MarkStep(uint64_t step) override;
   void set_timeout_s(double seconds) override;
+  void set_warn_after_s(double seconds) override {
+    warn_after_s_ = seconds;
+    mpi_->set_warn_after_s(seconds);
+  }
+  void NameNextCollective(std::string what) override { next_name_ = std::move(what); }
 
-  // Waits until this rank holds the result of the all-reduce numbered seq (count floats), and for
-  // one in place until no other rank reads it any more.
-  Status WaitFor(uint64_t seq, int64_t count, bool in_place);
+  // Waits until this rank holds the result of the all-reduce numbered seq (`what`, for
+  // messages), and for one in place until no other rank reads it any more.
+  Status WaitFor(uint64_t seq, bool in_place, const std::string& what);
   // Whether all-reduce `seq` has its sums in this rank's buffer (as far as Progress() has gone).
   bool Gathered(uint64_t seq) const { return gathered_ > seq; }
 
@@ -106,6 +111,8 @@ class SharedMemoryCommunicator final : public Communicator {
   Status WaitForEveryRank(Counter Counters::*which, uint64_t target, const std::string& what,
                           const std::string& lagging);
   bool EveryRankAtLeast(Counter Counters::*which, uint64_t target) const;
+  // The world ranks of this node whose `which` counter is below target, as "1, 3".
+  std::string RanksBelow(Counter Counters::*which, uint64_t target) const;
   // Node rank r's counters and floats: in_place_ of in-place memory, then staging_ of staging.
   int node_size() const { return static_cast<int>(window_.segments.size()); }
   Counters& counters(int r) const { return *reinterpret_cast<Counters*>(window_.segments[r]); }
@@ -122,6 +129,8 @@ class SharedMemoryCommunicator final : public Communicator {
   MpiCommunicator::NodeWindow window_;
   int64_t in_place_, staging_;  // floats of each kind per rank
   double timeout_s_;
+  double warn_after_s_ = 0;
+  std::string next_name_;  // NameNextCollective's, taken by the next all-reduce
   uint64_t step_ = 0;
   std::deque<Pending> pending_;  // posted, not yet gathered, in order
   size_t summed_ = 0;            // how many of pending_ (from the front) this rank has summed on its node

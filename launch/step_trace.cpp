@@ -32,10 +32,15 @@ constexpr int kAllreduceTrack = 2;
 }  // namespace
 
 StepTrace::StepTrace(int rank, uint64_t first, uint64_t count, std::vector<std::string> layer_names)
-    : rank_(rank), first_(first), count_(count), layer_names_(std::move(layer_names)), wall_offset_us_(WallMinusSteady()) {
+    : rank_(rank),
+      first_(first),
+      count_(count),
+      layer_names_(std::move(layer_names)),
+      wall_offset_us_(WallMinusSteady()) {
   const std::string pid = std::to_string(rank_);
   Add("{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " + pid + ", \"args\": {\"name\": \"rank " + pid + "\"}}");
-  Add("{\"ph\": \"M\", \"name\": \"process_sort_index\", \"pid\": " + pid + ", \"args\": {\"sort_index\": " + pid + "}}");
+  Add("{\"ph\": \"M\", \"name\": \"process_sort_index\", \"pid\": " + pid + ", \"args\": {\"sort_index\": " + pid +
+      "}}");
   Add("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + pid + ", \"tid\": " + std::to_string(kTrainingThread) +
       ", \"args\": {\"name\": \"training thread\"}}");
   Add("{\"ph\": \"M\", \"name\": \"thread_name\", \"pid\": " + pid + ", \"tid\": " + std::to_string(kAllreduceTrack) +
@@ -60,15 +65,11 @@ void StepTrace::Leave(int layer, bool backward) {
 }
 
 void StepTrace::Buckets(uint64_t step, const std::vector<GradientBuckets::BucketTimes>& times,
-                        const std::vector<int>& bucket_of_layer) {
+                        const GradientBuckets& names) {
   const std::string where = "\"pid\": " + std::to_string(rank_) + ", \"tid\": " + std::to_string(kAllreduceTrack);
   for (size_t b = 0; b < times.size(); ++b) {
     if (times[b].ready == Clock::time_point{}) continue;  // not started this step
-    std::string layers;  // last layer first, as backward produced them
-    for (size_t l = bucket_of_layer.size(); l-- > 0;)
-      if (bucket_of_layer[l] == static_cast<int>(b))
-        layers += (layers.empty() ? "" : ", ") + (l < layer_names_.size() ? layer_names_[l] : std::to_string(l));
-    const std::string name = JsonString("bucket " + std::to_string(b) + " (" + layers + ")");
+    const std::string name = JsonString(names.bucket_name(b));
     const std::string id = std::to_string(step * 100000 + b);
     const std::string args = "\"args\": {\"step\": " + std::to_string(step) + ", \"bucket\": " + std::to_string(b) +
                              ", \"floats\": " + std::to_string(times[b].floats) + "}";

@@ -33,9 +33,8 @@ class StepTrace : public Net::LayerObserver {
 
   // A span of the training thread (properly nested: a step holds its parts).
   void Span(const std::string& name, Clock::time_point begin, Clock::time_point end);
-  // This step's bucket all-reduces; bucket_of_layer names the layers in each.
-  void Buckets(uint64_t step, const std::vector<GradientBuckets::BucketTimes>& times,
-               const std::vector<int>& bucket_of_layer);
+  // This step's bucket all-reduces.
+  void Buckets(uint64_t step, const std::vector<GradientBuckets::BucketTimes>& times, const GradientBuckets& names);
 
   // Net::LayerObserver: forward and backward of each layer, while a step in the window runs.
   void Enter(int layer, bool backward) override;

@@ -221,6 +221,7 @@ class TrainingLoop {
                       std::to_string(launcher_) + ") is gone; stopping");
 
     run.comms.control->MarkStep(iter);
+    if (run.comms.gradients != run.comms.control) run.comms.gradients->MarkStep(iter);
     stop_vote_.Start();
     StepTrace* trace = step_trace_ && step_trace_->Covers(iter) ? step_trace_.get() : nullptr;
     if (trace) run.net->set_layer_observer(trace), run.buckets->set_record_times(true);
@@ -243,7 +244,7 @@ class TrainingLoop {
       trace->Span("data wait", t0, t1);
       trace->Span("wait for all-reduce", t2, t3);
       trace->Span("update", t3, t4);
-      trace->Buckets(iter, run.buckets->step_times(), run.buckets->bucket_of_layer());
+      trace->Buckets(iter, run.buckets->step_times(), *run.buckets);
       run.net->set_layer_observer(nullptr), run.buckets->set_record_times(false);
     }
     // A stalled collective aborted by the gradients' watchdog, then a device fault: both end

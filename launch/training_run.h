@@ -57,6 +57,7 @@ struct TrainingRun {
   bool lead = false;  // rank 0: prints, writes metrics and checkpoints
   Backend* backend = nullptr;
   double timeout_s = 0;
+  double warn_after_s = 0;  // a rank waiting this long in a collective says where (stall_warning.h)
 
   std::unique_ptr<Communicator> nccl;  // owned here when the gradients go over NCCL
   Comms comms;

@@ -79,6 +79,10 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
   run.lead = control->rank() == 0;
   run.timeout_s = run.options.timeout_s > 0 ? run.options.timeout_s : run.spec().collective_timeout_s();
   control->set_timeout_s(run.timeout_s);
+  // A stall is reported before the timeout ends the job, also where the timeout is short.
+  const double warn = run.spec().collective_warn_s();
+  run.warn_after_s = warn > 0 && warn < run.timeout_s ? warn : run.timeout_s / 2;
+  control->set_warn_after_s(run.warn_after_s);
   const std::string& device = run.options.device.empty() ? run.spec().device() : run.options.device;
   ASSIGN_OR_RETURN(run.backend, GetBackend(device, run.world.local_rank));
   SetCpuThreads(run.options.threads);
@@ -88,6 +92,7 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
     if (made.ok()) {
       run.nccl = std::move(made).value();
       run.nccl->set_timeout_s(run.timeout_s);
+      run.nccl->set_warn_after_s(run.warn_after_s);
       run.comms.gradients = run.nccl.get();
     } else {
       run.comms.note = " (" + made.status().message() + ")";
@@ -167,6 +172,7 @@ Status BuildNetAndSolver(TrainingRun& run) {
     auto made = ShareGradients(comms.control, run.net.get(), run.backend, run.timeout_s);
     if (made.ok()) {
       run.shared = std::move(made).value();
+      run.shared->set_warn_after_s(run.warn_after_s);
       comms.gradients = run.shared.get();
     } else {
       comms.note = " (" + made.status().message() + ")";
@@ -245,6 +251,9 @@ void StartPipeline(TrainingRun& run) {
                                                   static_cast<int64_t>(spec.bucket_mb() * (1 << 20)),
                                                   run.comms.gradients, run.backend);
   GradientBuckets* buckets = run.buckets.get();
+  std::vector<std::string> layer_names;
+  for (const auto& layer : run.net->layers()) layer_names.push_back(layer->name());
+  buckets->NameBuckets(layer_names);
   run.net->set_after_backward_callback([buckets](int layer, bool final) { buckets->AfterLayer(layer, final); });
 }
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "launch/checkpoint.h"
@@ -65,7 +66,7 @@ TEST_F(DistributedTrainTest, TwoRanksOfBatch32EqualOneRankOfBatch64) {
   EXPECT_LT(worst, 1e-4) << "largest relative difference between the two runs' weights";
   EXPECT_GT(worst, 0.0) << "suspicious: bit-identical, was the second run really on two ranks?";
   const std::string metrics = testing::ReadFile(dir_ / "two/metrics.jsonl");
-  for (const char* key : {"\"ranks\": 2", "\"global_batch\": 64", "\"data_wait_ms\"", "\"compute_ms\"",
+  for (const char* key : {"\"rank_count\": 2", "\"global_batch\": 64", "\"data_wait_ms\"", "\"compute_ms\"",
                           "\"comm_exposed_ms\"", "\"step_ms\""})
     EXPECT_NE(metrics.find(key), std::string::npos) << key << " missing from " << metrics;
 }
@@ -177,6 +178,29 @@ TEST_F(DistributedTrainTest, ARankThatStallsIsNamedAfterTheTimeout) {
   EXPECT_NE(code, 0) << log;
   // Rank 1 stops either before or inside a collective; either way it is the one named.
   EXPECT_NE(log.find("rank(s) 1 "), std::string::npos) << log;
+}
+
+// Before the timeout ends the job, the rank left waiting says where: which collective, since
+// when, at which step, and which rank has not joined.
+TEST_F(DistributedTrainTest, AStalledRankIsReportedWhileTheOthersWait) {
+  const std::string tag = "CONVOY_TEST_TAG=" + std::to_string(std::random_device()());
+  testing::Background job(tag + " " + testing::Mpirun(2) + "-x CONVOY_TEST_TAG " +
+                              Train(Solver("long.prototxt", 16, 1000000, "collective_warn_s: 1\n"), "run") +
+                              " --timeout 5",
+                          dir_ / "job.log");
+  const pid_t rank1 = StartAndFindRankOne(job, tag, dir_ / "run/metrics.jsonl");
+  ASSERT_GT(rank1, 0) << testing::ReadFile(dir_ / "job.log");
+  kill(rank1, SIGSTOP);
+  const int code = job.Wait(30);
+  kill(rank1, SIGKILL);
+  const std::string log = testing::ReadFile(dir_ / "job.log");
+  EXPECT_NE(code, 0) << log;
+  const std::regex warning(
+      "convoy: warning: rank 0: waiting [0-9]+ s \\(since [0-9:]+ UTC\\) in [^;]+ at step [1-9][0-9]*; "
+      "[^;]*rank\\(s\\) 1[ :][^;]*; the job ends at the 5 s timeout");
+  std::smatch found;
+  ASSERT_TRUE(std::regex_search(log, found, warning)) << log;
+  EXPECT_LT(static_cast<size_t>(found.position(0)), log.find("did not complete within")) << "the warning comes first";
 }
 
 }  // namespace

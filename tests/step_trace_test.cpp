@@ -52,8 +52,9 @@ std::vector<Event> ReadTrace(const std::string& path) {
   EXPECT_TRUE(list && list->kind == JsonValue::Kind::kArray);
   if (!list) return events;
   for (const JsonValue& e : list->items) {
-    Event ev{e.String("ph"), e.String("name"), static_cast<int>(e.Number("pid", -1)),
-             static_cast<int>(e.Number("tid", -1)), e.Number("ts"), e.Number("id", -1)};
+    Event ev{
+        e.String("ph"), e.String("name"),  static_cast<int>(e.Number("pid", -1)), static_cast<int>(e.Number("tid", -1)),
+        e.Number("ts"), e.Number("id", -1)};
     if (const JsonValue* args = e.Find("args")) {
       ev.step = static_cast<int>(args->Number("step", -1));
       ev.bucket = static_cast<int>(args->Number("bucket", -1));
