@@ -54,14 +54,19 @@ double StepTrace::Micros(Clock::time_point t) const {
 void StepTrace::Add(std::string event) { events_.push_back(std::move(event)); }
 
 void StepTrace::Span(const std::string& name, Clock::time_point begin, Clock::time_point end) {
-  spans_.push_back({name, Micros(begin), Micros(end)});
+  spans_.push_back({kNamed, -1, name, Micros(begin), Micros(end)});
+}
+
+std::string StepTrace::Name(const SpanTimes& span) const {
+  if (span.kind == kNamed) return span.name;
+  const std::string& layer = static_cast<size_t>(span.layer) < layer_names_.size() ? layer_names_[span.layer] : "layer";
+  return (span.kind == kBackward ? "backward " : "forward ") + layer;
 }
 
 void StepTrace::Enter(int, bool) { layer_begin_ = Clock::now(); }
 
 void StepTrace::Leave(int layer, bool backward) {
-  const std::string& name = static_cast<size_t>(layer) < layer_names_.size() ? layer_names_[layer] : "layer";
-  Span((backward ? "backward " : "forward ") + name, layer_begin_, Clock::now());
+  spans_.push_back({backward ? kBackward : kForward, layer, {}, Micros(layer_begin_), Micros(Clock::now())});
 }
 
 void StepTrace::Buckets(uint64_t step, const std::vector<GradientBuckets::BucketTimes>& times,
@@ -90,7 +95,7 @@ std::string StepTrace::Events() const {
   });
   const std::string where = "\"pid\": " + std::to_string(rank_) + ", \"tid\": " + std::to_string(kTrainingThread);
   auto emit = [&](const char* phase, const SpanTimes& span, double ts) {
-    events.push_back(std::string("{\"ph\": \"") + phase + "\", \"name\": " + JsonString(span.name) + ", " + where +
+    events.push_back(std::string("{\"ph\": \"") + phase + "\", \"name\": " + JsonString(Name(span)) + ", " + where +
                      ", \"ts\": " + Us(ts) + "}");
   };
   std::vector<const SpanTimes*> open;

@@ -45,10 +45,15 @@ class StepTrace : public Net::LayerObserver {
   std::string Events() const;
 
  private:
+  // A layer's span names it by index (kForward/kBackward), so recording one builds no string.
+  enum Kind { kNamed, kForward, kBackward };
   struct SpanTimes {
-    std::string name;
+    Kind kind;
+    int layer;
+    std::string name;   // kNamed
     double begin, end;  // wall-clock microseconds
   };
+  std::string Name(const SpanTimes& span) const;
   double Micros(Clock::time_point t) const;
   void Add(std::string event);
 

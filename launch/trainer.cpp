@@ -150,13 +150,15 @@ class TrainingLoop {
   Status WriteStepTrace() {
     if (!step_trace_ || trace_written_) return Status::Ok();
     trace_written_ = true;
+    const Clock::time_point begin = Clock::now();
     std::vector<std::string> events;
     RETURN_IF_ERROR(run_.comms.control->AllgatherStrings(step_trace_->Events(), &events));
     if (!run_.lead) return Status::Ok();
     RETURN_IF_ERROR(WriteChromeTrace(run_.options.trace_path, events));
-    std::printf("trace: %s (steps %llu-%llu, %zu rank(s); open it in https://ui.perfetto.dev or chrome://tracing)\n",
+    std::printf("trace: %s (steps %llu-%llu, %zu rank(s), written in %.1f ms; open it in https://ui.perfetto.dev "
+                "or chrome://tracing)\n",
                 run_.options.trace_path.c_str(), static_cast<unsigned long long>(step_trace_->first()),
-                static_cast<unsigned long long>(step_trace_->last()), events.size());
+                static_cast<unsigned long long>(step_trace_->last()), events.size(), Ms(begin, Clock::now()));
     std::fflush(stdout);
     return Status::Ok();
   }
