@@ -9,7 +9,8 @@ void PrintStallWarning(int rank, const std::string& what, uint64_t step, std::ch
                        const std::string& who, double timeout_s) {
   using namespace std::chrono;
   const auto waited = steady_clock::now() - since;
-  const std::time_t began = system_clock::to_time_t(system_clock::now() - duration_cast<system_clock::duration>(waited));
+  const std::time_t began =
+      system_clock::to_time_t(system_clock::now() - duration_cast<system_clock::duration>(waited));
   std::tm tm{};
   gmtime_r(&began, &tm);
   char at[16];

@@ -12,7 +12,7 @@ namespace convoy {
 
 // "rank 0: waiting 30 s (since 12:01:02 UTC) in gradient bucket 1 (conv2, conv1) at step 812;
 // rank(s) 3 never joined it (stalled or dead); the job ends at the 60 s timeout", on stderr.
-void PrintStallWarning(int rank, const std::string& what, uint64_t step,
-                       std::chrono::steady_clock::time_point since, const std::string& who, double timeout_s);
+void PrintStallWarning(int rank, const std::string& what, uint64_t step, std::chrono::steady_clock::time_point since,
+                       const std::string& who, double timeout_s);
 
 }  // namespace convoy

@@ -1,5 +1,5 @@
 // The numbers of the training steps since the last progress line: loss, training accuracy (the
-// net's Accuracy layer, where it has one) and where the time went.
+// net's Accuracy layer, else top-1 of the scores the loss saw) and where the time went.
 #pragma once
 
 #include <array>

@@ -155,10 +155,11 @@ class TrainingLoop {
     RETURN_IF_ERROR(run_.comms.control->AllgatherStrings(step_trace_->Events(), &events));
     if (!run_.lead) return Status::Ok();
     RETURN_IF_ERROR(WriteChromeTrace(run_.options.trace_path, events));
-    std::printf("trace: %s (steps %llu-%llu, %zu rank(s), written in %.1f ms; open it in https://ui.perfetto.dev "
-                "or chrome://tracing)\n",
-                run_.options.trace_path.c_str(), static_cast<unsigned long long>(step_trace_->first()),
-                static_cast<unsigned long long>(step_trace_->last()), events.size(), Ms(begin, Clock::now()));
+    std::printf(
+        "trace: %s (steps %llu-%llu, %zu rank(s), written in %.1f ms; open it in https://ui.perfetto.dev "
+        "or chrome://tracing)\n",
+        run_.options.trace_path.c_str(), static_cast<unsigned long long>(step_trace_->first()),
+        static_cast<unsigned long long>(step_trace_->last()), events.size(), Ms(begin, Clock::now()));
     std::fflush(stdout);
     return Status::Ok();
   }
@@ -239,6 +240,8 @@ class TrainingLoop {
     result.lr = LearningRate(run.spec(), iter, run.steps_per_epoch) * run.lr_scale;
     run.solver->Step(result.lr);
     const float loss = run.net->ReadScalar(run.net->loss_blob());  // waits for the step on the device
+    // Training accuracy: the net's Accuracy layer, else top-1 of the scores the loss saw.
+    const float accuracy = run.accuracy_blob.empty() ? TopOneAccuracy(b) : run.net->ReadScalar(run.accuracy_blob);
     run.feeder->StepDone();
     const Clock::time_point t4 = Clock::now();
     if (trace) {
@@ -260,10 +263,24 @@ class TrainingLoop {
                       std::to_string(run.spec().base_lr()) + ")");
     // All-reduce work the training thread did during backward counts as communication.
     const double inline_comm = run.buckets->inline_ms();
-    const float accuracy = run.accuracy_blob.empty() ? 0.f : run.net->ReadScalar(run.accuracy_blob);
     result.measured = {loss,       Ms(t0, t1), Ms(t1, t2) - inline_comm + Ms(t3, t4), Ms(t2, t3) + inline_comm,
                        Ms(t0, t4), accuracy};
     return result;
+  }
+
+  // The share of the batch whose highest score is its label (for nets without an Accuracy layer).
+  float TopOneAccuracy(const Batch& b) {
+    const Blob* scores = run_.net->scores();
+    if (!scores || b.size == 0) return 0.f;
+    const int64_t classes = scores->data.count() / b.size;
+    scores_.resize(static_cast<size_t>(scores->data.count()));
+    run_.backend->CopyToHost(scores->data.data(), scores->data.count(), scores_.data());
+    int correct = 0;
+    for (int i = 0; i < b.size; ++i) {
+      const float* row = scores_.data() + static_cast<size_t>(i) * classes;
+      correct += std::max_element(row, row + classes) - row == static_cast<int64_t>(b.labels[i]);
+    }
+    return static_cast<float>(correct) / b.size;
   }
 
   // The progress line: means over the steps since the last one, averaged over the ranks; each
@@ -293,7 +310,7 @@ class TrainingLoop {
     if (!run_.lead) return Status::Ok();
     const double eta = (run_.max_iter - done) * global_batch / std::max(ips, 1e-9);
     char accuracy[32] = "";
-    if (!run_.accuracy_blob.empty()) std::snprintf(accuracy, sizeof accuracy, "  accuracy %.4f", means[W::kAccuracy]);
+    std::snprintf(accuracy, sizeof accuracy, "  accuracy %.4f", means[W::kAccuracy]);
     std::printf(
         "iter %llu/%llu  epoch %.2f  loss %.4f%s  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
         static_cast<unsigned long long>(done), static_cast<unsigned long long>(run_.max_iter), last.epoch,
@@ -312,7 +329,7 @@ class TrainingLoop {
                          {"rank_data_wait_ms", per_rank(W::kDataWaitMs)},
                          {"rank_compute_ms", per_rank(W::kComputeMs)},
                          {"rank_comm_exposed_ms", per_rank(W::kCommExposedMs)}};
-    if (!run_.accuracy_blob.empty()) line.insert(line.begin() + 3, {"accuracy", double{means[W::kAccuracy]}});
+    line.insert(line.begin() + 3, {"accuracy", double{means[W::kAccuracy]}});
     run_.metrics.Write(line);
     return Status::Ok();
   }
@@ -360,6 +377,7 @@ class TrainingLoop {
   StepWindow window_;
   Clock::time_point start_, window_start_;
   uint64_t epoch_bytes_read_ = 0;  // this rank's, for the epoch in progress
+  std::vector<float> scores_;      // TopOneAccuracy's host copy
 };
 
 }  // namespace

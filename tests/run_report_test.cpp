@@ -132,6 +132,40 @@ TEST_F(RunReportTest, MetricsLinesCarryTheRunsFactsAndPerClassResults) {
   }
 }
 
+// Without an Accuracy layer the training lines still carry the accuracy: top-1 of the scores the
+// loss saw, the same numbers an Accuracy layer gives (it changes nothing else in training).
+TEST_F(RunReportTest, TrainingAccuracyWithoutAnAccuracyLayerIsTopOneOfTheScores) {
+  auto accuracies = [&](const std::string& run) {
+    std::vector<double> found;
+    std::istringstream in(testing::ReadFile(dir_ / run + "/metrics.jsonl"));
+    for (std::string line; std::getline(in, line);)
+      if (auto v = ParseJson(line); v.ok() && v->Find("iter") && v->String("split").empty())
+        found.push_back(v->Number("accuracy", -1));
+    return found;
+  };
+  const std::string solver = dir_ / "solver.prototxt";
+  testing::WriteFile(solver,
+                     "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\nmax_iter: 12\n"
+                     "display: 4\nseed: 3\n");
+  auto with = testing::Run(testing::ConvoyBinary() + " train --solver " + solver + " --run-dir " + (dir_ / "with"));
+  ASSERT_EQ(with.exit_code, 0) << with.output;
+  const std::string accuracy_layer =
+      "layer { name: \"accuracy\" type: \"Accuracy\" bottom: \"ip2\" bottom: \"label\" top: \"accuracy\" }";
+  ASSERT_NE(testing::SmallNetText().find(accuracy_layer), std::string::npos);
+  testing::WriteFile(dir_ / "net.prototxt", testing::Replace(testing::SmallNetText(), accuracy_layer, ""));
+  auto without =
+      testing::Run(testing::ConvoyBinary() + " train --solver " + solver + " --run-dir " + (dir_ / "without"));
+  ASSERT_EQ(without.exit_code, 0) << without.output;
+  EXPECT_NE(without.output.find("  accuracy 0."), std::string::npos) << without.output;
+  const std::vector<double> a = accuracies("with"), b = accuracies("without");
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_GE(b[i], 0.0);
+    EXPECT_NEAR(a[i], b[i], 1e-6) << "window " << i;
+  }
+}
+
 // The report of a resumed run, drawn by Chromium: every chart an <svg>, each curve a polyline with
 // a point per logged line, the confusion matrix's cells, and a picture that is not blank.
 TEST_F(RunReportTest, ChromiumDrawsEveryChartOfAResumedRun) {

@@ -67,7 +67,8 @@ std::vector<Event> ReadTrace(const std::string& path) {
 TEST_F(StepTraceTest, EveryRanksStepIsNestedPairsAndBucketsFollowBackward) {
   const auto r = Train("--trace " + (dir_ / "trace.json") + " --trace-steps 4:3 --threads 1", testing::Mpirun(2));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("trace: " + (dir_ / "trace.json") + " (steps 4-6, 2 rank(s), written in "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trace: " + (dir_ / "trace.json") + " (steps 4-6, 2 rank(s), written in "), std::string::npos)
+      << r.output;
   const std::vector<Event> events = ReadTrace(dir_ / "trace.json");
   ASSERT_FALSE(events.empty());
   for (int rank = 0; rank < 2; ++rank) {
