@@ -23,20 +23,6 @@ void Capture(const std::string& name, const Tensor& t, proto::ParamBlob* blob) {
   blob->set_data(std::string(reinterpret_cast<const char*>(host.data()), host.size() * sizeof(float)));
 }
 
-Status Restore(const proto::ParamBlob& blob, const std::string& source, Tensor* t) {
-  Shape shape(blob.shape().begin(), blob.shape().end());
-  if (shape != t->shape())
-    return InvalidInput(source + ": parameter '" + blob.name() + "' has shape " + ShapeString(shape) +
-                        " in the checkpoint but " + t->shape_string() + " in the net");
-  if (blob.data().size() != static_cast<size_t>(t->count()) * sizeof(float))
-    return DataError(source + ": parameter '" + blob.name() + "' holds " + std::to_string(blob.data().size()) +
-                     " bytes, expected " + std::to_string(t->count() * sizeof(float)));
-  std::vector<float> host(t->count());
-  std::memcpy(host.data(), blob.data().data(), blob.data().size());
-  t->FromHost(host);
-  return Status::Ok();
-}
-
 }  // namespace
 
 proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec, const proto::SolverSpec& solver_spec, Net& net,
@@ -141,6 +127,20 @@ StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::str
                    "\nstart without --resume, or restore a checkpoint");
 }
 
+Status RestoreParamBlob(const proto::ParamBlob& blob, const std::string& source, Tensor* t) {
+  Shape shape(blob.shape().begin(), blob.shape().end());
+  if (shape != t->shape())
+    return InvalidInput(source + ": parameter '" + blob.name() + "' has shape " + ShapeString(shape) +
+                        " in the checkpoint but " + t->shape_string() + " in the net");
+  if (blob.data().size() != static_cast<size_t>(t->count()) * sizeof(float))
+    return DataError(source + ": parameter '" + blob.name() + "' holds " + std::to_string(blob.data().size()) +
+                     " bytes, expected " + std::to_string(t->count() * sizeof(float)));
+  std::vector<float> host(t->count());
+  std::memcpy(host.data(), blob.data().data(), blob.data().size());
+  t->FromHost(host);
+  return Status::Ok();
+}
+
 Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver) {
   const ParamStore& params = net->params();
   // Every parameter that cannot be honoured, listed together, before anything is overwritten.
@@ -165,7 +165,7 @@ Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver
     return InvalidInput("the checkpoint's parameters do not fit this net (layer shapes changed?):" + problems);
   for (size_t i = 0; i < params.entries().size(); ++i) {
     Tensor value = params.value(i);
-    RETURN_IF_ERROR(Restore(ckpt.param(i), "checkpoint", &value));
+    RETURN_IF_ERROR(RestoreParamBlob(ckpt.param(i), "checkpoint", &value));
   }
   if (solver && ckpt.has_solver_state()) {
     const auto& state = ckpt.solver_state();
@@ -182,10 +182,10 @@ Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver
     for (int i = 0; i < n; ++i) {
       const ParamEntry& e = params.entries()[i];
       Tensor v = Tensor::View(solver->momentum(), e.offset, e.decl.shape);
-      RETURN_IF_ERROR(Restore(state.momentum(i), "checkpoint momentum", &v));
+      RETURN_IF_ERROR(RestoreParamBlob(state.momentum(i), "checkpoint momentum", &v));
       if (i < second) {
         Tensor s = Tensor::View(solver->second_moment(), e.offset, e.decl.shape);
-        RETURN_IF_ERROR(Restore(state.second_moment(i), "checkpoint second moment", &s));
+        RETURN_IF_ERROR(RestoreParamBlob(state.second_moment(i), "checkpoint second moment", &s));
       }
     }
     solver->set_iter(state.iter());

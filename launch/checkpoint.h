@@ -29,6 +29,10 @@ struct ResumePoint {
 };
 StatusOr<ResumePoint> FindResumePoint(const std::string& run_dir, const std::string& which, std::string* notes);
 
+// One parameter's values from a checkpoint into t, whose shape must be the blob's; `source`
+// names where it came from in errors.
+Status RestoreParamBlob(const proto::ParamBlob& blob, const std::string& source, Tensor* t);
+
 // Copies the checkpoint's parameters into the net (same names, same shapes, or an error listing
 // what differs), and its solver state into solver when given.
 Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver);

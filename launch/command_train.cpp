@@ -20,6 +20,10 @@ int RunTrain(int argc, char** argv) {
        {"device", "cpu or cuda (overrides the solver's device)", ""},
        {"timeout", "seconds a rank may keep the others waiting (overrides the solver's)", ""},
        {"resume", "continue from a checkpoint: 'latest' (RUN/checkpoints/latest) or a path", ""},
+       {"weights",
+        "start from another run's checkpoint: its parameters copied by layer name where the shapes match "
+        "(fine-tuning); the rest keep their initialisation",
+        ""},
        {"trace-samples", "append each rank's trained samples to FILE.rank<R>", ""},
        {"allreduce", "how ranks on one node sum gradients: shared-memory (by the training threads) or mpi",
         "shared-memory"},
@@ -44,6 +48,7 @@ int RunTrain(int argc, char** argv) {
   options.device = flags.Get("device");
   options.threads = *threads;
   options.resume = flags.Get("resume");
+  options.weights = flags.Get("weights");
   options.trace_samples = flags.Get("trace-samples");
   options.allreduce = flags.Get("allreduce");
   options.data_root = flags.Get("data-root");

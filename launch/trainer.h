@@ -27,6 +27,9 @@ struct TrainOptions {
   // MPI shared-memory window) or "mpi" (MPI_Allreduce on the communication thread).
   std::string allreduce = "shared-memory";
   std::string resume;  // "", "latest" (RUN/checkpoints/latest) or a checkpoint path
+  // A new run starting from another run's parameters, copied by name (launch/fine_tune.h); a
+  // checkpoint of this run's own that --resume finds takes precedence.
+  std::string weights;
   // When set, each rank appends "epoch sample" lines for every sample it trains on to
   // <trace_samples>.rank<R>: a record of which data each step used, for audits and tests.
   std::string trace_samples;

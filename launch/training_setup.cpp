@@ -14,6 +14,7 @@
 #include "distributed/spec_consistency.h"
 #include "launch/checkpoint.h"
 #include "launch/evaluate.h"
+#include "launch/fine_tune.h"
 #include "launch/run_folder.h"
 #include "launch/step_trace.h"
 #include "launch/training_run.h"
@@ -178,6 +179,12 @@ Status BuildNetAndSolver(TrainingRun& run) {
       comms.note = " (" + made.status().message() + ")";
     }
   }
+  if (!run.options.weights.empty()) {
+    // Every rank reads the file (as it reads the solver), so each fails alike where it is bad.
+    ASSIGN_OR_RETURN(const proto::Checkpoint ckpt, LoadCheckpoint(run.options.weights));
+    ASSIGN_OR_RETURN(std::string copied, CopyWeightsByName(ckpt, run.options.weights, run.net.get()));
+    run.resume_log += copied;
+  }
   RETURN_IF_ERROR(BroadcastParams(*run.net, comms.gradients));
   run.solver = std::make_unique<Solver>(spec, &run.net->params(), run.backend);
   if (spec.lr_reference_batch() > 0) run.lr_scale = static_cast<float>(run.global_batch) / spec.lr_reference_batch();
@@ -212,6 +219,8 @@ Status Resume(TrainingRun& run) {
            std::to_string(ckpt.global_batch()) + "; the rest of epoch " + std::to_string(at.epoch) +
            " is re-planned over " + std::to_string(ranks) + " rank(s), global batch " +
            std::to_string(run.global_batch) + "\n";
+  if (!run.options.weights.empty())
+    log += "(--weights " + run.options.weights + " was this run's starting point; its own checkpoint continues it)\n";
   const std::string solver_changes = Changes(ckpt.solver(), run.spec());
   const std::string net_changes = Changes(ckpt.net(), run.config.net);
   if (!solver_changes.empty()) log += "solver changes applied on resume:\n" + solver_changes;
@@ -306,6 +315,7 @@ void WriteRunStart(TrainingRun& run, const std::vector<std::pair<std::string, st
                        {"max_iter", static_cast<int64_t>(run.max_iter)},
                        {"class_names", class_names}};
   if (!run.world.job_id.empty()) line.emplace_back("slurm_job", run.world.job_id);
+  if (!run.options.weights.empty()) line.emplace_back("weights", run.options.weights);
   run.metrics.Write(line);
 }
 
