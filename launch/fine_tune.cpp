@@ -23,8 +23,8 @@ StatusOr<std::string> CopyWeightsByName(const proto::Checkpoint& ckpt, const std
     by_name.erase(found);
     const Shape shape(blob.shape().begin(), blob.shape().end());
     if (shape != e.decl.shape) {
-      skipped += " " + e.name + " (" + ShapeString(shape) + " in the checkpoint, " + ShapeString(e.decl.shape) +
-                 " here)";
+      skipped +=
+          " " + e.name + " (" + ShapeString(shape) + " in the checkpoint, " + ShapeString(e.decl.shape) + " here)";
       continue;
     }
     Tensor value = params.value(i);

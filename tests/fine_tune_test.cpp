@@ -32,8 +32,10 @@ layer { name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2" pooling_param
 layer { name: "ip1" type: "InnerProduct" bottom: "pool2" top: "ip1"
         inner_product_param { num_output: 64 weight_filler { type: XAVIER } } }
 layer { name: "relu3" type: "ReLU" bottom: "ip1" top: "ip1" }
-layer { name: ")" + last + R"(" type: "InnerProduct" bottom: "ip1" top: "scores"
-        inner_product_param { num_output: )" + std::to_string(classes) + R"( weight_filler { type: XAVIER } } }
+layer { name: ")" +
+         last + R"(" type: "InnerProduct" bottom: "ip1" top: "scores"
+        inner_product_param { num_output: )" +
+         std::to_string(classes) + R"( weight_filler { type: XAVIER } } }
 layer { name: "loss" type: "SoftmaxWithLoss" bottom: "scores" bottom: "label" top: "loss" }
 )";
 }
@@ -107,8 +109,8 @@ TEST_F(FineTuneTest, CopiesByNameListsTheRestAndBeatsTrainingFromScratch) {
   const auto scratch = Task("scratch", "");
   ASSERT_EQ(scratch.exit_code, 0) << scratch.output;
   const double from_weights = TestAccuracy(tuned.output), from_scratch = TestAccuracy(scratch.output);
-  EXPECT_GT(from_weights, from_scratch + 0.05) << "after 10 steps: fine-tuned " << from_weights << ", from scratch "
-                                               << from_scratch;
+  EXPECT_GT(from_weights, from_scratch + 0.05)
+      << "after 10 steps: fine-tuned " << from_weights << ", from scratch " << from_scratch;
   std::printf("after 10 steps: fine-tuned %.4f, from scratch %.4f\n", from_weights, from_scratch);
 }
 
@@ -141,9 +143,8 @@ TEST_F(FineTuneTest, AFrozenLayerKeepsTheCopiedWeights) {
 TEST_F(FineTuneTest, AResizedLayerIsSkippedSayingWhy) {
   // The same last layer's name with 3 outputs instead of 10: its shape differs, it is skipped.
   testing::WriteFile(*dir_ / "three-same-name.prototxt", PhotoNet("ip2", 3));
-  testing::WriteFile(*dir_ / "task-same-name.prototxt",
-                     testing::Replace(testing::ReadFile(*dir_ / "task.prototxt"), "three.prototxt",
-                                      "three-same-name.prototxt"));
+  testing::WriteFile(*dir_ / "task-same-name.prototxt", testing::Replace(testing::ReadFile(*dir_ / "task.prototxt"),
+                                                                         "three.prototxt", "three-same-name.prototxt"));
   const auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + (*dir_ / "task-same-name.prototxt") +
                               " --run-dir " + (*dir_ / "same-name") + " --weights " + Latest());
   ASSERT_EQ(r.exit_code, 0) << r.output;
