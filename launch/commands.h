@@ -16,6 +16,7 @@ int RunPredict(int argc, char** argv);
 int RunTime(int argc, char** argv);
 int RunInspect(int argc, char** argv);
 int RunReport(int argc, char** argv);
+int RunExport(int argc, char** argv);
 
 // Parses flags; prints usage for --help. Returns -1 to go on, else the exit code to return.
 int ParseOrExit(Flags& flags, int argc, char** argv);

@@ -38,6 +38,7 @@ constexpr const char* kUsage =
     "  predict   the top-5 classes of photos (JPEG, PNG) under a checkpoint\n"
     "  time      per-layer forward/backward timing of a net\n"
     "  inspect   what a checkpoint holds, and whether it is whole\n"
+    "  export    a checkpoint as an ONNX model (for ONNX Runtime, TensorRT, OpenVINO)\n"
     "  report    one HTML page of a run's curves, step times per rank and last test\n";
 
 }  // namespace
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(command, "time")) return convoy::RunTime(argc - 2, argv + 2);
     if (!std::strcmp(command, "inspect")) return convoy::RunInspect(argc - 2, argv + 2);
     if (!std::strcmp(command, "report")) return convoy::RunReport(argc - 2, argv + 2);
+    if (!std::strcmp(command, "export")) return convoy::RunExport(argc - 2, argv + 2);
   } catch (const std::bad_alloc&) {
     // Single tensors past the device's memory are refused by name before this (Net); what runs
     // out here is a sum, so the message lists what sizes memory for this command.

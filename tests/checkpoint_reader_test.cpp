@@ -19,8 +19,9 @@ TEST(CheckpointReaderTest, PythonReaderAndInspectJsonAgreeOnEveryParameter) {
   ASSERT_TRUE(testing::MakeFashionMnistDataset(dir / "train", 320, 1).ok());
   testing::WriteFile(dir / "net.prototxt", testing::SmallNetText());
   // Adam: the file holds a second moment after the momentum, which the reader must step over.
-  testing::WriteFile(dir / "solver.prototxt", "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\n"
-                                              "max_iter: 6\ndisplay: 3\nseed: 2\ntype: ADAM\nbase_lr: 0.001\n");
+  testing::WriteFile(dir / "solver.prototxt",
+                     "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\n"
+                     "max_iter: 6\ndisplay: 3\nseed: 2\ntype: ADAM\nbase_lr: 0.001\n");
   const auto train = testing::Run(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") +
                                   " --run-dir " + (dir / "run"));
   ASSERT_EQ(train.exit_code, 0) << train.output;
