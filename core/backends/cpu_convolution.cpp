@@ -80,14 +80,15 @@ void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* co
       }
 }
 
-#ifdef __AVX512F__
+#if defined(__x86_64__)
 // Col2imImage for stride 1, no padding and input rows of at most 16: each input row's sum is
 // built in one vector register from masked loads of the column rows (lane x takes tap j's entry
 // x - j), then stored once. The adding form stored rows overlapping the ones stored just before,
 // shifted by a float, and stalled on store forwarding (LeNet's conv2 gradient: 0.5 -> 0.2 ms).
-// Same additions in the same order, so the same bits.
-bool Col2imRowsInRegisters(const ConvShape& s, const float* col, int64_t cols, float* image) {
-  if (s.stride != 1 || s.pad != 0 || s.w > 16) return false;
+// Same additions in the same order, so the same bits. Compiled for AVX-512 whatever the build's
+// target; called only where the processor has it.
+__attribute__((target("avx512f"))) void Col2imRowsAvx512(const ConvShape& s, const float* col, int64_t cols,
+                                                         float* image) {
   const int oh = s.oh(), ow = s.ow();
   const __mmask16 taps = static_cast<__mmask16>((1u << ow) - 1), row = static_cast<__mmask16>((1u << s.w) - 1);
   for (int c = 0; c < s.c; ++c)
@@ -100,6 +101,12 @@ bool Col2imRowsInRegisters(const ConvShape& s, const float* col, int64_t cols, f
         }
       _mm512_mask_storeu_ps(image + (static_cast<int64_t>(c) * s.h + yy) * s.w, row, sum);
     }
+}
+
+bool Col2imRowsInRegisters(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512 || s.stride != 1 || s.pad != 0 || s.w > 16) return false;
+  Col2imRowsAvx512(s, col, cols, image);
   return true;
 }
 #else
