@@ -6,27 +6,6 @@
 
 #include "launch/commands.h"
 
-namespace convoy {
-
-int ParseOrExit(Flags& flags, int argc, char** argv) {
-  const Status status = flags.Parse(argc, argv);
-  if (!status.ok()) return Finish(status);
-  if (flags.help()) {
-    std::fputs(flags.Usage().c_str(), stdout);
-    return 0;
-  }
-  return -1;
-}
-
-int Finish(const Status& status) {
-  if (status.ok()) return 0;
-  std::fprintf(stderr, "convoy: %s%s\n",
-               status.code() == StatusCode::kPreempted ? "" : "error: ", status.message().c_str());
-  return status.ExitCode();
-}
-
-}  // namespace convoy
-
 namespace {
 
 constexpr const char* kUsage =

@@ -201,7 +201,8 @@ StatusOr<OnnxExport> ExportOnnx(const proto::Checkpoint& ckpt) {
         PoolShape s;
         s.kernel = static_cast<int>(p.kernel_size()), s.stride = static_cast<int>(p.stride()),
         s.pad = static_cast<int>(p.pad());
-        const int64_t extra_h = ExtraEndPad(s, static_cast<int>(x[2])), extra_w = ExtraEndPad(s, static_cast<int>(x[3]));
+        const int64_t extra_h = ExtraEndPad(s, static_cast<int>(x[2])),
+                      extra_w = ExtraEndPad(s, static_cast<int>(x[3]));
         const bool clipped = extra_h > 0 || extra_w > 0;
         // Caffe's average counts the padding inside `pad`, not what the rounding up adds.
         if (!max && clipped && s.pad > 0) {

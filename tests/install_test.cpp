@@ -24,9 +24,9 @@ TEST(InstallTest, AProgramBuiltAgainstTheInstalledPrefixClassifiesAsPredictDoes)
   const std::string prefix = dir / "prefix";
   const auto install = testing::Run("cmake --install " + build + " --prefix " + prefix);
   ASSERT_EQ(install.exit_code, 0) << install.output;
-  for (const char* file : {"bin/convoy", "lib/libconvoy.so", "include/convoy/core/net.h",
-                           "include/convoy/core/proto/convoy.pb.h", "lib/cmake/convoy/convoyConfig.cmake",
-                           "lib/pkgconfig/convoy.pc"})
+  for (const char* file :
+       {"bin/convoy", "lib/libconvoy.so", "include/convoy/core/net.h", "include/convoy/core/proto/convoy.pb.h",
+        "lib/cmake/convoy/convoyConfig.cmake", "lib/pkgconfig/convoy.pc"})
     EXPECT_TRUE(fs::exists(prefix + "/" + file)) << file;
   const auto pc = testing::Run("PKG_CONFIG_PATH=" + prefix + "/lib/pkgconfig pkg-config --cflags --libs convoy");
   ASSERT_EQ(pc.exit_code, 0) << pc.output;
@@ -37,8 +37,8 @@ TEST(InstallTest, AProgramBuiltAgainstTheInstalledPrefixClassifiesAsPredictDoes)
   testing::WriteFile(dir / "net.prototxt", testing::SmallNetText());
   testing::WriteFile(dir / "solver.prototxt",
                      "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\nmax_iter: 40\nseed: 2\n");
-  const auto train = testing::Run(prefix + "/bin/convoy train --solver " + (dir / "solver.prototxt") + " --run-dir " +
-                                  (dir / "run"));
+  const auto train =
+      testing::Run(prefix + "/bin/convoy train --solver " + (dir / "solver.prototxt") + " --run-dir " + (dir / "run"));
   ASSERT_EQ(train.exit_code, 0) << train.output;
   ASSERT_TRUE(testing::MakeFashionPhotoFolder(dir / "photos", 4).ok());
   std::string photo;
@@ -47,9 +47,9 @@ TEST(InstallTest, AProgramBuiltAgainstTheInstalledPrefixClassifiesAsPredictDoes)
   ASSERT_FALSE(photo.empty());
   const std::string ckpt = dir / "run/checkpoints/ckpt-40.pb";
 
-  const auto configure = testing::Run("cmake -S " + std::string(CONVOY_SOURCE_DIR) + "/tests/install_consumer -B " +
-                                      (dir / "consumer") + " -DCMAKE_PREFIX_PATH=" + prefix +
-                                      " -DCMAKE_BUILD_TYPE=Release");
+  const auto configure =
+      testing::Run("cmake -S " + std::string(CONVOY_SOURCE_DIR) + "/tests/install_consumer -B " + (dir / "consumer") +
+                   " -DCMAKE_PREFIX_PATH=" + prefix + " -DCMAKE_BUILD_TYPE=Release");
   ASSERT_EQ(configure.exit_code, 0) << configure.output;
   const auto compile = testing::Run("cmake --build " + (dir / "consumer"));
   ASSERT_EQ(compile.exit_code, 0) << compile.output;

@@ -1,8 +1,8 @@
 // convoy export --format onnx: the model, run in ONNX Runtime on 100 Fashion-MNIST test images
 // (raw pixels), gives convoy's own probabilities to 1e-4 for LeNet, ResNet-20 (BatchNorm,
-// residual Eltwise, global pooling), the BatchNorm VGG and a net of the remaining mappings, each trained a few steps first so the
-// running statistics are not the initial ones. A layer with no exact ONNX form is refused by
-// name; bad input writes nothing.
+// residual Eltwise, global pooling), the BatchNorm VGG and a net of the remaining mappings, each trained a few steps
+// first so the running statistics are not the initial ones. A layer with no exact ONNX form is refused by name; bad
+// input writes nothing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -55,8 +55,7 @@ std::vector<float> ConvoyProbabilities(const proto::Checkpoint& ckpt, const std:
   const std::vector<float> mean(ckpt.input_mean().begin(), ckpt.input_mean().end()),
       std(ckpt.input_std().begin(), ckpt.input_std().end());
   std::vector<float> input(pixels.size());
-  for (size_t i = 0; i < pixels.size(); ++i)
-    input[i] = NormalizationOf(mean, std, (i / plane) % channels)(pixels[i]);
+  for (size_t i = 0; i < pixels.size(); ++i) input[i] = NormalizationOf(mean, std, (i / plane) % channels)(pixels[i]);
   n.images()->data.FromHost(input);
   n.labels()->data.FromHost(std::vector<float>(kImages, 0.f));
   n.Forward(n.Context(false, 0, 0));
@@ -102,9 +101,9 @@ class OnnxExportTest : public ::testing::TestWithParam<const char*> {
     for (int side : {32, 64}) {
       const std::string photos = *dir_ / ("photos" + std::to_string(side));
       ASSERT_TRUE(testing::MakeFashionPhotoFolder(photos, 200, side).ok());
-      const auto r = testing::Run(testing::ConvoyBinary() + " convert --format imagefolder --in " + photos +
-                                  " --size " + std::to_string(side) + "x" + std::to_string(side) + " --out " + photos +
-                                  "-data");
+      const auto r =
+          testing::Run(testing::ConvoyBinary() + " convert --format imagefolder --in " + photos + " --size " +
+                       std::to_string(side) + "x" + std::to_string(side) + " --out " + photos + "-data");
       ASSERT_EQ(r.exit_code, 0) << r.output;
     }
   }
@@ -113,13 +112,12 @@ class OnnxExportTest : public ::testing::TestWithParam<const char*> {
   // Trains `net` (a config) a few steps on data and returns the checkpoint's path.
   static std::string Train(const std::string& config, const std::string& data, const std::string& run) {
     const std::string solver = *dir_ / (run + ".prototxt");
-    const std::string net = config.find('/') == std::string::npos ? std::string(CONVOY_SOURCE_DIR) + "/configs/" + config
-                                                                   : config;
-    testing::WriteFile(solver, "net: \"" + net +
-                                   "\"\ntrain_data: \"" + data + "\"\nbatch_size: 8\nmax_iter: 4\nbase_lr: 0.01\n"
+    const std::string net =
+        config.find('/') == std::string::npos ? std::string(CONVOY_SOURCE_DIR) + "/configs/" + config : config;
+    testing::WriteFile(solver, "net: \"" + net + "\"\ntrain_data: \"" + data +
+                                   "\"\nbatch_size: 8\nmax_iter: 4\nbase_lr: 0.01\n"
                                    "momentum: 0.9\nseed: 3\n");
-    const auto r =
-        testing::Run(testing::ConvoyBinary() + " train --solver " + solver + " --run-dir " + (*dir_ / run));
+    const auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + solver + " --run-dir " + (*dir_ / run));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return *dir_ / (run + "/checkpoints/ckpt-4.pb");
   }
@@ -133,16 +131,17 @@ TEST_P(OnnxExportTest, OnnxRuntimeGivesConvoysProbabilities) {
   const std::string which = GetParam();
   const bool lenet = which == "lenet" || which == "branches";
   if (which == "branches") testing::WriteFile(*dir_ / "branches_net.prototxt", kBranchesNet);
-  const std::string config = which == "branches" ? *dir_ / "branches_net.prototxt"
-                             : lenet             ? "lenet_fashion_mnist.prototxt"
+  const std::string config = which == "branches"   ? *dir_ / "branches_net.prototxt"
+                             : lenet               ? "lenet_fashion_mnist.prototxt"
                              : which == "resnet20" ? "resnet20_cifar.prototxt"
                                                    : "vgg_small_photos.prototxt";
-  const std::string data = lenet ? *dir_ / "fashion" : which == "resnet20" ? *dir_ / "photos32-data/train"
-                                                                              : *dir_ / "photos64-data/train";
+  const std::string data = lenet                 ? *dir_ / "fashion"
+                           : which == "resnet20" ? *dir_ / "photos32-data/train"
+                                                 : *dir_ / "photos64-data/train";
   const std::string ckpt_path = Train(config, data, which);
   const std::string model = *dir_ / (which + ".onnx");
-  const auto exported = testing::Run(testing::ConvoyBinary() + " export --checkpoint " + ckpt_path +
-                                     " --format onnx --out " + model);
+  const auto exported =
+      testing::Run(testing::ConvoyBinary() + " export --checkpoint " + ckpt_path + " --format onnx --out " + model);
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
   EXPECT_NE(exported.output.find("opset 13"), std::string::npos) << exported.output;
 
@@ -160,8 +159,8 @@ TEST_P(OnnxExportTest, OnnxRuntimeGivesConvoysProbabilities) {
   WriteFloats(*dir_ / (which + ".expected"), expected);
   const auto run = testing::Run(kPython + " " + CONVOY_SOURCE_DIR + "/tests/run_onnx.py " + model + " " +
                                 (*dir_ / (which + ".pixels")) + " " + (*dir_ / (which + ".expected")) + " " +
-                                std::to_string(kImages) + " " + std::to_string(channels) + " " +
-                                std::to_string(side) + " " + std::to_string(side));
+                                std::to_string(kImages) + " " + std::to_string(channels) + " " + std::to_string(side) +
+                                " " + std::to_string(side));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(run.output, m, std::regex("max abs difference ([0-9.e+-]+)"))) << run.output;
@@ -181,12 +180,12 @@ TEST(OnnxExportRefusalTest, ALayerWithNoExactOnnxFormIsNamedAndNothingIsWritten)
                                       "pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 }"));
   testing::WriteFile(dir / "solver.prototxt",
                      "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 8\nmax_iter: 1\n");
-  const auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") +
-                              " --run-dir " + (dir / "run"));
+  const auto r = testing::Run(testing::ConvoyBinary() + " train --solver " + (dir / "solver.prototxt") + " --run-dir " +
+                              (dir / "run"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string convoy = testing::ConvoyBinary();
-  const auto refused =
-      testing::Run(convoy + " export --checkpoint " + (dir / "run/checkpoints/ckpt-1.pb") + " --out " + (dir / "m.onnx"));
+  const auto refused = testing::Run(convoy + " export --checkpoint " + (dir / "run/checkpoints/ckpt-1.pb") + " --out " +
+                                    (dir / "m.onnx"));
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_NE(refused.output.find("layer 'pool1' (Pooling): average pooling with pad 1"), std::string::npos)
       << refused.output;

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   const size_t plane = static_cast<size_t>(h) * w;
   for (int ch = 0; ch < c; ++ch)
     for (size_t p = 0; p < plane; ++p) {  // grey as convoy predict makes it, for one-channel nets
-      const float v = c == 3 ? rgb[ch * plane + p] : 0.299f * rgb[p] + 0.587f * rgb[plane + p] + 0.114f * rgb[2 * plane + p];
+      const float v =
+          c == 3 ? rgb[ch * plane + p] : 0.299f * rgb[p] + 0.587f * rgb[plane + p] + 0.114f * rgb[2 * plane + p];
       input[ch * plane + p] = convoy::NormalizationOf(mean, std, ch)(v);
     }
   (*net)->images()->data.FromHost(input);
