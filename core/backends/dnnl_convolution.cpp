@@ -102,11 +102,16 @@ bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
   }
 }
 
-// Winograd's F(4x4, 3x3) kernels beat the direct ones on 3x3 stride-1 layers of 32 or more
+// Winograd's F(4x4, 3x3) kernels beat the direct ones on 3x3 stride-1 layers of 32 to 128
 // channels in and out (ResNet-20's stages 2 and 3: forward 2.4-2.6 -> 1.6-1.8 ms, backward
-// 5.4-5.5 -> 3.9-4.0 ms per layer at batch 64, one thread; `convoy time`) and lose on 16-channel ones, where the
-// transforms outweigh the saved multiplies.
-bool WinogradWins(const ConvShape& s) { return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32; }
+// 5.4-5.5 -> 3.9-4.0 ms per layer at batch 64, one thread; `convoy time`). They lose on 16-channel
+// layers, where the transforms outweigh the saved multiplies, and on wider ones, where the
+// transformed weights outgrow the caches (bench/layers_vs_pytorch.py, 256 channels at 7 x 7:
+// 19.0 + 49.6 ms Winograd against 8.6 + 22.0 ms direct, forward + backward; whole steps at batch
+// 16: configs/vgg_small_photos 227 -> 181 ms, resnet18_photos 1,985 -> 1,544 ms).
+bool WinogradWins(const ConvShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32 && s.c <= 128 && s.k <= 128;
+}
 
 }  // namespace
 
