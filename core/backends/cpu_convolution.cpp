@@ -238,16 +238,18 @@ struct DnnlParts {
 
 enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
 
-// Which passes go to oneDNN, as measured here (bench: convoy time on LeNet and ResNet-20): its
-// direct kernels win on 3x3 and 1x1 filters (ResNet-20's layers 1.5-2x) and on filter gradients
-// of few-channel inputs (LeNet's conv1, 2.3 -> 1.2 ms); im2col + GEMM wins on LeNet's 5x5 conv2
+// Which passes go to oneDNN, as measured here (bench: convoy time on LeNet and ResNet-20,
+// bench/layers_vs_pytorch.py): its kernels win on 3x3 and 1x1 filters (ResNet-20's layers 1.5-2x),
+// on larger filters over 32 or more input channels (5x5 pad 2, 32 channels at 32 x 32: 34 -> 15 ms
+// forward + backward; 64 -> 192 at 15 x 15: 55 -> 41 ms) and on filter gradients of few-channel
+// inputs (LeNet's conv1, 2.3 -> 1.2 ms); im2col + GEMM wins on LeNet's 5x5 conv2 over 20 channels
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
-bool SmallFilters(const ConvShape& s) { return s.kh * s.kw <= 9; }
+bool DnnlWins(const ConvShape& s) { return s.kh * s.kw <= 9 || s.c >= 32; }
 
 bool UseDnnl(const ConvShape& s, ConvPass pass) {
   if (s.n < 1) return false;
   if (s.x_blocked || s.y_blocked) return true;  // only given where ConvTakesBlocked said so
-  const bool wanted = SmallFilters(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
+  const bool wanted = DnnlWins(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
   if (!wanted) return false;
   const DnnlParts p(s);
   ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
@@ -278,7 +280,7 @@ bool ConvTakesBlocked(const ConvShape& s) {
   // oneDNN's JIT kernels cover a shape whatever the batch; asked with one image.
   ConvShape one = s;
   one.n = 1, one.x_blocked = one.y_blocked = false;
-  return SmallFilters(s) && Dnnl().Supported(one);
+  return DnnlWins(s) && Dnnl().Supported(one);
 }
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {
