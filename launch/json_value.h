@@ -5,7 +5,6 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -13,13 +12,14 @@
 namespace convoy {
 
 struct JsonValue {
+  struct Member;  // a name and its value (defined below: a pair would need JsonValue complete)
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
   bool boolean = false;
   double number = 0;
   std::string text;
-  std::vector<JsonValue> items;                            // kArray
-  std::vector<std::pair<std::string, JsonValue>> members;  // kObject, in file order
+  std::vector<JsonValue> items;  // kArray
+  std::vector<Member> members;   // kObject, in file order
 
   // The member named key of an object, or null when absent (or not an object).
   const JsonValue* Find(std::string_view key) const;
@@ -30,6 +30,11 @@ struct JsonValue {
   // The member's numbers (an array of numbers; null entries count as 0), or empty.
   std::vector<double> Numbers(std::string_view key) const;
   std::vector<std::string> Strings(std::string_view key) const;
+};
+
+struct JsonValue::Member {
+  std::string name;
+  JsonValue value;
 };
 
 // Parses one JSON text; errors say at which character and what was expected.

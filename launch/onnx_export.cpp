@@ -1,7 +1,6 @@
 #include "launch/onnx_export.h"
 
 #include <map>
-#include <ranges>
 #include <set>
 
 #include "core/backend.h"
@@ -160,8 +159,8 @@ StatusOr<OnnxExport> ExportOnnx(const proto::Checkpoint& ckpt) {
     std::vector<std::string> in;
     // The loss's second bottom is the labels, which inference has not.
     const int inputs = type == "SoftmaxWithLoss" ? 1 : layer.bottom_size();
-    for (const std::string& b : layer.bottom() | std::views::take(inputs)) {
-      ASSIGN_OR_RETURN(std::string v, g.Value(b, name));
+    for (int i = 0; i < inputs; ++i) {
+      ASSIGN_OR_RETURN(std::string v, g.Value(layer.bottom(i), name));
       in.push_back(v);
     }
     if (type == "Dropout") {  // the identity at inference
