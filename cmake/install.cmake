@@ -17,8 +17,12 @@ foreach(archive convoy_launch convoy_distributed convoy_io convoy_core_base conv
   list(APPEND _whole $<TARGET_FILE:${archive}>)
 endforeach()
 target_link_libraries(convoy_shared PRIVATE -Wl,--whole-archive ${_whole} -Wl,--no-whole-archive convoy_launch)
-# Every symbol resolved when the library is made, not when a program first loads it.
-target_link_options(convoy_shared PRIVATE -Wl,--no-undefined)
+# Every symbol resolved when the library is made, not when a program first loads it. (Not in
+# sanitizer and fuzz builds: clang puts its sanitizer runtime into executables only, so a shared
+# library of theirs leaves those symbols to the program.)
+if(NOT CONVOY_SANITIZE AND NOT CONVOY_FUZZ)
+  target_link_options(convoy_shared PRIVATE -Wl,--no-undefined)
+endif()
 set_target_properties(convoy_shared PROPERTIES OUTPUT_NAME convoy VERSION ${PROJECT_VERSION}
                                                SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
 
