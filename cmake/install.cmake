@@ -1,11 +1,10 @@
 # Installing convoy (cmake --install build --prefix P) and packaging it (cd build && cpack -G DEB):
 #   P/bin/convoy                      the program
 #   P/lib/libconvoy.so                every convoy archive in one shared library, for programs
+#   P/lib/convoy/libconvoy_cuda.so    the CUDA plug-in, loaded for --device cuda (core/cuda_plugin.h)
 #   P/include/convoy/...              the headers, as the sources include them ("core/net.h")
 #   P/lib/cmake/convoy/               find_package(convoy): targets convoy::convoy and convoy::core
 #   P/lib/pkgconfig/convoy.pc         pkg-config --cflags --libs convoy
-include(GNUInstallDirs)
-
 # The shared library: the static archives the program links, whole, behind one soname. Every
 # object is built position-independent for it (CMAKE_POSITION_INDEPENDENT_CODE, top level).
 # (Raw --whole-archive: CMake's WHOLE_ARCHIVE feature refuses an archive that the targets'
@@ -28,6 +27,9 @@ set_target_properties(convoy_shared PROPERTIES OUTPUT_NAME convoy VERSION ${PROJ
 
 install(TARGETS convoy RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS convoy_shared LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+if(TARGET convoy_cuda_plugin)
+  install(TARGETS convoy_cuda_plugin LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/convoy)
+endif()
 foreach(folder core io distributed launch)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/convoy/${folder}
           FILES_MATCHING PATTERN "*.h")

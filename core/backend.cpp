@@ -3,11 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace convoy {
+#include "core/cuda_plugin.h"
 
-#ifdef CONVOY_HAVE_CUDA
-StatusOr<Backend*> CudaBackend(int local_rank);  // core/backends/cuda/cuda_backend.cu
-#endif
+namespace convoy {
 
 namespace {
 
@@ -46,14 +44,8 @@ StatusOr<Backend*> GetBackend(const std::string& name, int local_rank) {
   if (name == "cpu") return CpuBackend();
   if (name == "reference") return ReferenceBackend();
   if (name == "cuda") {
-#ifdef CONVOY_HAVE_CUDA
-    return CudaBackend(local_rank);
-#else
-    (void)local_rank;
-    return Unavailable(
-        "device 'cuda': this convoy was built without CUDA (nvcc was not found at "
-        "configure time, or -DCONVOY_CUDA=OFF); use --device cpu");
-#endif
+    ASSIGN_OR_RETURN(const CudaPluginApi* cuda, LoadCudaPlugin());
+    return cuda->backend(local_rank);
   }
   return InvalidInput("unknown device '" + name + "': expected cpu or cuda");
 }

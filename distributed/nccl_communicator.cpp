@@ -226,7 +226,7 @@ class Nccl final : public Communicator {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Backend* cuda, Communicator* control) {
+StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicatorInPlugin(Backend* cuda, Communicator* control) {
   if (cuda->device() != Device::kCuda) return InvalidInput("NCCL needs the cuda device, not " + cuda->name());
   std::string id_bytes(sizeof(ncclUniqueId), '\0');
   if (control->rank() == 0) {

@@ -20,7 +20,9 @@
 namespace convoy {
 
 // The NCCL communicator for the ranks of `control`, on the GPU of `cuda` (a CUDA backend).
-// Unavailable where convoy was built without NCCL.
+// Unavailable where convoy was built without NCCL. (The program's version asks the CUDA plug-in,
+// whose MakeNcclCommunicatorInPlugin makes it: two names, so that neither binds to the other.)
 StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Backend* cuda, Communicator* control);
+StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicatorInPlugin(Backend* cuda, Communicator* control);
 
 }  // namespace convoy

@@ -62,6 +62,16 @@ TEST(InstallTest, AProgramBuiltAgainstTheInstalledPrefixClassifiesAsPredictDoes)
   ASSERT_TRUE(std::regex_search(predict.output, b, std::regex("1\\. (\\S+) +([0-9.]+)"))) << predict.output;
   EXPECT_EQ(a[1], b[1]) << classify.output << predict.output;
   EXPECT_EQ(a[2], b[2]) << classify.output << predict.output;
+
+  // The CUDA plug-in goes with the program, and the installed program finds it (it may then find
+  // no GPU, as here, but not "not found").
+  if (CONVOY_BUILT_WITH_CUDA) {
+    EXPECT_TRUE(fs::exists(prefix + "/lib/convoy/libconvoy_cuda.so"));
+    const auto cuda = testing::Run("env -u CONVOY_CUDA_PLUGIN " + prefix + "/bin/convoy time --net " +
+                                   (dir / "net.prototxt") + " --device cuda --iters 1");
+    EXPECT_EQ(cuda.output.find("was not found"), std::string::npos) << cuda.output;
+    EXPECT_EQ(cuda.output.find("cannot load"), std::string::npos) << cuda.output;
+  }
 }
 
 }  // namespace

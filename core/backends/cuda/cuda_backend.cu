@@ -118,6 +118,7 @@ StatusOr<Backend*> CreateCudaBackend(int local_rank) {
 
 }  // namespace
 
+// The plug-in's backend entry (core/cuda_plugin.h): one backend per process.
 StatusOr<Backend*> CudaBackend(int local_rank) {
   static const StatusOr<Backend*> backend = CreateCudaBackend(local_rank);
   return backend;
