@@ -183,8 +183,8 @@ layer { name: "ip" type: "InnerProduct" bottom: "pool" top: "ip"
         inner_product_param { num_output: 10 weight_filler { type: XAVIER } } }
 layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
 )");
-  // About 230 MB of the peak are the shared libraries a CUDA-enabled build maps (cuBLAS, NCCL);
-  // the data path adds its cache and the batches in flight.
+  // The peak is the program's shared libraries (CUDA's are not among them: core/cuda_plugin.h),
+  // the data path's cache and the batches in flight.
   const auto r = testing::Run(group.Wrap(Train(Solver("train", 64, "max_iter: 300", "data_cache_mb: 160\n"), "run")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::smatch peak;
