@@ -58,11 +58,12 @@ StatusOr<const CudaPluginApi*> Load() {
     using Entry = const CudaPluginApi* (*)();
     auto entry = reinterpret_cast<Entry>(dlsym(handle, kCudaPluginEntry));
     const CudaPluginApi* api = entry ? entry() : nullptr;
-    if (!api) return Unavailable("device 'cuda': " + path + " is not a convoy CUDA plug-in (no " + kCudaPluginEntry + ")");
+    if (!api)
+      return Unavailable("device 'cuda': " + path + " is not a convoy CUDA plug-in (no " + kCudaPluginEntry + ")");
     if (api->abi != kCudaPluginAbi || std::string(api->version) != CONVOY_VERSION)
-      return Unavailable("device 'cuda': the CUDA plug-in " + path + " is from convoy " + api->version + " (plug-in ABI " +
-                         std::to_string(api->abi) + "), this program is convoy " + CONVOY_VERSION + " (ABI " +
-                         std::to_string(kCudaPluginAbi) + "); install both from one build");
+      return Unavailable("device 'cuda': the CUDA plug-in " + path + " is from convoy " + api->version +
+                         " (plug-in ABI " + std::to_string(api->abi) + "), this program is convoy " + CONVOY_VERSION +
+                         " (ABI " + std::to_string(kCudaPluginAbi) + "); install both from one build");
     return api;  // the handle stays open for the life of the process
   }
   return Unavailable("device 'cuda': the CUDA plug-in " + std::string(kCudaPluginFile) + " was not found (searched " +
@@ -76,9 +77,10 @@ std::vector<std::string> CudaPluginCandidates() {
   if (const char* chosen = std::getenv("CONVOY_CUDA_PLUGIN"); chosen && *chosen) return {chosen};
   std::vector<std::string> candidates;
   for (const fs::path& folder : ImageFolders()) {
-    candidates.push_back((folder / kCudaPluginFile).string());                   // build tree, or a copied folder
-    candidates.push_back((folder / "convoy" / kCudaPluginFile).string());        // beside libconvoy.so
-    candidates.push_back((folder / ".." / CONVOY_INSTALL_LIBDIR / "convoy" / kCudaPluginFile).lexically_normal().string());
+    candidates.push_back((folder / kCudaPluginFile).string());             // build tree, or a copied folder
+    candidates.push_back((folder / "convoy" / kCudaPluginFile).string());  // beside libconvoy.so
+    candidates.push_back(
+        (folder / ".." / CONVOY_INSTALL_LIBDIR / "convoy" / kCudaPluginFile).lexically_normal().string());
     // Test programs live in build/tests/; the plug-in they were built with is in build/.
     if (Inside(folder, CONVOY_BUILD_DIR)) candidates.push_back((fs::path(CONVOY_BUILD_DIR) / kCudaPluginFile).string());
   }

@@ -26,8 +26,8 @@ inline constexpr const char* kCudaPluginFile = "libconvoy_cuda.so";
 inline constexpr const char* kCudaPluginEntry = "convoy_cuda_plugin";
 
 struct CudaPluginApi {
-  int abi = 0;              // kCudaPluginAbi of the build that made the plug-in
-  const char* version = ""; // convoy's version, which must be the program's
+  int abi = 0;               // kCudaPluginAbi of the build that made the plug-in
+  const char* version = "";  // convoy's version, which must be the program's
   // The process-wide CUDA backend (CreateCudaBackend in cuda_backend.cu).
   StatusOr<Backend*> (*backend)(int local_rank) = nullptr;
   // The NCCL communicator; null where the plug-in was built without NCCL.

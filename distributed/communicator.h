@@ -47,6 +47,15 @@ class Communicator {
   // until Wait().
   virtual std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) = 0;
   virtual std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) = 0;
+  // The gradient sums of GradientBuckets: AllreduceAsync, except that after
+  // set_gradient_wire_bf16(true) the part of the sum that goes through MPI travels as bfloat16
+  // (SolverSpec.gradient_wire). Other all-reduces (statistics, votes) stay fp32.
+  virtual std::unique_ptr<CommRequest> AllreduceGradientsAsync(float* data, int64_t count) {
+    return AllreduceAsync(data, count);
+  }
+  // Whether this communicator can send gradients as bfloat16 (MPI can; NCCL, not yet); false
+  // means set_gradient_wire_bf16 does nothing.
+  virtual bool set_gradient_wire_bf16(bool on) { return !on; }
 
   // Control plane, on host memory whatever the data plane: root's bytes to every rank, and
   // every rank's string to every rank (in rank order).

@@ -72,11 +72,11 @@ void GradientBuckets::Start(Bucket& b) {
   float* grads = params_->grads().mutable_data() + b.offset;
   if (stage_) {
     backend_->CopyToHost(grads, b.count, host_.data() + b.offset);
-    b.request = comm_->AllreduceAsync(host_.data() + b.offset, b.count);
+    b.request = comm_->AllreduceGradientsAsync(host_.data() + b.offset, b.count);
   } else {
     // A device communicator orders itself after the computation (NCCL waits on an event
     // recorded on the compute stream); host backends have finished already.
-    b.request = comm_->AllreduceAsync(grads, b.count);
+    b.request = comm_->AllreduceGradientsAsync(grads, b.count);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "distributed/bf16.h"
 #include "distributed/stall_warning.h"
 
 namespace convoy {
@@ -19,6 +20,14 @@ constexpr int kEnteredTag = 7701;
 constexpr int64_t kMaxChunk = int64_t{1} << 30;
 
 MPI_Comm Comm(void* c) { return reinterpret_cast<MPI_Comm>(c); }
+
+// The MPI_Op of gradient_wire BF16: inout += in, element-wise on bfloat16 values, each addition
+// done in fp32 and rounded once.
+void AddBf16(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const uint16_t*>(in);
+  auto* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = ToBf16(FromBf16(a[i]) + FromBf16(b[i]));
+}
 
 class FutureRequest final : public CommRequest {
  public:
@@ -67,6 +76,9 @@ MpiCommunicator::MpiCommunicator(int rank, int size, double timeout_s)
   MPI_Comm_dup(MPI_COMM_WORLD, &watch);
   data_comm_ = reinterpret_cast<void*>(data);
   watch_comm_ = reinterpret_cast<void*>(watch);
+  MPI_Op add_bf16;
+  MPI_Op_create(&AddBf16, /*commute=*/1, &add_bf16);
+  bf16_sum_ = reinterpret_cast<void*>(add_bf16);
   if (rank_ == 0) {
     peer_entered_.assign(size_, 0);
     peer_heard_.assign(size_, std::chrono::steady_clock::now());
@@ -111,6 +123,8 @@ MpiCommunicator::~MpiCommunicator() {
     MPI_Comm across = Comm(c);
     MPI_Comm_free(&across);
   }
+  MPI_Op add_bf16 = reinterpret_cast<MPI_Op>(bf16_sum_);
+  MPI_Op_free(&add_bf16);
   MPI_Comm data = Comm(data_comm_), watch = Comm(watch_comm_);
   MPI_Comm_free(&data);
   MPI_Comm_free(&watch);
@@ -258,6 +272,21 @@ Status SumInPlace(float* data, int64_t count, MPI_Comm comm) {
   return Status::Ok();
 }
 
+// SumInPlace with half the bytes on the wire: data rounded to bfloat16, summed with AddBf16, and
+// widened back. (One buffer per communication thread, reused from bucket to bucket.)
+Status SumInPlaceBf16(float* data, int64_t count, MPI_Comm comm, MPI_Op add_bf16) {
+  thread_local std::vector<uint16_t> wire;
+  wire.resize(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) wire[i] = ToBf16(data[i]);
+  for (int64_t done = 0; done < count; done += kMaxChunk)
+    RETURN_IF_ERROR(
+        Checked(MPI_Allreduce(MPI_IN_PLACE, wire.data() + done, static_cast<int>(std::min(kMaxChunk, count - done)),
+                              MPI_UINT16_T, add_bf16, comm),
+                "MPI_Allreduce (bfloat16)"));
+  for (int64_t i = 0; i < count; ++i) data[i] = FromBf16(wire[i]);
+  return Status::Ok();
+}
+
 std::string AllreduceName(int64_t count) { return "all-reduce of " + std::to_string(count) + " floats"; }
 
 }  // namespace
@@ -276,6 +305,14 @@ Status MpiCommunicator::AllreduceAverage(float* data, int64_t count) {
 std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAsync(float* data, int64_t count) {
   return std::make_unique<FutureRequest>(this, Submit([=, this] { return SumInPlace(data, count, Comm(data_comm_)); }),
                                          TakeName(count));
+}
+
+std::unique_ptr<CommRequest> MpiCommunicator::AllreduceGradientsAsync(float* data, int64_t count) {
+  if (!wire_bf16_) return AllreduceAsync(data, count);
+  return std::make_unique<FutureRequest>(
+      this,
+      Submit([=, this] { return SumInPlaceBf16(data, count, Comm(data_comm_), reinterpret_cast<MPI_Op>(bf16_sum_)); }),
+      TakeName(count));
 }
 
 std::unique_ptr<CommRequest> MpiCommunicator::AllreduceAverageAsync(float* data, int64_t count) {
@@ -421,7 +458,9 @@ StatusOr<MpiCommunicator::NodeWindow> MpiCommunicator::NodeSharedWindow(int64_t 
   return window;
 }
 
-std::future<Status> MpiCommunicator::AllreduceAcrossNodes(void* across, float* data, int64_t count) {
+std::future<Status> MpiCommunicator::AllreduceAcrossNodes(void* across, float* data, int64_t count, bool gradients) {
+  if (gradients && wire_bf16_)
+    return Submit([=, this] { return SumInPlaceBf16(data, count, Comm(across), reinterpret_cast<MPI_Op>(bf16_sum_)); });
   return Submit([=] { return SumInPlace(data, count, Comm(across)); });
 }
 

@@ -46,6 +46,11 @@ class MpiCommunicator final : public Communicator {
   Status Barrier() override;
   std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) override;
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override;
+  std::unique_ptr<CommRequest> AllreduceGradientsAsync(float* data, int64_t count) override;
+  bool set_gradient_wire_bf16(bool on) override {
+    wire_bf16_ = on;
+    return true;
+  }
   Status BroadcastBytes(std::string* bytes, int root) override;
   Status AllgatherStrings(const std::string& mine, std::vector<std::string>* all) override;
   // Remembers the training step, for the messages of timeouts.
@@ -67,8 +72,9 @@ class MpiCommunicator final : public Communicator {
   // cannot hold it. The window lives as long as this communicator.
   StatusOr<NodeWindow> NodeSharedWindow(int64_t bytes_per_rank);
   // Starts summing data across nodes over a NodeWindow's `across` communicator, on the
-  // communication thread; wait for it with WaitFor.
-  std::future<Status> AllreduceAcrossNodes(void* across, float* data, int64_t count);
+  // communication thread (as bfloat16 where `gradients` and set_gradient_wire_bf16 say so); wait
+  // for it with WaitFor.
+  std::future<Status> AllreduceAcrossNodes(void* across, float* data, int64_t count, bool gradients = false);
   // Ends every rank of the job with this exit code (MPI_Abort); does not return.
   [[noreturn]] void Abort(int exit_code);
 
@@ -95,6 +101,8 @@ class MpiCommunicator final : public Communicator {
   std::vector<void*> windows_, across_comms_;
   void* data_comm_ = nullptr;   // MPI_Comm of the collectives
   void* watch_comm_ = nullptr;  // MPI_Comm of the entered counters
+  void* bf16_sum_ = nullptr;    // MPI_Op adding bfloat16 values in fp32 (gradient_wire BF16)
+  std::atomic<bool> wire_bf16_{false};
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;

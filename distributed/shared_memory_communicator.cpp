@@ -76,7 +76,7 @@ std::string SharedMemoryCommunicator::name() const {
   return "mpi shared memory on each of " + std::to_string(window_.nodes) + " nodes, mpi between them";
 }
 
-std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t count, float scale) {
+std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t count, float scale, bool gradients) {
   if (!broken_.ok()) return std::make_unique<DoneRequest>(broken_);
   if (count == 0) return std::make_unique<DoneRequest>();
   std::string what = next_name_.empty() ? "all-reduce of " + std::to_string(count) + " floats"
@@ -84,6 +84,7 @@ std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t
   const bool in_place = data >= in_place_memory() && data + count <= in_place_memory() + in_place_;
   if (!in_place && count > staging_) {
     mpi_->NameNextCollective(std::move(what));
+    if (gradients) return mpi_->AllreduceGradientsAsync(data, count);
     return scale == 1.f ? mpi_->AllreduceAsync(data, count) : mpi_->AllreduceAverageAsync(data, count);
   }
   // Staging space is taken in order and reused from the start once full: where each all-reduce
@@ -97,7 +98,8 @@ std::unique_ptr<CommRequest> SharedMemoryCommunicator::Post(float* data, int64_t
       return std::make_unique<DoneRequest>(s);
     used_ = 0;
   }
-  Pending p{posted_, data, count, in_place ? data - in_place_memory() : in_place_ + used_, scale, in_place, {}};
+  Pending p{posted_, data,     count,     in_place ? data - in_place_memory() : in_place_ + used_,
+            scale,   in_place, gradients, {}};
   if (!in_place) {
     std::memcpy(floats(node_rank_) + p.offset, data, count * sizeof(float));
     used_ += RoundUp(count);
@@ -159,7 +161,7 @@ void SharedMemoryCommunicator::SumShare(Pending& p) {
     }
     for (int64_t j = 0; j < n; ++j) mine[i + j] = sum[j] * scale;
   }
-  if (window_.across) p.across = mpi_->AllreduceAcrossNodes(window_.across, mine + begin, end - begin);
+  if (window_.across) p.across = mpi_->AllreduceAcrossNodes(window_.across, mine + begin, end - begin, p.gradients);
 }
 
 void SharedMemoryCommunicator::FinishShare(Pending& p) {

@@ -59,6 +59,11 @@ class SharedMemoryCommunicator final : public Communicator {
   Status Allreduce(float* data, int64_t count) override { return AllreduceAsync(data, count)->Wait(); }
   Status AllreduceAverage(float* data, int64_t count) override { return AllreduceAverageAsync(data, count)->Wait(); }
   std::unique_ptr<CommRequest> AllreduceAsync(float* data, int64_t count) override { return Post(data, count, 1.f); }
+  // Summed inside the node in fp32; across nodes as MpiCommunicator sends gradients.
+  std::unique_ptr<CommRequest> AllreduceGradientsAsync(float* data, int64_t count) override {
+    return Post(data, count, 1.f, /*gradients=*/true);
+  }
+  bool set_gradient_wire_bf16(bool on) override { return mpi_->set_gradient_wire_bf16(on); }
   std::unique_ptr<CommRequest> AllreduceAverageAsync(float* data, int64_t count) override {
     return Post(data, count, 1.f / size());
   }
@@ -99,12 +104,13 @@ class SharedMemoryCommunicator final : public Communicator {
     int64_t count, offset;  // offset: where it is, in floats, in every rank's segment
     float scale;
     bool in_place;               // data is in in_place_memory()
+    bool gradients;              // AllreduceGradientsAsync's: crosses nodes as gradients do
     std::future<Status> across;  // this rank's share, summed across nodes
   };
 
   SharedMemoryCommunicator(MpiCommunicator* mpi, MpiCommunicator::NodeWindow window, int64_t in_place, int64_t staging,
                            double timeout_s);
-  std::unique_ptr<CommRequest> Post(float* data, int64_t count, float scale);
+  std::unique_ptr<CommRequest> Post(float* data, int64_t count, float scale, bool gradients = false);
   Status DrainAll();
   // Waits until every rank's `which` counter reaches target; the deadline names the ones behind.
   // `lagging` says what a rank behind failed to do, in the message.

@@ -32,6 +32,9 @@ struct Comms {
   Communicator* gradients = nullptr;
   // Why gradients did not get the faster channel, as " (reason)", or "".
   std::string note;
+  // How gradients travel where SolverSpec.gradient_wire asks for BF16 (", bfloat16 through
+  // mpi"), or why they cannot; "" for FP32.
+  std::string wire;
 
   // The step's own small collectives (stop vote, progress means) go with the gradients when
   // those are in host memory, so that a training step wakes no communication thread.

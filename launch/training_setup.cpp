@@ -179,6 +179,10 @@ Status BuildNetAndSolver(TrainingRun& run) {
       comms.note = " (" + made.status().message() + ")";
     }
   }
+  if (spec.gradient_wire() == proto::SolverSpec::BF16 && comms.gradients->size() > 1)
+    comms.wire = comms.gradients->set_gradient_wire_bf16(true)
+                     ? ", bfloat16 through mpi"
+                     : ", fp32 (gradient_wire BF16 is not implemented on " + comms.gradients->name() + ")";
   if (!run.options.weights.empty()) {
     // Every rank reads the file (as it reads the solver), so each fails alike where it is bad.
     ASSIGN_OR_RETURN(const proto::Checkpoint ckpt, LoadCheckpoint(run.options.weights));
@@ -336,9 +340,9 @@ Status Announce(TrainingRun& run) {
   std::printf("convoy train: net '%s' (%zu layers, %lld parameters) on %s, %d thread(s) per rank\n",
               run.config.net.name().c_str(), run.net->layers().size(),
               static_cast<long long>(run.net->params().total_count()), run.backend->name().c_str(), options.threads);
-  std::printf("world: %d rank(s) (launcher: %s); batch %d per rank, %d global; %zu gradient bucket(s) over %s%s%s\n",
+  std::printf("world: %d rank(s) (launcher: %s); batch %d per rank, %d global; %zu gradient bucket(s) over %s%s%s%s\n",
               grads.size(), run.world.launcher.c_str(), run.batch, run.global_batch, run.buckets->num_buckets(),
-              grads.name().c_str(), run.comms.note.c_str(),
+              grads.name().c_str(), run.comms.wire.c_str(), run.comms.note.c_str(),
               run.lr_scale != 1.f ? (", learning rate scaled by " + std::to_string(run.lr_scale)).c_str() : "");
   for (const auto& [host, ranks] : nodes) std::printf("node %s: ranks %s\n", host.c_str(), ranks.c_str());
   if (!run.world.job_id.empty()) std::printf("slurm job %s\n", run.world.job_id.c_str());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <regex>
 #include <thread>
 
 #include "launch/checkpoint.h"
@@ -203,6 +204,42 @@ TEST_F(TwoHostsTest, TwoRanksOnEachSumWithinThenBetweenThem) {
   for (size_t i = 0; i < a.size() / sizeof(float); ++i)
     worst = std::max(worst, std::fabs(double{x[i]} - y[i]) / std::max(1.0, std::fabs(double{x[i]})));
   EXPECT_LT(worst, 1e-4) << "largest relative difference between the two runs' weights";
+}
+
+// The link between the two hosts shaped to a network's rate (cluster/local/two-hosts shape), as
+// bench/link_scaling.py uses it: both ends get the token bucket, traffic meets it, and the
+// namespaces go down leaving nothing behind.
+TEST_F(TwoHostsTest, AShapedLinkLimitsBothDirectionsAndGoesDownClean) {
+  if (!Up()) GTEST_SKIP() << "cannot make network namespaces here: " << why_;
+  const auto shaped = testing::Run(hosts_ + " shape 100mbit");
+  ASSERT_EQ(shaped.exit_code, 0) << shaped.output;
+  const auto show = testing::Run(hosts_ + " show");
+  ASSERT_EQ(show.exit_code, 0) << show.output;
+  std::regex tbf("qdisc tbf [0-9a-f]+: root .*rate 100Mbit");
+  EXPECT_EQ(std::distance(std::sregex_iterator(show.output.begin(), show.output.end(), tbf), std::sregex_iterator()), 2)
+      << show.output;
+  // 4 MB from host b to host a: at most 100 Mbit/s plus the bucket's 64 KiB, so no less than 0.3 s
+  // (a limit from below, which a slow machine cannot break).
+  const std::string receive =
+      "ip netns exec convoy-a python3 -c \"import socket,time;s=socket.socket();s.bind(('10.77.0.1',7790));s.listen();"
+      "c,_=s.accept();n=0;t=time.time()\nwhile True:\n d=c.recv(1<<16)\n if not d: break\n n+=len(d)\n"
+      "print(n, time.time()-t)\"";
+  const std::string send =
+      "sleep 0.5; ip netns exec convoy-b python3 -c \"import socket;c=socket.create_connection(('10.77.0.1',7790));"
+      "c.sendall(bytes(4000000));c.close()\"";
+  const auto transfer = testing::Run("(" + send + ") & " + receive + "; wait");
+  ASSERT_EQ(transfer.exit_code, 0) << transfer.output;
+  std::smatch got;
+  ASSERT_TRUE(std::regex_search(transfer.output, got, std::regex("^(\\d+) ([0-9.e-]+)"))) << transfer.output;
+  EXPECT_EQ(got[1], "4000000");
+  EXPECT_GE(std::stod(got[2]), 0.3) << "4 MB crossed a 100 Mbit/s link faster than it can carry them";
+
+  ASSERT_EQ(testing::Run(hosts_ + " shape none").exit_code, 0);
+  EXPECT_EQ(testing::Run(hosts_ + " show").output.find("tbf"), std::string::npos);
+  ASSERT_EQ(testing::Run(hosts_ + " down").exit_code, 0);
+  const auto left = testing::Run("ip netns list; ip link show");
+  EXPECT_EQ(left.output.find("convoy-a"), std::string::npos) << left.output;
+  EXPECT_EQ(left.output.find("convoy-va"), std::string::npos) << left.output;
 }
 
 }  // namespace

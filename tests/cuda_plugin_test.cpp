@@ -18,8 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string Solver(const testing::TempDir& dir, int max_iter) {
-  return "net: \"net.prototxt\"\ntrain_data: \"" + (dir / "train") + "\"\nbatch_size: 64\nmax_iter: " +
-         std::to_string(max_iter) + "\nbase_lr: 0.01\nmomentum: 0.9\nseed: 1\n";
+  return "net: \"net.prototxt\"\ntrain_data: \"" + (dir / "train") +
+         "\"\nbatch_size: 64\nmax_iter: " + std::to_string(max_iter) + "\nbase_lr: 0.01\nmomentum: 0.9\nseed: 1\n";
 }
 
 TEST(CudaPluginTest, WithTheCudaLibrariesHiddenTheProgramTrainsOnCpuAndSaysWhyCudaIsUnavailable) {
@@ -42,8 +42,8 @@ TEST(CudaPluginTest, WithTheCudaLibrariesHiddenTheProgramTrainsOnCpuAndSaysWhyCu
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_TRUE(fs::exists(dir / "run/checkpoints/ckpt-8.pb")) << train.output;
 
-  const auto cuda = testing::Run(hidden + testing::ConvoyBinary() + " time --net " + (dir / "net.prototxt") +
-                                 " --device cuda");
+  const auto cuda =
+      testing::Run(hidden + testing::ConvoyBinary() + " time --net " + (dir / "net.prototxt") + " --device cuda");
   EXPECT_EQ(cuda.exit_code, 2) << cuda.output;
   EXPECT_NE(cuda.output.find("cannot load the CUDA plug-in"), std::string::npos) << cuda.output;
   EXPECT_NE(cuda.output.find("cannot open shared object file"), std::string::npos) << cuda.output;
@@ -83,8 +83,8 @@ TEST(CudaPluginTest, OneRankCpuLeNetOnAllOfFashionMnistPeaksUnder150Mb) {
 #endif
   testing::TempDir dir;
   ASSERT_TRUE(testing::MakeFashionMnistDataset(dir / "train", 60000, 4).ok());
-  testing::WriteFile(dir / "net.prototxt", testing::ReadFile(std::string(CONVOY_SOURCE_DIR) +
-                                                             "/configs/lenet_fashion_mnist.prototxt"));
+  testing::WriteFile(dir / "net.prototxt",
+                     testing::ReadFile(std::string(CONVOY_SOURCE_DIR) + "/configs/lenet_fashion_mnist.prototxt"));
   testing::WriteFile(dir / "solver.prototxt", Solver(dir, 200));
   const auto run = RunMeasured({testing::ConvoyBinary(), "train", "--solver", dir / "solver.prototxt", "--run-dir",
                                 dir / "run", "--threads", "1"},

@@ -1,7 +1,6 @@
 // The CUDA plug-in's one exported function (core/cuda_plugin.h): the table of what it offers.
-#include "core/cuda_plugin.h"
-
 #include "core/backend.h"
+#include "core/cuda_plugin.h"
 #include "distributed/communicator.h"
 #include "distributed/nccl_communicator.h"
 
