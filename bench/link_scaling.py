@@ -8,7 +8,11 @@ limits to each rate in --links. At each rate this measures:
     (bytes/s) are fitted;
   - `convoy train` of LeNet and ResNet-20 with 1+1 and 2+2 ranks across the hosts: the median
     step, compute and exposed-communication milliseconds of metrics.jsonl's windows after the first;
-  - LeNet 1+1 with bucket_mb swept (--buckets).
+  - at 1 Gbit/s, the same runs with gradient_wire: BF16 (half the bytes across), and LeNet 1+1
+    with bucket_mb swept (--buckets).
+Each run is repeated (--repeats) and the medians kept: a shaped TCP link's times vary from
+repeat to repeat (a 1 MiB all-reduce takes 8.8 or 14.7 ms at 1 Gbit/s, whichever the protocol
+falls into).
 Before the links, `convoy time --json` of each net runs as many copies at once as there will be
 ranks on this machine, so the per-layer times the model gets are measured under the same load,
 and the shared-memory all-reduce of 2 ranks on one host is measured (the 2+2 runs sum within each
@@ -16,7 +20,7 @@ host first).
 
 Writes everything to --out as JSON for bench/scaling_model.py --check, and prints the table.
 Needs root (network namespaces and tc). Usage:
-  bench/link_scaling.py [--build build] [--links none,10gbit,1gbit] [--steps 60] [--out F]
+  bench/link_scaling.py [--build build] [--links none,25gbit,10gbit,1gbit] [--steps 60] [--repeats 3] [--out F]
 """
 import argparse
 import json
@@ -117,13 +121,13 @@ def layer_times(build, work, net, copies):
     return merged
 
 
-def train(build, work, net, data, ranks_per_host, steps, bucket_mb, tag):
+def train(build, work, net, data, ranks_per_host, steps, bucket_mb, wire, tag):
     run_dir = os.path.join(work, "runs", tag)
     solver = os.path.join(work, f"solver-{tag}.prototxt")
     with open(solver, "w") as f:
         f.write(f'net: "{os.path.join(ROOT, net)}"\ntrain_data: "{data}"\nbatch_size: {BATCH_PER_RANK}\n'
                 f"max_iter: {steps}\ndisplay: {DISPLAY}\nbase_lr: 0.01\nmomentum: 0.9\nseed: 1\n"
-                f"bucket_mb: {bucket_mb}\n")
+                f"bucket_mb: {bucket_mb}\ngradient_wire: {wire.upper()}\n")
     btl = "self,tcp" if ranks_per_host == 1 else "self,vader,tcp"
     out = run(mpirun_across(work, ranks_per_host, btl, [os.path.join(build, "convoy"), "train", "--solver", solver,
                                                          "--run-dir", run_dir, "--overwrite", "--threads", "1"]))
@@ -137,12 +141,22 @@ def train(build, work, net, data, ranks_per_host, steps, bucket_mb, tag):
             "buckets": int(buckets.group(1)) if buckets else None}
 
 
+def train_repeated(args, work, net, data, per_host, bucket_mb, wire, tag):
+    """train() --repeats times: the median of each number."""
+    runs = [train(args.build, work, net, data, per_host, args.steps, bucket_mb, wire, f"{tag}-{i}")
+            for i in range(args.repeats)]
+    keys = ("step_ms", "compute_ms", "comm_exposed_ms", "data_wait_ms")
+    return {**{k: statistics.median(r[k] for r in runs) for k in keys}, "buckets": runs[0]["buckets"],
+            "step_ms_runs": [r["step_ms"] for r in runs]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--links", default="none,25gbit,10gbit,1gbit")
     ap.add_argument("--buckets", default="0.25,1,4", help="bucket_mb values for the LeNet 1+1 sweep at 1gbit")
     ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/link_scaling.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -166,18 +180,22 @@ def main():
                                                         "--mpi-only"] + [str(s) for s in SIZES])))
                 alpha, beta = fit_alpha_beta(bw, 2)
                 entry = {"allreduce": bw, "alpha_s": alpha, "beta_bytes_per_s": beta, "runs": []}
-                for name, (net, kind) in NETS.items():
-                    for per_host in (1, 2):
-                        m = train(args.build, work, net, data[kind], per_host, args.steps, 1,
-                                  f"{link}-{name}-{per_host}")
-                        entry["runs"].append({"net": name, "ranks_per_host": per_host, "bucket_mb": 1, **m})
+                wires = ("fp32", "bf16") if link == "1gbit" else ("fp32",)
+                for wire in wires:
+                    for name, (net, kind) in NETS.items():
+                        for per_host in (1, 2):
+                            m = train_repeated(args, work, net, data[kind], per_host, 1, wire,
+                                               f"{link}-{name}-{per_host}-{wire}")
+                            entry["runs"].append({"net": name, "ranks_per_host": per_host, "bucket_mb": 1,
+                                                  "wire": wire, **m})
                 if link == "1gbit":
                     for mb in args.buckets.split(","):
                         if float(mb) == 1:
                             continue
-                        m = train(args.build, work, NETS["lenet"][0], data["fashion"], 1, args.steps, float(mb),
-                                  f"{link}-lenet-1-b{mb}")
-                        entry["runs"].append({"net": "lenet", "ranks_per_host": 1, "bucket_mb": float(mb), **m})
+                        m = train_repeated(args, work, NETS["lenet"][0], data["fashion"], 1, float(mb), "fp32",
+                                           f"{link}-lenet-1-b{mb}")
+                        entry["runs"].append({"net": "lenet", "ranks_per_host": 1, "bucket_mb": float(mb),
+                                              "wire": "fp32", **m})
                 results["links"][link] = entry
                 print_link(link, entry)
         finally:
@@ -194,10 +212,12 @@ def print_link(link, entry):
     print(f"link {rate}: alpha {entry['alpha_s'] * 1e6:.0f} us, beta {entry['beta_bytes_per_s'] / 1e9:.3f} GB/s; "
           f"1 MiB all-reduce: bare MPI {mb1['bare_gbs']:.3f} GB/s, convoy {mb1['convoy_gbs']:.3f} GB/s "
           f"({mb1['convoy_gbs'] / mb1['bare_gbs']:.2f})")
-    print(f"  {'net':9} {'ranks':5} {'bucket MB':>9} {'step ms':>8} {'compute':>8} {'exposed':>8} {'buckets':>7}")
+    print(f"  {'net':9} {'ranks':5} {'bucket MB':>9} {'wire':4} {'step ms':>8} {'compute':>8} {'exposed':>8}"
+          f" {'buckets':>7}  repeats' step ms")
     for r in entry["runs"]:
-        print(f"  {r['net']:9} {r['ranks_per_host']}+{r['ranks_per_host']:<3} {r['bucket_mb']:9.2f} "
-              f"{r['step_ms']:8.1f} {r['compute_ms']:8.1f} {r['comm_exposed_ms']:8.1f} {r['buckets']!s:>7}")
+        print(f"  {r['net']:9} {r['ranks_per_host']}+{r['ranks_per_host']:<3} {r['bucket_mb']:9.2f} {r['wire']:4} "
+              f"{r['step_ms']:8.1f} {r['compute_ms']:8.1f} {r['comm_exposed_ms']:8.1f} {r['buckets']!s:>7}  "
+              + " ".join(f"{t:.1f}" for t in r["step_ms_runs"]))
     sys.stdout.flush()
 
 

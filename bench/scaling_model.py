@@ -131,6 +131,14 @@ def fit_link(rows, ranks, seconds_key):
     return Link(alpha=max((mt - slope * mx) / (2 * (p - 1)), 0.0), beta=1.0 / slope)
 
 
+def link_of(entry):
+    """A shaped link's alpha and beta, from the all-reduces measured across it: at each size the
+    mean of the bare MPI_Allreduce and convoy's path, which meet the same link (a shaped TCP link's
+    1 MiB all-reduce takes 8.8 or 14.7 ms, whichever its protocol falls into, on either path)."""
+    rows = {n: {"s": (r["bare_s"] + int(n) / (r["convoy_gbs"] * 1e9)) / 2} for n, r in entry["allreduce"].items()}
+    return fit_link(rows, 2, "s")
+
+
 def shared_memory_link(calibration):
     rows = {n: {"s": int(n) / (r["shared_gbs"] * 1e9)} for n, r in calibration["shared_memory"].items()}
     return fit_link(rows, 2, "s")
@@ -142,29 +150,30 @@ def check(path):
     print(f"intra-node (shared memory, 2 ranks): alpha {intra.alpha * 1e6:.1f} us, beta {intra.beta / 1e9:.2f} GB/s")
     # The processor cost of moving a byte through MPI's TCP path: its rate on the unlimited link,
     # where nothing but the processors limits it. Every rank here shares the machine's cores.
-    cpu = fit_link(results["links"]["none"]["allreduce"], 2, "bare_s") if "none" in results["links"] else None
+    cpu = link_of(results["links"]["none"]) if "none" in results["links"] else None
     if cpu:
         print(f"processor cost of the TCP path: {1e9 / cpu.beta:.2f} s per GB (the unlimited link's rate)")
-    print(f"{'link':9} {'net':9} {'ranks':5} {'bucket MB':>9} {'measured ms':>11} {'predicted':>9} {'error':>7}"
+    print(f"{'link':9} {'net':9} {'ranks':5} {'bucket MB':>9} {'wire':4} {'measured ms':>11} {'predicted':>9} {'error':>7}"
           f" {'exposed meas.':>13} {'exposed pred.':>13}")
     errors = []
     for link_name, entry in results["links"].items():
-        inter = fit_link(entry["allreduce"], 2, "bare_s")
+        inter = link_of(entry)
+        print(f"link {link_name}: alpha {inter.alpha * 1e6:.0f} us, beta {inter.beta / 1e9:.3f} GB/s")
         for r in entry["runs"]:
             g = r["ranks_per_host"]
             timing = results["calibration"][r["net"]][str(2 * g)]
-            if g == 1:
-                allreduce = lambda n: ring_allreduce_s(n, 2, inter)  # noqa: E731
-            else:
-                allreduce = lambda n: hierarchical_allreduce_s(n, 2, g, inter, intra)  # noqa: E731
+            # gradient_wire BF16 halves the bytes that cross the link (the node's sum stays fp32).
+            across = 0.5 if r.get("wire") == "bf16" else 1.0
+            allreduce = lambda n: ring_allreduce_s(n, g, intra) + ring_allreduce_s(n * across, 2, inter)  # noqa: E731
             # Each rank carries 1/G of a bucket across the link, and sums inside the node.
-            steal = (lambda n: ring_allreduce_s(n / g, 2, Link(0, cpu.beta)) +  # noqa: E731
+            steal = (lambda n: ring_allreduce_s(n * across / g, 2, Link(0, cpu.beta)) +  # noqa: E731
                      ring_allreduce_s(n, g, intra)) if cpu else None
             p = simulate_step(timing, r["bucket_mb"] * (1 << 20), allreduce, steal)
             err = (p["step_ms"] - r["step_ms"]) / r["step_ms"]
             errors.append(abs(err))
             rate = "unlimited" if link_name == "none" else link_name
-            print(f"{rate:9} {r['net']:9} {g}+{g:<3} {r['bucket_mb']:9.2f} {r['step_ms']:11.1f} {p['step_ms']:9.1f}"
+            print(f"{rate:9} {r['net']:9} {g}+{g:<3} {r['bucket_mb']:9.2f} {r.get('wire', 'fp32'):4} "
+                  f"{r['step_ms']:11.1f} {p['step_ms']:9.1f}"
                   f" {err * 100:+6.0f}% {r['comm_exposed_ms']:13.1f} {p['exposed_ms']:13.1f}")
     print(f"median |error| {statistics.median(errors) * 100:.0f}%, largest {max(errors) * 100:.0f}%, "
           f"{sum(e <= 0.15 for e in errors)} of {len(errors)} rows within 15%")

@@ -136,7 +136,8 @@ TEST_F(SlurmTest, APreemptedJobIsRequeuedAndResumesExactly) {
 }
 
 // mpirun across the two-hosts namespaces (cluster/local/two-hosts), ranks_per_host on each:
-// trains `max_iter` steps into RUN_DIR/apart, then brings the namespaces down.
+// trains `max_iter` steps into RUN_DIR/apart, then brings the namespaces down. (--bind-to none:
+// each "host" would bind its first rank to core 0, both hosts' to the same core of this machine.)
 class TwoHostsTest : public ClusterTest {
  protected:
   // False (and the reason in why_) where network namespaces cannot be made here.
@@ -152,7 +153,7 @@ class TwoHostsTest : public ClusterTest {
                                               "\n10.77.0.2 slots=" + std::to_string(ranks_per_host) + "\n");
     return testing::Run(
         "ip netns exec convoy-a env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-        "mpirun --hostfile " +
+        "mpirun --bind-to none --hostfile " +
         (dir_ / "hostfile") + " -np " + std::to_string(2 * ranks_per_host) + " --mca plm_rsh_agent " + kRepo +
         "/cluster/local/netns-rsh --mca btl " + btl +
         " --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 " + Train(max_iter) +
