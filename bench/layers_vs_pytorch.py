@@ -24,7 +24,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (name, batch, channels in, size, layer); layer: ("conv", out, kernel, stride, pad) or
+# (name, batch, channels in, size, layer); layer: ("conv", out, kernel, stride, pad[, group]) or
 # ("pool", "max"|"ave", kernel, stride, pad) or ("pool", kind, "global").
 SHAPES = [
     ("ResNet stem 7x7/2", 8, 3, 224, ("conv", 64, 7, 2, 3)),
@@ -44,6 +44,9 @@ SHAPES = [
     ("pad > kernel half: 3x3 pad 2", 16, 16, 20, ("conv", 16, 3, 1, 2)),
     ("stride > kernel: 1x1/3", 16, 32, 30, ("conv", 32, 1, 3, 0)),
     ("1x1 input, 1x1 kernel", 64, 256, 1, ("conv", 256, 1, 1, 0)),
+    ("depthwise 3x3 64 at 56 (MobileNet)", 8, 64, 56, ("conv", 64, 3, 1, 1, 64)),
+    ("depthwise 3x3/2 32 at 112 (MobileNet)", 8, 32, 112, ("conv", 32, 3, 2, 1, 32)),
+    ("grouped 3x3 128 at 28, 32 groups (ResNeXt)", 8, 128, 28, ("conv", 128, 3, 1, 1, 32)),
     ("max 2/2", 16, 64, 56, ("pool", "max", 2, 2, 0)),
     ("max 3/2 (ResNet, AlexNet)", 8, 64, 112, ("pool", "max", 3, 2, 1)),
     ("max 3/1 pad 1", 16, 64, 28, ("pool", "max", 3, 1, 1)),
@@ -59,9 +62,9 @@ def net_text(channels, size, layer):
             f'layer {{ name: "pre" type: "Convolution" bottom: "data" top: "pre" '
             f"convolution_param {{ num_output: {channels} kernel_size: 1 }} }}\n")
     if layer[0] == "conv":
-        _, out, k, s, p = layer
+        _, out, k, s, p, *group = layer
         body = (f'layer {{ name: "x" type: "Convolution" bottom: "pre" top: "x" convolution_param {{ '
-                f"num_output: {out} kernel_size: {k} stride: {s} pad: {p} }} }}\n")
+                f"num_output: {out} kernel_size: {k} stride: {s} pad: {p} group: {group[0] if group else 1} }} }}\n")
     elif layer[2] == "global":
         body = (f'layer {{ name: "x" type: "Pooling" bottom: "pre" top: "x" pooling_param {{ '
                 f"pool: {layer[1].upper()} global_pooling: true }} }}\n")
@@ -87,8 +90,8 @@ def convoy_ms(convoy, work, batch, channels, size, layer, threads, iters):
 def torch_ms(batch, channels, size, layer, iters):
     x = torch.randn(batch, channels, size, size, requires_grad=True)
     if layer[0] == "conv":
-        _, out, k, s, p = layer
-        op = torch.nn.Conv2d(channels, out, k, s, p)
+        _, out, k, s, p, *group = layer
+        op = torch.nn.Conv2d(channels, out, k, s, p, groups=group[0] if group else 1)
     elif layer[2] == "global":
         op = torch.nn.AdaptiveAvgPool2d(1)
     else:
@@ -118,6 +121,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--only", default="", help="run only the shapes whose name contains this")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     convoy = os.path.join(args.build, "convoy")
@@ -129,6 +133,8 @@ def main():
     worst = []
     with tempfile.TemporaryDirectory() as work:
         for name, batch, channels, size, layer in SHAPES:
+            if args.only not in name:
+                continue
             ours, theirs = [], []
             for turn in range(args.repeats):
                 order = (0, 1) if turn % 2 == 0 else (1, 0)

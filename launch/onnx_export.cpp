@@ -186,6 +186,7 @@ StatusOr<OnnxExport> ExportOnnx(const proto::Checkpoint& ckpt) {
       GraphBuilder::Ints(n, "kernel_shape", {k, k});
       GraphBuilder::Ints(n, "strides", {s, s});
       GraphBuilder::Ints(n, "pads", {pad, pad, pad, pad});
+      if (p.group() > 1) GraphBuilder::Int(n, "group", p.group());  // the weights' layout is ONNX's already
     } else if (type == "ReLU") {
       const float slope = layer.relu_param().negative_slope();
       NodeProto* n = g.Node(slope == 0.f ? "Relu" : "LeakyRelu", name, {in[0]}, out);

@@ -35,6 +35,14 @@ const GradCase kCases[] = {
      R"(name: "c" type: "Convolution" bottom: "x" top: "y"
        convolution_param { num_output: 2 kernel_size: 2 bias_term: false })",
      {{1, 2, 4, 4}}},
+    {"conv_grouped",  // 2 groups of 2 input channels, 3 filters each
+     R"(name: "c" type: "Convolution" bottom: "x" top: "y"
+       convolution_param { num_output: 6 kernel_size: 3 pad: 1 group: 2 })",
+     {{2, 4, 5, 4}}},
+    {"conv_depthwise",  // one filter per channel, stride 2
+     R"(name: "c" type: "Convolution" bottom: "x" top: "y"
+       convolution_param { num_output: 3 kernel_size: 3 stride: 2 pad: 1 group: 3 })",
+     {{2, 3, 6, 5}}},
     {"max_pool",
      R"(name: "p" type: "Pooling" bottom: "x" top: "y"
        pooling_param { pool: MAX kernel_size: 2 stride: 2 })",

@@ -76,13 +76,14 @@ void WriteFloats(const std::string& path, const std::vector<float>& v) {
 }
 
 // The mappings the shipped nets leave out: max and average pooling whose output Caffe rounds up
-// (explicit end padding), a leaky ReLU, Eltwise with coefficients, Concat and Flatten.
+// (explicit end padding), a leaky ReLU, a depthwise convolution (group), Eltwise with
+// coefficients, Concat and Flatten.
 const char* kBranchesNet = R"(name: "branches"
 layer { name: "data" type: "Data" top: "data" top: "label" data_param { channels: 1 height: 28 width: 28 } }
 layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 5 weight_filler { type: XAVIER } } }
 layer { name: "leaky" type: "ReLU" bottom: "conv1" top: "conv1" relu_param { negative_slope: 0.1 } }
 layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
-layer { name: "a" type: "Convolution" bottom: "pool1" top: "a" convolution_param { num_output: 8 kernel_size: 3 pad: 1 weight_filler { type: XAVIER } } }
+layer { name: "a" type: "Convolution" bottom: "pool1" top: "a" convolution_param { num_output: 8 kernel_size: 3 pad: 1 group: 8 weight_filler { type: XAVIER } } }
 layer { name: "b" type: "Convolution" bottom: "pool1" top: "b" convolution_param { num_output: 8 kernel_size: 1 weight_filler { type: XAVIER } } }
 layer { name: "mix" type: "Eltwise" bottom: "a" bottom: "b" top: "mix" eltwise_param { coeff: 1 coeff: -0.5 } }
 layer { name: "join" type: "Concat" bottom: "mix" bottom: "pool1" top: "join" }

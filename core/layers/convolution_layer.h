@@ -1,6 +1,14 @@
 // Convolution: y (N x K x OH x OW) = w (K x C x KH x KW) * x (N x C x H x W) + b (K),
 //   OH = (H + 2 pad - KH) / stride + 1, and likewise OW.
 // A following in-place ReLU is fused into the bias pass (see Net), saving one pass over y.
+//
+// Grouped (convolution_param.group G > 1; depthwise when G = C): the channels split into G
+// groups, output group g seeing only input group g, so w is K x C/G x KH x KW (PyTorch's and
+// ONNX's layout). Every backend runs it with its own convolution ops: the layer regroups the
+// images so that each group's channels of all N images lie together (N x G x C/G x HW becomes
+// G x N x C/G x HW, in its workspace), runs G convolutions of C/G -> K/G channels, and regroups
+// the result. Correct everywhere at once, at the cost of copies and of G small calls; a backend
+// kernel made for groups would be faster.
 #pragma once
 
 #include "core/layer.h"
@@ -18,11 +26,16 @@ class ConvolutionLayer final : public Layer {
   int64_t WorkspaceSize() const override;
   ReluFusion relu_fusion() const override { return ReluFusion::kForward; }
   LayoutRule layout_rule(const Backend& backend) const override {
-    return backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
+    return groups_ == 1 && backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
   }
 
  private:
+  void GroupedForward(const StepContext& ctx, const float* x, const float* bias, float* y) const;
+  void GroupedBackward(const StepContext& ctx, const float* x, const float* dy, bool propagate, float* dx);
+
   ConvShape shape_;
+  int groups_ = 1;
+  ConvShape group_shape_;  // one group's convolution over the whole batch (groups_ > 1)
   Backend* backend_ = nullptr;
 };
 
