@@ -85,6 +85,14 @@ TEST_F(CliTest, DataShapeDiffersFromTheNetsInput) {
   ExpectCleanError(Train(), "layer 'data' (Data) expects images of 1x32x28 (data_param) but the dataset");
 }
 
+TEST_F(CliTest, AGroupThatDoesNotDivideTheChannels) {
+  WriteConfigs(
+      Replace(testing::SmallNetText(), "num_output: 8 kernel_size: 5", "num_output: 8 kernel_size: 5 group: 3"));
+  ExpectCleanError(Train(),
+                   "layer 'conv1' (Convolution): convolution_param.group 3 must divide both the input channels (1) and "
+                   "num_output (8)");
+}
+
 TEST_F(CliTest, MissingShardFile) {
   std::filesystem::remove(dir_ / "train/shard-00001.h5");
   ExpectCleanError(Train(), "shard-00001.h5: shard file is missing");

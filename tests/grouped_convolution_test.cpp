@@ -30,7 +30,8 @@ struct Outputs {
 };
 
 // Runs one training step's forward and backward on `backend` with the given conv weights and bias.
-Outputs StepOnce(Backend* backend, int outputs, int group, const std::vector<float>& weights, const std::vector<float>& bias) {
+Outputs StepOnce(Backend* backend, int outputs, int group, const std::vector<float>& weights,
+                 const std::vector<float>& bias) {
   proto::NetSpec spec;
   EXPECT_TRUE(ParseTextProto(ConvNet(outputs, group), "net", &spec).ok());
   auto built = Net::Build(spec, backend, kBatch, 1);
