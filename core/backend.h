@@ -19,7 +19,7 @@ namespace convoy {
 
 enum class Device { kCpu, kCuda };
 
-// A convolution of an N x C x H x W input with K filters of C x KH x KW (groups = 1).
+// A convolution of an N x C x H x W input with K filters of C x KH x KW (or C/groups x KH x KW).
 struct ConvShape {
   int n = 0, c = 0, h = 0, w = 0;  // input
   int k = 0;                       // output channels
@@ -28,6 +28,10 @@ struct ConvShape {
   // Whether x (and dx) and y (and dy) are channel-blocked (see Backend's blocked ops); only a
   // backend whose ConvTakesBlocked says yes for the shape is given blocked tensors.
   bool x_blocked = false, y_blocked = false;
+  // Grouped convolution: output channels of group g see input channels of group g only, and the
+  // weights are K x C/groups x KH x KW. Only a backend whose ConvTakesGroups says yes is given
+  // groups > 1 (ConvolutionLayer runs the groups one by one on the others).
+  int groups = 1;
   CONVOY_HOST_DEVICE int oh() const { return (h + 2 * pad - kh) / stride + 1; }
   CONVOY_HOST_DEVICE int ow() const { return (w + 2 * pad - kw) / stride + 1; }
 };
@@ -100,7 +104,9 @@ class Backend {
   // sums (cols) = column sums of x (rows x cols)
   virtual void ColumnSums(int rows, int cols, const float* x, float* sums) = 0;
 
-  // ---- convolution (groups = 1) ----
+  // ---- convolution ----
+  // Whether the ops below take this shape's groups (always for groups = 1; optional beyond).
+  virtual bool ConvTakesGroups(const ConvShape& s) const { return s.groups == 1; }
   // Floats of scratch the conv ops below need for this shape; the caller owns the workspace.
   virtual int64_t ConvWorkspaceSize(const ConvShape& s) const = 0;
   // y (N x K x OH x OW) = conv(x, w) + b, then max(y, 0) if relu; b may be null.

@@ -344,6 +344,7 @@ class Cpu final : public HostMemoryBackend {
   // Blocked images: see cpu_blocked_ops.h; convolutions read and write them where oneDNN runs.
   bool KeepsBlockedImages() const override { return true; }
   bool ConvTakesBlocked(const ConvShape& s) const override { return cpu::ConvTakesBlocked(s); }
+  bool ConvTakesGroups(const ConvShape& s) const override { return cpu::ConvTakesGroups(s); }
   void ToBlocked(int n, int c, int64_t hw, const float* x, float* y) override { cpu::ToBlocked(n, c, hw, x, y); }
   void ToPlain(int n, int c, int64_t hw, const float* x, float* y) override { cpu::ToPlain(n, c, hw, x, y); }
   void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {

@@ -246,16 +246,21 @@ enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
 bool DnnlWins(const ConvShape& s) { return s.kh * s.kw <= 9 || s.c >= 32; }
 
-bool UseDnnl(const ConvShape& s, ConvPass pass) {
-  if (s.n < 1) return false;
-  if (s.x_blocked || s.y_blocked) return true;  // only given where ConvTakesBlocked said so
-  const bool wanted = DnnlWins(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
-  if (!wanted) return false;
+// Whether oneDNN has kernels for every part of the batch.
+bool DnnlSupportsParts(const ConvShape& s) {
   const DnnlParts p(s);
   ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
   small.n = s.n / p.parts;
   large.n = (s.n + p.parts - 1) / p.parts;
   return Dnnl().Supported(small) && Dnnl().Supported(large);
+}
+
+bool UseDnnl(const ConvShape& s, ConvPass pass) {
+  if (s.n < 1) return false;
+  // Only given where ConvTakesBlocked or ConvTakesGroups said so.
+  if (s.x_blocked || s.y_blocked || s.groups > 1) return true;
+  const bool wanted = DnnlWins(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
+  return wanted && DnnlSupportsParts(s);
 }
 
 // One thread's sgemm (the pool gives the parallelism), row-major with explicit leading dimensions.
@@ -277,11 +282,14 @@ void GatherGrad(const ConvShape& s, const ConvPlan& p, const float* dy, int firs
 }  // namespace
 
 bool ConvTakesBlocked(const ConvShape& s) {
+  if (s.groups > 1) return false;  // grouped convolutions keep plain images (convolution_layer.h)
   // oneDNN's JIT kernels cover a shape whatever the batch; asked with one image.
   ConvShape one = s;
   one.n = 1, one.x_blocked = one.y_blocked = false;
   return DnnlWins(s) && Dnnl().Supported(one);
 }
+
+bool ConvTakesGroups(const ConvShape& s) { return s.groups == 1 || (s.n > 0 && DnnlSupportsParts(s)); }
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
@@ -338,7 +346,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   if (DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
-    const int64_t weights = int64_t{s.k} * s.c * s.kh * s.kw;
+    const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
     float* partial_b = ws + DnnlConvolution::kSlots * weights;
     parts.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().BackwardWeights(part, g, x + first * parts.image, dy + first * parts.out, ws + g * weights,

@@ -167,7 +167,7 @@ Kernels Find(const ConvShape& s) {
 }  // namespace
 
 bool DirectConvFits(const ConvShape& s) {
-  return s.n > 0 && s.c <= 3 && s.stride == 1 && s.pad == 0 && !s.x_blocked && !s.y_blocked &&
+  return s.n > 0 && s.groups == 1 && s.c <= 3 && s.stride == 1 && s.pad == 0 && !s.x_blocked && !s.y_blocked &&
          Find(s).forward != nullptr;
 }
 

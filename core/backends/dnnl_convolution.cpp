@@ -29,19 +29,23 @@ struct Dims {
   memory::dims src, weights, bias, dst, strides, padding;
   Tag src_tag, dst_tag;
   dnnl::algorithm algo;
+  Tag weights_tag;
   Dims(const ConvShape& s, dnnl::algorithm algorithm)
       : src{s.n, s.c, s.h, s.w},
-        weights{s.k, s.c, s.kh, s.kw},
+        // Grouped: oneDNN's g x K/g x C/g x KH x KW is convoy's K x C/g x KH x KW, the same bytes.
+        weights{s.groups > 1 ? memory::dims{s.groups, s.k / s.groups, s.c / s.groups, s.kh, s.kw}
+                             : memory::dims{s.k, s.c, s.kh, s.kw}},
         bias{s.k},
         dst{s.n, s.k, s.oh(), s.ow()},
         strides{s.stride, s.stride},
         padding{s.pad, s.pad},
         src_tag(s.x_blocked ? Tag::nChw16c : Tag::nchw),
         dst_tag(s.y_blocked ? Tag::nChw16c : Tag::nchw),
-        algo(algorithm) {}
+        algo(algorithm),
+        weights_tag(s.groups > 1 ? Tag::goihw : Tag::oihw) {}
   // convoy's layouts of the three tensors: images plain or channel-blocked, filters plain.
   memory::desc User(Role role) const {
-    return role == kSrc ? Desc(src, src_tag) : role == kWeights ? Desc(weights, Tag::oihw) : Desc(dst, dst_tag);
+    return role == kSrc ? Desc(src, src_tag) : role == kWeights ? Desc(weights, weights_tag) : Desc(dst, dst_tag);
   }
 };
 
@@ -110,7 +114,7 @@ bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
 // 19.0 + 49.6 ms Winograd against 8.6 + 22.0 ms direct, forward + backward; whole steps at batch
 // 16: configs/vgg_small_photos 227 -> 181 ms, resnet18_photos 1,985 -> 1,544 ms).
 bool WinogradWins(const ConvShape& s) {
-  return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32 && s.c <= 128 && s.k <= 128;
+  return s.groups == 1 && s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32 && s.c <= 128 && s.k <= 128;
 }
 
 }  // namespace
@@ -137,7 +141,7 @@ bool DnnlConvolution::Supported(const ConvShape& s) {
 }
 
 std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
-  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, 0, 0, false, false, false, false};
+  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, 0, 0, false, false, false, false, s.groups};
   auto it = algorithm_.find(key);
   if (it != algorithm_.end()) return it->second;
   std::optional<dnnl::algorithm> algo;
@@ -151,7 +155,8 @@ std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
 }
 
 DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int slot, bool bias, bool relu) {
-  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, kind, slot, bias, relu, s.x_blocked, s.y_blocked};
+  const Key key{s.n,   s.c,  s.h,  s.w,  s.k,  s.kh,        s.kw,        s.stride,
+                s.pad, kind, slot, bias, relu, s.x_blocked, s.y_blocked, s.groups};
   std::lock_guard<std::mutex> lock(mutex_);
   auto& pass = passes_[key];
   if (pass) return *pass;

@@ -44,14 +44,17 @@ Status ConvolutionLayer::Reshape(const std::vector<Blob*>& bottom, const std::ve
                         " is larger than its padded input " + x.shape_string() + " (pad " + std::to_string(shape_.pad) +
                         ")");
   top[0]->data.Reshape({shape_.n, shape_.k, shape_.oh(), shape_.ow()});
+  shape_.groups = groups_;
+  regroup_ = !backend_->ConvTakesGroups(shape_);
   group_shape_ = shape_;
   group_shape_.c = shape_.c / groups_;
   group_shape_.k = shape_.k / groups_;
+  group_shape_.groups = 1;
   return Status::Ok();
 }
 
 int64_t ConvolutionLayer::WorkspaceSize() const {
-  if (groups_ == 1) return backend_->ConvWorkspaceSize(shape_);
+  if (!regroup_) return backend_->ConvWorkspaceSize(shape_);
   // The regrouped input (or its gradient) and output (or its gradient), then the convolutions' own.
   const int64_t in = int64_t{shape_.n} * shape_.c * shape_.h * shape_.w;
   const int64_t out = int64_t{shape_.n} * shape_.k * shape_.oh() * shape_.ow();
@@ -119,7 +122,7 @@ void ConvolutionLayer::Forward(const StepContext& ctx, const std::vector<Blob*>&
                                const std::vector<Blob*>& top) {
   const float* bias = params_.size() > 1 ? params_[1].data() : nullptr;
   float* y = top[0]->data.mutable_data();
-  if (groups_ > 1) return GroupedForward(ctx, bottom[0]->data.data(), bias, y);
+  if (regroup_) return GroupedForward(ctx, bottom[0]->data.data(), bias, y);
   ctx.backend->ConvForward(WithLayouts(shape_, *bottom[0], *top[0]), bottom[0]->data.data(), params_[0].data(), bias,
                            relu_fused_, y, ctx.workspace);
 }
@@ -127,7 +130,7 @@ void ConvolutionLayer::Forward(const StepContext& ctx, const std::vector<Blob*>&
 void ConvolutionLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top,
                                 const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
   const float* dy = top[0]->diff.data();
-  if (groups_ > 1)
+  if (regroup_)
     return GroupedBackward(ctx, bottom[0]->data.data(), dy, propagate[0],
                            propagate[0] ? bottom[0]->diff.mutable_data() : nullptr);
   const ConvShape s = WithLayouts(shape_, *bottom[0], *top[0]);

@@ -4,11 +4,11 @@
 //
 // Grouped (convolution_param.group G > 1; depthwise when G = C): the channels split into G
 // groups, output group g seeing only input group g, so w is K x C/G x KH x KW (PyTorch's and
-// ONNX's layout). Every backend runs it with its own convolution ops: the layer regroups the
-// images so that each group's channels of all N images lie together (N x G x C/G x HW becomes
-// G x N x C/G x HW, in its workspace), runs G convolutions of C/G -> K/G channels, and regroups
-// the result. Correct everywhere at once, at the cost of copies and of G small calls; a backend
-// kernel made for groups would be faster.
+// ONNX's layout). A backend whose ConvTakesGroups says yes runs it whole (the CPU backend, with
+// oneDNN's grouped and depthwise kernels). On the others the layer regroups the images so that
+// each group's channels of all N images lie together (N x G x C/G x HW becomes G x N x C/G x HW,
+// in its workspace), runs G convolutions of C/G -> K/G channels, and regroups the result: correct
+// on every backend, at the cost of copies and of G small calls.
 #pragma once
 
 #include "core/layer.h"
@@ -35,7 +35,8 @@ class ConvolutionLayer final : public Layer {
 
   ConvShape shape_;
   int groups_ = 1;
-  ConvShape group_shape_;  // one group's convolution over the whole batch (groups_ > 1)
+  bool regroup_ = false;   // groups_ > 1 on a backend that does not take them
+  ConvShape group_shape_;  // one group's convolution over the whole batch (regroup_)
   Backend* backend_ = nullptr;
 };
 
