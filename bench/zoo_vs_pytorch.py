@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Whole training steps (forward, backward, SGD update) of a zoo of nets, convoy against PyTorch
 2.x on the same CPU cores: each net is read from its config in configs/ and built in PyTorch
-layer by layer from the same text (so both sides train the very same net), batch as listed,
+layer by layer from the same text (so both sides train the very same net; their parameter
+counts are checked equal), batch as listed,
 random data already in memory, 1 and 2 threads, the two taking turns, medians of 3.
 convoy's number is `convoy time`'s whole-step time.
 
 Usage: /var/tmp/torch-venv/bin/python bench/zoo_vs_pytorch.py [--threads 1,2] [--repeats 3] [--only NAME]
 """
 import argparse
+import json
 import os
 import re
 import statistics
@@ -154,6 +156,24 @@ def with_side(text, side):
     return re.sub(r"height: \d+ width: \d+", f"height: {side} width: {side}", text, count=1)
 
 
+def same_parameters(convoy, path, spec, work):
+    """Both nets' parameter counts (BatchNorm's running statistics included), which must agree:
+    the check that the PyTorch net built from the text is convoy's."""
+    data = get(spec["layer"][0], "data_param")
+    shape = (int(get(data, "channels")), int(get(data, "height")), int(get(data, "width")))
+    model = ProtoNet(spec)
+    model(torch.randn(2, *shape), torch.tensor([0, 1]))
+    theirs = sum(p.numel() for p in model.parameters()) + \
+        sum(b.numel() for k, b in model.named_buffers() if "num_batches" not in k)
+    timing = os.path.join(work, "params.json")
+    subprocess.run([convoy, "time", "--net", path, "--batch", "2", "--iters", "1", "--json", timing], check=True,
+                   capture_output=True)
+    ours = sum(l["param_floats"] for l in json.load(open(timing))["layers"])
+    if ours != theirs:
+        raise SystemExit(f"zoo_vs_pytorch: {path}: convoy's net has {ours} parameters, the PyTorch one {theirs}")
+    return ours
+
+
 def torch_step_ms(spec, batch, iters):
     data = get(spec["layer"][0], "data_param")
     shape = (int(get(data, "channels")), int(get(data, "height")), int(get(data, "width")))
@@ -196,8 +216,9 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     print(f"convoy against PyTorch {torch.__version__}: ms per training step (forward, backward, SGD update), "
           f"medians of {args.repeats}, turns taken; ratio = PyTorch ms / convoy ms (above 1: convoy faster)")
-    print("| net | batch x C x H | " + " | ".join(f"{t} thr convoy | PyTorch | ratio" for t in threads) + " |")
-    print("| --- | --- | " + " | ".join("--- | --- | ---" for _ in threads) + " |")
+    print("| net | parameters | batch x C x H | " +
+          " | ".join(f"{t} thr convoy | PyTorch | ratio" for t in threads) + " |")
+    print("| --- | --- | --- | " + " | ".join("--- | --- | ---" for _ in threads) + " |")
     ratios = []
     with tempfile.TemporaryDirectory() as work:
         for name, config, batch, side in ZOO:
@@ -208,6 +229,7 @@ def main():
             with open(path, "w") as f:
                 f.write(text)
             spec = parse_text_proto(text)
+            params = same_parameters(convoy, path, spec, work)
             data = get(spec["layer"][0], "data_param")
             cells = []
             for t in threads:
@@ -222,7 +244,7 @@ def main():
                 a, b = statistics.median(ours), statistics.median(theirs)
                 ratios.append((b / a, name, t))
                 cells.append(f"{a:.1f} | {b:.1f} | {b / a:.2f}")
-            print(f"| {name} | {batch} x {int(get(data, 'channels'))} x {int(get(data, 'height'))} | "
+            print(f"| {name} | {params / 1e6:.2f} M | {batch} x {int(get(data, 'channels'))} x {int(get(data, 'height'))} | "
                   + " | ".join(cells) + " |")
             sys.stdout.flush()
     worst = min(ratios)
