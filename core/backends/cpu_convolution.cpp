@@ -213,13 +213,26 @@ DnnlConvolution& Dnnl() {
   return dnnl;
 }
 
+enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
+
+// Output pixels a part of a filter-gradient pass holds at least (see PartsFor). Measured with
+// `convoy time`, batch 32 unless said, one thread, against 8 parts always: AlexNet-style at 64 px
+// 127 -> 98 ms a step, ResNet-18 at 64 px (batch 16) 492 -> 370 ms, the small VGG 299 -> 274 ms,
+// LeNet 8.5 -> 7.7 ms, ResNet-20 (batch 64) 158 -> 155 ms; 256 and 1024 gained less.
+constexpr int64_t kMinPartPixels = 4096;
+
+int PartsFor(const ConvShape& s, ConvPass pass) {
+  const int most = std::min(s.n, DnnlConvolution::kSlots);
+  if (pass != ConvPass::kBackwardWeights) return most;
+  const int64_t pixels = int64_t{s.n} * s.oh() * s.ow();
+  return static_cast<int>(std::min<int64_t>(most, std::max<int64_t>(2, pixels / kMinPartPixels)));
+}
+
 struct DnnlParts {
   int parts;
   int64_t image, out;  // floats of one image in the input, in the output
-  explicit DnnlParts(const ConvShape& s)
-      : parts(std::min(s.n, DnnlConvolution::kSlots)),
-        image(int64_t{s.c} * s.h * s.w),
-        out(int64_t{s.k} * s.oh() * s.ow()) {}
+  DnnlParts(const ConvShape& s, ConvPass pass)
+      : parts(std::max(1, PartsFor(s, pass))), image(int64_t{s.c} * s.h * s.w), out(int64_t{s.k} * s.oh() * s.ow()) {}
   int First(const ConvShape& s, int g) const { return static_cast<int>(int64_t{s.n} * g / parts); }
   ConvShape Part(const ConvShape& s, int g) const {
     ConvShape part = s;
@@ -236,8 +249,6 @@ struct DnnlParts {
   }
 };
 
-enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
-
 // Which passes go to oneDNN, as measured here (bench: convoy time on LeNet and ResNet-20,
 // bench/layers_vs_pytorch.py): its kernels win on 3x3 and 1x1 filters (ResNet-20's layers 1.5-2x),
 // on larger filters over 32 or more input channels (5x5 pad 2, 32 channels at 32 x 32: 34 -> 15 ms
@@ -246,9 +257,9 @@ enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
 bool DnnlWins(const ConvShape& s) { return s.kh * s.kw <= 9 || s.c >= 32; }
 
-// Whether oneDNN has kernels for every part of the batch.
-bool DnnlSupportsParts(const ConvShape& s) {
-  const DnnlParts p(s);
+// Whether oneDNN has kernels for every part of the batch, as `pass` cuts it.
+bool DnnlSupportsParts(const ConvShape& s, ConvPass pass) {
+  const DnnlParts p(s, pass);
   ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
   small.n = s.n / p.parts;
   large.n = (s.n + p.parts - 1) / p.parts;
@@ -260,7 +271,7 @@ bool UseDnnl(const ConvShape& s, ConvPass pass) {
   // Only given where ConvTakesBlocked or ConvTakesGroups said so.
   if (s.x_blocked || s.y_blocked || s.groups > 1) return true;
   const bool wanted = DnnlWins(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
-  return wanted && DnnlSupportsParts(s);
+  return wanted && DnnlSupportsParts(s, pass);
 }
 
 // One thread's sgemm (the pool gives the parallelism), row-major with explicit leading dimensions.
@@ -289,7 +300,10 @@ bool ConvTakesBlocked(const ConvShape& s) {
   return DnnlWins(s) && Dnnl().Supported(one);
 }
 
-bool ConvTakesGroups(const ConvShape& s) { return s.groups == 1 || (s.n > 0 && DnnlSupportsParts(s)); }
+bool ConvTakesGroups(const ConvShape& s) {
+  return s.groups == 1 ||
+         (s.n > 0 && DnnlSupportsParts(s, ConvPass::kForward) && DnnlSupportsParts(s, ConvPass::kBackwardWeights));
+}
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
@@ -301,7 +315,7 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
   if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
-    const DnnlParts p(s);
+    const DnnlParts p(s, ConvPass::kForward);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().Forward(part, g, x + first * p.image, w, b, relu, y + first * p.out);
     });
@@ -328,7 +342,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
 
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
   if (UseDnnl(s, ConvPass::kBackwardData)) {
-    const DnnlParts p(s);
+    const DnnlParts p(s, ConvPass::kBackwardData);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().BackwardData(part, g, dy + first * p.out, w, dx + first * p.image);
     });
@@ -345,7 +359,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
 void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
   if (DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
-    const DnnlParts parts(s);
+    const DnnlParts parts(s, ConvPass::kBackwardWeights);
     const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
     float* partial_b = ws + DnnlConvolution::kSlots * weights;
     parts.ForParts(s, [&](int g, const ConvShape& part, int first) {
