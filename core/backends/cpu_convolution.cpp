@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/backends/cpu_direct_conv.h"
+#include "core/backends/cpu_grouped_conv.h"
 #include "core/backends/cpu_parallel.h"
 #include "core/backends/dnnl_convolution.h"
 
@@ -300,10 +301,16 @@ bool ConvTakesBlocked(const ConvShape& s) {
   return DnnlWins(s) && Dnnl().Supported(one);
 }
 
-bool ConvTakesGroups(const ConvShape& s) {
-  return s.groups == 1 ||
-         (s.n > 0 && DnnlSupportsParts(s, ConvPass::kForward) && DnnlSupportsParts(s, ConvPass::kBackwardWeights));
+// oneDNN's kernels where it has them for the shape, cpu_grouped_conv's loops elsewhere.
+bool ConvTakesGroups(const ConvShape&) { return true; }
+
+namespace {
+
+bool GroupsOnDnnl(const ConvShape& s) {
+  return s.n > 0 && DnnlSupportsParts(s, ConvPass::kForward) && DnnlSupportsParts(s, ConvPass::kBackwardWeights);
 }
+
+}  // namespace
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
@@ -313,6 +320,7 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
+  if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
   if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s, ConvPass::kForward);
@@ -341,6 +349,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
 }
 
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
+  if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s, ConvPass::kBackwardData);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
@@ -357,6 +366,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
 }
 
 void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+  if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s, ConvPass::kBackwardWeights);
