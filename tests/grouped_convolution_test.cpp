@@ -68,9 +68,9 @@ TEST_P(GroupedConvolutionTest, EqualsTheDenseConvolutionWithFiltersZeroOutsideTh
       for (int t = 0; t < taps; ++t)
         dense[(static_cast<size_t>(k) * kChannels + (k / per_group_out) * per_group_in + c) * taps + t] =
             grouped[(static_cast<size_t>(k) * per_group_in + c) * taps + t];
-  // The CPU backend runs grouped convolutions whole (oneDNN's depthwise kernels here; its own loops
-  // for groups of a few channels, which oneDNN has no kernels for); on the reference backend the
-  // layer runs the groups one by one: all three ways are checked here.
+  // The CPU backend runs these grouped convolutions whole (oneDNN's depthwise kernels here; its own
+  // loops for groups of a few channels with small outputs, which oneDNN has no kernels for); on
+  // the reference backend the layer runs the groups one by one: all three ways are checked here.
   ConvShape conv{kBatch, kChannels, 7, 7, outputs, 3, 3, 2, 1};
   conv.groups = group;
   EXPECT_EQ((*backend)->ConvTakesGroups(conv), device == "cpu");

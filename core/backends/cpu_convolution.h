@@ -14,8 +14,8 @@ namespace convoy::cpu {
 int64_t ConvWorkspaceSize(const ConvShape& s);
 // Whether oneDNN runs this shape, so its images may be channel-blocked (x_blocked, y_blocked).
 bool ConvTakesBlocked(const ConvShape& s);
-// Whether these convolutions take the shape's groups: oneDNN's grouped and depthwise kernels,
-// where it has them for the shape (never im2col + GEMM or the direct kernels).
+// Whether these convolutions take the shape's groups: oneDNN's grouped and depthwise kernels
+// where it has them for the shape, else cpu_grouped_conv's loops where the output is small.
 bool ConvTakesGroups(const ConvShape& s);
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws);
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws);
