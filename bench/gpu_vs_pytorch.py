@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """GPU training throughput, convoy against PyTorch eager (cuDNN) on the same GPU, same nets,
 same batch, data resident on the GPU. Prints images/s for both and the ratio (medians of 3).
+Both in fp32 as each runs by default: PyTorch's cuDNN convolutions may use TF32 tensor cores
+(torch.backends.cudnn.allow_tf32 is on by default); convoy's are plain fp32.
 
-usage: bench/gpu_vs_pytorch.py [--convoy build/convoy] [--iters 200]
+usage: bench/gpu_vs_pytorch.py [--convoy build/convoy] [--iters 200] [--nets lenet,cifar,resnet20,resnet50]
 """
 import argparse
 import re
@@ -25,15 +27,18 @@ def convoy_images_per_second(binary, net_file, batch, iters):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--convoy", default="build/convoy")
-    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--iters", type=int, default=200, help="timed steps (a tenth for ResNet-50)")
+    ap.add_argument("--nets", default="lenet,cifar,resnet20,resnet50")
     args = ap.parse_args()
+    batches = {"lenet": 64, "cifar": 128, "resnet20": 128, "resnet50": 64}
     print(f"GPU: {torch.cuda.get_device_name(0)}; PyTorch {torch.__version__}, "
           f"cuDNN {torch.backends.cudnn.version()}")
     print(f"{'net':8} {'batch':>5} {'convoy img/s':>13} {'PyTorch img/s':>14} {'ratio':>6}")
-    for name, batch in (("lenet", 64), ("cifar", 128)):
+    for name in args.nets.split(","):
         net, shape, config = NETS[name]
-        ours = statistics.median(convoy_images_per_second(args.convoy, config, batch, args.iters) for _ in range(3))
-        theirs = statistics.median(train_steps_per_second(net, shape, batch, args.iters, "cuda") for _ in range(3))
+        batch, iters = batches[name], args.iters // 10 if name == "resnet50" else args.iters
+        ours = statistics.median(convoy_images_per_second(args.convoy, config, batch, iters) for _ in range(3))
+        theirs = statistics.median(train_steps_per_second(net, shape, batch, iters, "cuda") for _ in range(3))
         print(f"{name:8} {batch:5d} {ours:13.0f} {theirs:14.0f} {ours / theirs:6.2f}")
 
 

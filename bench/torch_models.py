@@ -47,9 +47,16 @@ def resnet20():
     return nn.Sequential(*layers)
 
 
+def resnet50():
+    """configs/resnet50_photos.prototxt (3 x 224 x 224 -> 1000): torchvision's, which it copies."""
+    import torchvision
+    return torchvision.models.resnet50()
+
+
 NETS = {"lenet": (lenet, (1, 28, 28), "configs/lenet_fashion_mnist.prototxt"),
         "cifar": (cifar_small, (3, 32, 32), "configs/cifar_small.prototxt"),
-        "resnet20": (resnet20, (3, 32, 32), "configs/resnet20_cifar.prototxt")}
+        "resnet20": (resnet20, (3, 32, 32), "configs/resnet20_cifar.prototxt"),
+        "resnet50": (resnet50, (3, 224, 224), "configs/resnet50_photos.prototxt")}
 
 
 def train_steps_per_second(net, shape, batch, iters, device, images=None, labels=None):
