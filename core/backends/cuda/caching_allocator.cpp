@@ -23,10 +23,16 @@ void* CachingAllocator::Allocate(size_t bytes, cudaError_t* error) {
     free_.erase(it);
   } else {
     if (cudaMalloc(&ptr, size) != cudaSuccess) {
-      // Give the cache back to the device and try once more before failing.
+      // A failed cudaMalloc also leaves its error as the thread's "last error", where the next
+      // kernel launch check would find it and blame that kernel: take it back here, where it
+      // belongs. Then give the cache back to the device and try once more before failing.
+      cudaGetLastError();
       for (auto& [s, p] : free_) cudaFree(p), cached_ -= s;
       free_.clear();
-      if ((*error = cudaMalloc(&ptr, size)) != cudaSuccess) return nullptr;
+      if ((*error = cudaMalloc(&ptr, size)) != cudaSuccess) {
+        cudaGetLastError();
+        return nullptr;
+      }
     }
     cached_ += size;
   }
