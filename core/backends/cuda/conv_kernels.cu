@@ -1,5 +1,6 @@
-// Convolution kernels: im2col / col2im over the whole batch, and the layout changes around the
-// cuBLAS GEMMs. Shapes as in core/backend.h.
+// Convolutions: cuDNN's where it takes the shape (plus our bias, ReLU and bias-gradient kernels
+// around it), else im2col / col2im over the whole batch and the layout changes around the cuBLAS
+// GEMMs. Shapes as in core/backend.h.
 #include "core/backends/cuda/block_sum.cuh"
 #include "core/backends/cuda/cuda_backend.cuh"
 #include "core/kernel_math.h"
@@ -76,6 +77,23 @@ __global__ void GatherKernel(ConvShape s, const float* dy, float* dyt, int64_t t
   dyt[GemmLayoutIndex(s, idx, &k)] = dy[idx];
 }
 
+// y (N x K x HW) += bias[k], then ReLU if asked; bias may be null.
+__global__ void BiasReluKernel(int64_t total, int k, int64_t hw, const float* bias, bool relu, float* y) {
+  GRID_STRIDE(i, total) {
+    const float v = y[i] + (bias ? bias[(i / hw) % k] : 0.f);
+    y[i] = relu ? kmath::Relu(v, 0.f) : v;
+  }
+}
+
+// One block per channel: db[k] = the sum of dy (N x K x HW) over images and pixels, in a fixed order.
+__global__ void ChannelSumsKernel(int n, int k, int64_t hw, const float* dy, float* sums) {
+  float sum = 0.f;
+  for (int64_t o = threadIdx.x; o < int64_t{n} * hw; o += blockDim.x)
+    sum += dy[((o / hw) * k + blockIdx.x) * hw + o % hw];
+  sum = cuda::BlockSumValue<kThreads, float>(sum);
+  if (threadIdx.x == 0) sums[blockIdx.x] = sum;
+}
+
 // One block per row.
 __global__ void RowSumsKernel(int64_t cols, const float* x, float* sums) {
   const float total = BlockSum<kThreads, float>(x + blockIdx.x * cols, cols);
@@ -108,6 +126,7 @@ struct ConvWorkspace {
 }  // namespace
 
 int64_t Cuda::ConvWorkspaceSize(const ConvShape& s) const {
+  if (OnCudnn(s)) return cudnn_->WorkspaceFloats(s);
   const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
   return int64_t{s.c} * s.kh * s.kw * cols + int64_t{s.k} * cols;
 }
@@ -115,6 +134,16 @@ int64_t Cuda::ConvWorkspaceSize(const ConvShape& s) const {
 // im2col, one GEMM into the workspace, then y (N x K x P) = out (K x N*P) + bias[k], ReLU'd if asked.
 void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                        float* ws) {
+  if (OnCudnn(s)) {
+    CheckCudnn(cudnn_->Forward(s, x, w, y, ws));
+    if (b || relu) {
+      const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+      BiasReluKernel<<<cuda::StrideBlocks(total), kThreads, 0, stream_>>>(total, s.k, int64_t{s.oh()} * s.ow(), b,
+                                                                         relu, y);
+      CheckLaunch("BiasReluKernel");
+    }
+    return;
+  }
   const ConvWorkspace space(s, ws);
   float* out = space.k_by_cols;
   LaunchIm2col(s, x, space.col, stream_);
@@ -126,6 +155,7 @@ void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const
 }
 
 void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
+  if (OnCudnn(s)) return CheckCudnn(cudnn_->BackwardData(s, dy, w, dx, ws));
   const ConvWorkspace space(s, ws);
   float* dyt = space.k_by_cols;
   LaunchGatherConvGrad(s, dy, dyt, stream_);
@@ -137,6 +167,14 @@ void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w,
 }
 
 void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+  if (OnCudnn(s)) {
+    CheckCudnn(cudnn_->BackwardFilter(s, x, dy, dw, ws));
+    if (db) {
+      ChannelSumsKernel<<<s.k, kThreads, 0, stream_>>>(s.n, s.k, int64_t{s.oh()} * s.ow(), dy, db);
+      CheckLaunch("ChannelSumsKernel");
+    }
+    return;
+  }
   const ConvWorkspace space(s, ws);
   float* dyt = space.k_by_cols;
   LaunchIm2col(s, x, space.col, stream_);

@@ -19,6 +19,7 @@ Cuda::Cuda(int device) : device_(device) {
   CUDA_CHECK(cublasSetStream(blas_, stream_));
   // Plain fp32 arithmetic (no TF32), so results agree with the CPU within float rounding.
   CUDA_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+  cudnn_ = cuda::CudnnConvolution::Create(stream_, &cudnn_off_);
 }
 
 void Cuda::Check(cudaError_t err, const char* call) {
@@ -32,6 +33,12 @@ void Cuda::Check(cublasStatus_t status, const char* call) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
   std::lock_guard<std::mutex> lock(error_mutex_);
   if (!failed_.exchange(true)) error_ = name() + ": cuBLAS error in " + call + ": " + cublasGetStatusString(status);
+}
+
+void Cuda::CheckCudnn(const std::string& failure) {
+  if (failure.empty()) return;
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  if (!failed_.exchange(true)) error_ = name() + ": " + failure;
 }
 
 Status Cuda::TakeError() {

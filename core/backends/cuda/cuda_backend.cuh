@@ -1,6 +1,7 @@
-// The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions are our
-// own im2col/col2im kernels around cuBLAS GEMMs (the same plan as the CPU backend); everything
-// else is our own kernels. Each op is defined once, as a method of Cuda in the file beside its
+// The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions go to
+// cuDNN where the build has it and it has a deterministic fp32 algorithm for the shape
+// (cudnn_convolution.h), else to our own im2col/col2im kernels around cuBLAS GEMMs (the same
+// plan as the CPU backend); everything else is our own kernels. Each op is defined once, as a method of Cuda in the file beside its
 // kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu,
 // loss_kernels.cu); memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel
 // gathers (each output computed by one thread, in a fixed order), so results are deterministic
@@ -20,6 +21,7 @@
 
 #include "core/backend.h"
 #include "core/backends/cuda/caching_allocator.h"
+#include "core/backends/cuda/cudnn_convolution.h"
 #include "core/backends/cuda/launch.cuh"
 
 namespace convoy {
@@ -101,6 +103,10 @@ class Cuda final : public Backend {
   void Check(cublasStatus_t status, const char* call);
   // After a kernel launch: a bad launch configuration, or an earlier asynchronous fault.
   void CheckLaunch(const char* kernel) { Check(cudaGetLastError(), kernel); }
+  // A cuDNN call's result ("" or its failure).
+  void CheckCudnn(const std::string& failure);
+  // Whether cuDNN runs this convolution (else our own kernels do).
+  bool OnCudnn(const ConvShape& s) const { return cudnn_ != nullptr && cudnn_->Takes(s); }
   // Per-sample scratch for the loss and accuracy reductions; grows once, then is reused.
   float* Scratch(int n);
 
@@ -110,6 +116,8 @@ class Cuda final : public Backend {
   cudaStream_t copy_stream_ = nullptr;  // input batches, beside the computation
   cudaEvent_t compute_mark_ = nullptr, copy_done_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  cuda::CudnnConvolution* cudnn_ = nullptr;  // null: our own convolutions for every shape
+  std::string cudnn_off_;                    // why cudnn_ is null
   cuda::CachingAllocator allocator_;
   float* scratch_ = nullptr;
   int scratch_size_ = 0;

@@ -1,0 +1,42 @@
+// Convolutions through cuDNN, where this build has it (cudnn_convolution.cpp; without cuDNN,
+// cudnn_absent.cpp, whose Create says so). The CUDA backend asks it first and runs its own
+// im2col + cuBLAS kernels for what it declines, which stay the reference in tests
+// (CONVOY_CUDNN=0 turns cuDNN off).
+//
+// Deterministic algorithms only, chosen by cuDNN's heuristics for the shape and GPU (not by
+// timing trials, which could choose differently run to run), in plain fp32 arithmetic (FMA
+// kernels, no TF32), so a run repeats bit for bit and resumes exactly. No cuDNN types appear
+// here, so the rest of the backend compiles the same with or without it.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/backend.h"
+
+namespace convoy::cuda {
+
+class CudnnConvolution {
+ public:
+  // Null, with *why set, where cuDNN is not built in, is turned off, or fails to start.
+  static CudnnConvolution* Create(cudaStream_t stream, std::string* why);
+
+  // Whether cuDNN takes this shape (planned on first sight: descriptors and algorithms).
+  virtual bool Takes(const ConvShape& s) = 0;
+  // The floats of workspace the three passes need at most (0 for a shape it does not take).
+  virtual int64_t WorkspaceFloats(const ConvShape& s) = 0;
+  // y = conv(x, w) (no bias); dx = conv^T(dy, w); dw = correlation of x and dy. Each returns ""
+  // or the failed call and cuDNN's error text.
+  virtual std::string Forward(const ConvShape& s, const float* x, const float* w, float* y, float* workspace) = 0;
+  virtual std::string BackwardData(const ConvShape& s, const float* dy, const float* w, float* dx,
+                                   float* workspace) = 0;
+  virtual std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw,
+                                     float* workspace) = 0;
+  // Which algorithms a shape got, for logs: "fwd 1, bwd-data 1, bwd-filter 1, workspace 12 MB".
+  virtual std::string Describe(const ConvShape& s) = 0;
+  virtual ~CudnnConvolution() = default;
+};
+
+}  // namespace convoy::cuda
