@@ -82,6 +82,9 @@ class Backend {
   // The device queue ops are issued on (a cudaStream_t on CUDA), so a communicator can order its
   // work after the computation without waiting on the host; null on synchronous backends.
   virtual void* native_stream() const { return nullptr; }
+  // Whether convolutions and GEMMs may run on TF32 tensor cores (SolverSpec.precision); host
+  // backends compute fp32 regardless.
+  virtual void set_tensor_float32(bool on) { (void)on; }
 
   // Input batches while the step computes: page-locks host buffers, copies host to device on a
   // copy queue that starts after the work issued so far, and WaitCopies() orders later work

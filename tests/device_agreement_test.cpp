@@ -100,5 +100,31 @@ TEST(DeviceAgreementTest, ResidualBatchNormNetWithNesterovAgrees) {
   ExpectAgreement(kResidualNet, proto::SolverSpec::NESTEROV);
 }
 
+// TF32 (SolverSpec.precision) moves the GPU's results off the CPU's by about its rounding, ~1e-3
+// relative per product: within 2e-2 after 5 steps, and not what the plain fp32 run gives (so
+// tensor cores did the products).
+TEST(DeviceAgreementTest, Tf32StaysNearTheCpuAndDiffersFromFp32) {
+  auto cuda = GetBackend("cuda");
+  if (!cuda.ok()) GTEST_SKIP() << cuda.status().message();
+  std::vector<float> cpu_losses, fp32_losses, tf32_losses;
+  const auto cpu = TrainFiveSteps(CpuBackend(), &cpu_losses);
+  const auto fp32 = TrainFiveSteps(*cuda, &fp32_losses);
+  (*cuda)->set_tensor_float32(true);
+  const auto tf32 = TrainFiveSteps(*cuda, &tf32_losses);
+  (*cuda)->set_tensor_float32(false);
+  ASSERT_EQ(cpu.size(), tf32.size());
+  double from_cpu = 0, from_fp32 = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double scale = std::max(1.0, std::fabs(double{cpu[i]}));
+    from_cpu = std::max(from_cpu, std::fabs(double{cpu[i]} - tf32[i]) / scale);
+    from_fp32 = std::max(from_fp32, std::fabs(double{fp32[i]} - tf32[i]) / scale);
+  }
+  EXPECT_LT(from_cpu, 2e-2);
+  EXPECT_GT(from_fp32, 0.0) << "TF32 gave the plain fp32 run's weights: no tensor cores were used";
+  EXPECT_NEAR(cpu_losses.back(), tf32_losses.back(), 2e-2 * std::max(1.f, cpu_losses.back()));
+  std::printf("TF32: largest relative weight difference after 5 steps from the CPU %.3g, from GPU fp32 %.3g\n",
+              from_cpu, from_fp32);
+}
+
 }  // namespace
 }  // namespace convoy

@@ -138,8 +138,8 @@ void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const
     CheckCudnn(cudnn_->Forward(s, x, w, y, ws));
     if (b || relu) {
       const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
-      BiasReluKernel<<<cuda::StrideBlocks(total), kThreads, 0, stream_>>>(total, s.k, int64_t{s.oh()} * s.ow(), b,
-                                                                         relu, y);
+      BiasReluKernel<<<cuda::StrideBlocks(total), kThreads, 0, stream_>>>(total, s.k, int64_t{s.oh()} * s.ow(), b, relu,
+                                                                          y);
       CheckLaunch("BiasReluKernel");
     }
     return;

@@ -22,6 +22,11 @@ Cuda::Cuda(int device) : device_(device) {
   cudnn_ = cuda::CudnnConvolution::Create(stream_, &cudnn_off_);
 }
 
+void Cuda::set_tensor_float32(bool on) {
+  CUDA_CHECK(cublasSetMathMode(blas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  if (cudnn_) cudnn_->set_tensor_float32(on);
+}
+
 void Cuda::Check(cudaError_t err, const char* call) {
   if (err == cudaSuccess) return;
   std::lock_guard<std::mutex> lock(error_mutex_);
@@ -98,13 +103,13 @@ void Cuda::Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float*
                          tb ? k : n, a, ta ? m : k, &beta, c, n));
 }
 
-float* Cuda::Scratch(int n) {
-  if (n > scratch_size_) {
-    Free(scratch_);
-    scratch_ = Allocate(n);
-    scratch_size_ = n;
+float* Cuda::Scratch(int64_t n, ScratchSlot slot) {
+  if (n > scratch_size_[slot]) {
+    Free(scratch_[slot]);
+    scratch_[slot] = Allocate(n);
+    scratch_size_[slot] = n;
   }
-  return scratch_;
+  return scratch_[slot];
 }
 
 namespace {

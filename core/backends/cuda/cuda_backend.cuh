@@ -1,11 +1,10 @@
 // The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions go to
 // cuDNN where the build has it and it has a deterministic fp32 algorithm for the shape
 // (cudnn_convolution.h), else to our own im2col/col2im kernels around cuBLAS GEMMs (the same
-// plan as the CPU backend); everything else is our own kernels. Each op is defined once, as a method of Cuda in the file beside its
-// kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu,
-// loss_kernels.cu); memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel
-// gathers (each output computed by one thread, in a fixed order), so results are deterministic
-// run to run: no atomics.
+// plan as the CPU backend); everything else is our own kernels. Each op is defined once, as a method of Cuda in the
+// file beside its kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
+// memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output computed by one thread,
+// in a fixed order), so results are deterministic run to run: no atomics.
 //
 // A fault (a failed launch, copy, allocation or cuBLAS call) does not throw: the first is kept,
 // naming the call and the device's error text, and TakeError() hands it to the training loop,
@@ -44,6 +43,7 @@ class Cuda final : public Backend {
   void Copy(const float* src, int64_t count, float* dst) override;
   void Synchronize() override;
   void* native_stream() const override { return stream_; }
+  void set_tensor_float32(bool on) override;
   void PinHostMemory(void* ptr, size_t bytes) override;
   void UnpinHostMemory(void* ptr) override;
   void CopyFromHostAsync(const float* host, int64_t count, float* dst) override;
@@ -107,8 +107,10 @@ class Cuda final : public Backend {
   void CheckCudnn(const std::string& failure);
   // Whether cuDNN runs this convolution (else our own kernels do).
   bool OnCudnn(const ConvShape& s) const { return cudnn_ != nullptr && cudnn_->Takes(s); }
-  // Per-sample scratch for the loss and accuracy reductions; grows once, then is reused.
-  float* Scratch(int n);
+  // Scratch that grows once, then is reused: slot kLossScratch for the per-sample loss and
+  // accuracy reductions, kNormScratch for BatchNorm's partial sums (in doubles).
+  enum ScratchSlot { kLossScratch = 0, kNormScratch = 1 };
+  float* Scratch(int64_t n, ScratchSlot slot = kLossScratch);
 
   int device_;
   int64_t memory_bytes_ = 0;
@@ -119,8 +121,8 @@ class Cuda final : public Backend {
   cuda::CudnnConvolution* cudnn_ = nullptr;  // null: our own convolutions for every shape
   std::string cudnn_off_;                    // why cudnn_ is null
   cuda::CachingAllocator allocator_;
-  float* scratch_ = nullptr;
-  int scratch_size_ = 0;
+  float* scratch_[2] = {nullptr, nullptr};
+  int64_t scratch_size_[2] = {0, 0};
   std::atomic<bool> failed_{false};  // read after every step; the message behind the mutex
   std::mutex error_mutex_;
   std::string error_;

@@ -19,20 +19,26 @@ std::string Failed(const char* call, cudnnStatus_t status) {
   return std::string("cuDNN error in ") + call + ": " + cudnnGetErrorString(status);
 }
 
-#define CUDNN_TRY(call)                                                  \
-  do {                                                                   \
-    if (const cudnnStatus_t status_ = (call); status_ != CUDNN_STATUS_SUCCESS) \
-      return Failed(#call, status_);                                     \
+#define CUDNN_TRY(call)                                                                                       \
+  do {                                                                                                        \
+    if (const cudnnStatus_t status_ = (call); status_ != CUDNN_STATUS_SUCCESS) return Failed(#call, status_); \
   } while (0)
 
-// The first of cuDNN's ranked choices that is deterministic, plain fp32 and fits the workspace
-// cap; -1 when none is.
+// Whether an algorithm's arithmetic is allowed: plain fp32 FMA only, or with tf32 also tensor
+// cores on fp32 data (never a conversion of the data to fp16 or bf16).
+bool MathAllowed(cudnnMathType_t math, bool tf32) {
+  return math == CUDNN_FMA_MATH || (tf32 && (math == CUDNN_DEFAULT_MATH || math == CUDNN_TENSOR_OP_MATH));
+}
+
+// The first of cuDNN's ranked choices that is deterministic, of allowed arithmetic and within the
+// workspace cap; -1 when none is.
 template <typename Perf>
-int Choose(const Perf* perf, int count, size_t* bytes) {
+int Choose(const Perf* perf, int count, bool tf32, size_t* bytes, cudnnMathType_t* math) {
   for (int i = 0; i < count; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-    if (perf[i].mathType != CUDNN_FMA_MATH || perf[i].memory > kMaxWorkspaceBytes) continue;
+    if (!MathAllowed(perf[i].mathType, tf32) || perf[i].memory > kMaxWorkspaceBytes) continue;
     *bytes = perf[i].memory;
+    *math = perf[i].mathType;
     return static_cast<int>(perf[i].algo);
   }
   return -1;
@@ -47,11 +53,14 @@ struct Plan {
   cudnnConvolutionFwdAlgo_t forward{};
   cudnnConvolutionBwdDataAlgo_t backward_data{};
   cudnnConvolutionBwdFilterAlgo_t backward_filter{};
+  cudnnMathType_t math[3] = {CUDNN_FMA_MATH, CUDNN_FMA_MATH, CUDNN_FMA_MATH};  // forward, data, filter
   size_t workspace_bytes = 0;
 };
 
-using ShapeKey = std::tuple<int, int, int, int, int, int, int, int, int, int>;
-ShapeKey KeyOf(const ConvShape& s) { return {s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, s.groups}; }
+using ShapeKey = std::tuple<int, int, int, int, int, int, int, int, int, int, bool>;
+ShapeKey KeyOf(const ConvShape& s, bool tf32) {
+  return {s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, s.groups, tf32};
+}
 
 class Cudnn final : public CudnnConvolution {
  public:
@@ -66,6 +75,7 @@ class Cudnn final : public CudnnConvolution {
   std::string Forward(const ConvShape& s, const float* x, const float* w, float* y, float* ws) override {
     const Plan& p = PlanFor(s);
     const float one = 1.f, zero = 0.f;
+    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[0]));
     CUDNN_TRY(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.conv, p.forward, ws, p.workspace_bytes, &zero,
                                       p.y, y));
     return {};
@@ -74,6 +84,7 @@ class Cudnn final : public CudnnConvolution {
   std::string BackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
     const Plan& p = PlanFor(s);
     const float one = 1.f, zero = 0.f;
+    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[1]));
     CUDNN_TRY(cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.conv, p.backward_data, ws,
                                            p.workspace_bytes, &zero, p.x, dx));
     return {};
@@ -82,24 +93,27 @@ class Cudnn final : public CudnnConvolution {
   std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* ws) override {
     const Plan& p = PlanFor(s);
     const float one = 1.f, zero = 0.f;
+    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[2]));
     CUDNN_TRY(cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv, p.backward_filter, ws,
                                              p.workspace_bytes, &zero, p.w, dw));
     return {};
   }
 
+  void set_tensor_float32(bool on) override { tf32_ = on; }
+
   std::string Describe(const ConvShape& s) override {
     const Plan& p = PlanFor(s);
-    if (!p.usable) return "own kernels (cuDNN has no deterministic fp32 algorithm within the workspace cap)";
+    if (!p.usable) return "own kernels (cuDNN has no deterministic algorithm of that arithmetic within the cap)";
     return "cuDNN: forward algorithm " + std::to_string(static_cast<int>(p.forward)) + ", backward-data " +
            std::to_string(static_cast<int>(p.backward_data)) + ", backward-filter " +
-           std::to_string(static_cast<int>(p.backward_filter)) +
-           ", workspace " + std::to_string(p.workspace_bytes) + " bytes";
+           std::to_string(static_cast<int>(p.backward_filter)) + ", workspace " + std::to_string(p.workspace_bytes) +
+           " bytes";
   }
 
  private:
   const Plan& PlanFor(const ConvShape& s) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, fresh] = plans_.try_emplace(KeyOf(s));
+    auto [it, fresh] = plans_.try_emplace(KeyOf(s, tf32_));
     if (fresh) it->second.usable = Make(s, &it->second).empty();
     return it->second;
   }
@@ -113,10 +127,11 @@ class Cudnn final : public CudnnConvolution {
     CUDNN_TRY(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
     CUDNN_TRY(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.k, s.oh(), s.ow()));
     CUDNN_TRY(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.k, s.c / s.groups, s.kh, s.kw));
-    CUDNN_TRY(cudnnSetConvolution2dDescriptor(p->conv, s.pad, s.pad, s.stride, s.stride, 1, 1,
-                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_TRY(cudnnSetConvolution2dDescriptor(p->conv, s.pad, s.pad, s.stride, s.stride, 1, 1, CUDNN_CROSS_CORRELATION,
+                                              CUDNN_DATA_FLOAT));
     CUDNN_TRY(cudnnSetConvolutionGroupCount(p->conv, s.groups));
-    CUDNN_TRY(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    // The math type the heuristics rank for; each pass then runs with its chosen algorithm's own.
+    CUDNN_TRY(cudnnSetConvolutionMathType(p->conv, tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
     int n = 0, k = 0, oh = 0, ow = 0;
     CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &k, &oh, &ow));
     if (n != s.n || k != s.k || oh != s.oh() || ow != s.ow()) return "cuDNN's output shape differs";
@@ -126,16 +141,16 @@ class Cudnn final : public CudnnConvolution {
     cudnnConvolutionFwdAlgoPerf_t forward[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CUDNN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(handle_, p->x, p->w, p->conv, p->y,
                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, forward));
-    const int f = Choose(forward, count, &bytes[0]);
+    const int f = Choose(forward, count, tf32_, &bytes[0], &p->math[0]);
     cudnnConvolutionBwdDataAlgoPerf_t data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     CUDNN_TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p->w, p->y, p->conv, p->x,
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, data));
-    const int d = Choose(data, count, &bytes[1]);
+    const int d = Choose(data, count, tf32_, &bytes[1], &p->math[1]);
     cudnnConvolutionBwdFilterAlgoPerf_t filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     CUDNN_TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p->x, p->y, p->conv, p->w,
                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, filter));
-    const int g = Choose(filter, count, &bytes[2]);
-    if (f < 0 || d < 0 || g < 0) return "no deterministic fp32 algorithm";
+    const int g = Choose(filter, count, tf32_, &bytes[2], &p->math[2]);
+    if (f < 0 || d < 0 || g < 0) return "no deterministic algorithm of that arithmetic";
     p->forward = static_cast<cudnnConvolutionFwdAlgo_t>(f);
     p->backward_data = static_cast<cudnnConvolutionBwdDataAlgo_t>(d);
     p->backward_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(g);
@@ -144,6 +159,7 @@ class Cudnn final : public CudnnConvolution {
   }
 
   cudnnHandle_t handle_;
+  bool tf32_ = false;
   std::mutex mutex_;
   std::map<ShapeKey, Plan> plans_;  // descriptors live as long as the process, like the handle
 };

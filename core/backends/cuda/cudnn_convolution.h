@@ -4,8 +4,8 @@
 // (CONVOY_CUDNN=0 turns cuDNN off).
 //
 // Deterministic algorithms only, chosen by cuDNN's heuristics for the shape and GPU (not by
-// timing trials, which could choose differently run to run), in plain fp32 arithmetic (FMA
-// kernels, no TF32), so a run repeats bit for bit and resumes exactly. No cuDNN types appear
+// timing trials, which could choose differently run to run), so a run repeats bit for bit and
+// resumes exactly; in plain fp32 arithmetic (FMA kernels), or TF32 where the solver asks for it. No cuDNN types appear
 // here, so the rest of the backend compiles the same with or without it.
 #pragma once
 
@@ -34,6 +34,8 @@ class CudnnConvolution {
                                    float* workspace) = 0;
   virtual std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw,
                                      float* workspace) = 0;
+  // Plain fp32 (FMA kernels, the default) or TF32 tensor cores; shapes are planned for each.
+  virtual void set_tensor_float32(bool on) = 0;
   // Which algorithms a shape got, for logs: "fwd 1, bwd-data 1, bwd-filter 1, workspace 12 MB".
   virtual std::string Describe(const ConvShape& s) = 0;
   virtual ~CudnnConvolution() = default;

@@ -1,5 +1,9 @@
-// Batch normalisation: one block per channel gathers that channel's N x HW values with a tree
-// sum in a fixed order (deterministic, no atomics); the element-wise passes are grid-stride loops.
+// Batch normalisation. A channel's N x HW values are summed by several blocks, each over a fixed
+// slice with a tree sum, and their partial sums are then added in slice order: deterministic (no
+// atomics), and the GPU is filled where channels are few and large (ResNet-50's first layers: 64
+// channels of 800,000 values). The element-wise passes are grid-stride loops.
+#include <algorithm>
+
 #include "core/backends/cuda/block_sum.cuh"
 #include "core/backends/cuda/cuda_backend.cuh"
 #include "core/kernel_math.h"
@@ -7,6 +11,7 @@
 namespace convoy {
 namespace {
 
+using cuda::Blocks;
 using cuda::BlockSumValue;
 using cuda::kThreads;
 using cuda::StrideBlocks;
@@ -16,21 +21,54 @@ __device__ inline int64_t ChannelOffset(int64_t o, int c, int ch, int64_t hw) {
   return ((o / hw) * c + ch) * hw + o % hw;
 }
 
-__global__ void MeanVarKernel(int n, int c, int64_t hw, const float* x, float* mean, float* var) {
-  const int ch = blockIdx.x;
-  const int64_t count = int64_t{n} * hw;
+// How many blocks share a channel: about 1,024 blocks in all, each with at least 8,192 values.
+// It depends on the shape alone, so the order of additions is the same on every run.
+int SlicesPerChannel(int c, int64_t count) {
+  const int64_t by_size = count / 8192, by_grid = (1024 + c - 1) / c;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({by_size, by_grid, 256})));
+}
+
+// Block (slice, channel) covers values [count * slice / slices, count * (slice + 1) / slices).
+struct Slice {
+  __device__ Slice(int64_t count) {
+    begin = count * blockIdx.x / gridDim.x;
+    end = count * (blockIdx.x + 1) / gridDim.x;
+  }
+  int64_t begin, end;
+};
+
+// partial[(ch * slices + slice) * 2 + {0, 1}] = the slice's sum and sum of squares.
+__global__ void MeanVarSlicesKernel(int n, int c, int64_t hw, const float* x, double* partial) {
+  const int ch = blockIdx.y;
+  const Slice slice(int64_t{n} * hw);
   double sum = 0, sq = 0;
-  for (int64_t o = threadIdx.x; o < count; o += blockDim.x) {
+  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x) {
     const double v = x[ChannelOffset(o, c, ch, hw)];
     sum += v, sq += v * v;
   }
   sum = BlockSumValue<kThreads, double>(sum);
   sq = BlockSumValue<kThreads, double>(sq);
   if (threadIdx.x == 0) {
-    const double m = sum / count;
-    mean[ch] = static_cast<float>(m);
-    var[ch] = static_cast<float>(fmax(0.0, sq / count - m * m));
+    partial[(int64_t{ch} * gridDim.x + blockIdx.x) * 2] = sum;
+    partial[(int64_t{ch} * gridDim.x + blockIdx.x) * 2 + 1] = sq;
   }
+}
+
+// One thread per channel adds its slices' two sums in slice order into a and b.
+__device__ void AddSlices(const double* partial, int ch, int slices, double* a, double* b) {
+  *a = 0, *b = 0;
+  for (int i = 0; i < slices; ++i)
+    *a += partial[(int64_t{ch} * slices + i) * 2], *b += partial[(int64_t{ch} * slices + i) * 2 + 1];
+}
+
+__global__ void MeanVarFinishKernel(int c, int slices, double count, const double* partial, float* mean, float* var) {
+  const int ch = blockIdx.x * blockDim.x + threadIdx.x;
+  if (ch >= c) return;
+  double sum, sq;
+  AddSlices(partial, ch, slices, &sum, &sq);
+  const double m = sum / count;
+  mean[ch] = static_cast<float>(m);
+  var[ch] = static_cast<float>(fmax(0.0, sq / count - m * m));
 }
 
 __global__ void NormalizeKernel(int64_t total, int c, int64_t hw, const float* x, const float* mean, const float* var,
@@ -48,13 +86,14 @@ __device__ inline float MaskedGrad(const float* y, const float* dy, int64_t i) {
   return y == nullptr ? dy[i] : kmath::MaskedGrad(y[i], dy[i]);
 }
 
-__global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
-                                   const float* mean, const float* var, float eps, float* dgamma, float* dbeta) {
-  const int ch = blockIdx.x;
-  const int64_t count = int64_t{n} * hw;
+// partial as MeanVarSlicesKernel's: the slice's sums of dy and of dy * xhat.
+__global__ void BackwardSlicesKernel(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
+                                     const float* mean, const float* var, float eps, double* partial) {
+  const int ch = blockIdx.y;
+  const Slice slice(int64_t{n} * hw);
   const float mu = mean[ch], inv_std = rsqrtf(var[ch] + eps);
   double sum_dy = 0, sum_dy_xhat = 0;
-  for (int64_t o = threadIdx.x; o < count; o += blockDim.x) {
+  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x) {
     const int64_t k = ChannelOffset(o, c, ch, hw);
     const float g = MaskedGrad(y, dy, k);
     sum_dy += g;
@@ -63,9 +102,18 @@ __global__ void BackwardSumsKernel(int n, int c, int64_t hw, const float* x, con
   sum_dy = BlockSumValue<kThreads, double>(sum_dy);
   sum_dy_xhat = BlockSumValue<kThreads, double>(sum_dy_xhat);
   if (threadIdx.x == 0) {
-    dgamma[ch] = static_cast<float>(sum_dy_xhat);
-    dbeta[ch] = static_cast<float>(sum_dy);
+    partial[(int64_t{ch} * gridDim.x + blockIdx.x) * 2] = sum_dy;
+    partial[(int64_t{ch} * gridDim.x + blockIdx.x) * 2 + 1] = sum_dy_xhat;
   }
+}
+
+__global__ void BackwardSumsFinishKernel(int c, int slices, const double* partial, float* dgamma, float* dbeta) {
+  const int ch = blockIdx.x * blockDim.x + threadIdx.x;
+  if (ch >= c) return;
+  double sum_dy, sum_dy_xhat;
+  AddSlices(partial, ch, slices, &sum_dy, &sum_dy_xhat);
+  dgamma[ch] = static_cast<float>(sum_dy_xhat);
+  dbeta[ch] = static_cast<float>(sum_dy);
 }
 
 __global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, const float* x, const float* y,
@@ -82,8 +130,13 @@ __global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, co
 }  // namespace
 
 void Cuda::ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean, float* var) {
-  MeanVarKernel<<<c, kThreads, 0, stream_>>>(n, c, hw, x, mean, var);
-  CheckLaunch("MeanVarKernel");
+  const int slices = SlicesPerChannel(c, int64_t{n} * hw);
+  auto* partial = reinterpret_cast<double*>(Scratch(int64_t{c} * slices * 4, kNormScratch));
+  MeanVarSlicesKernel<<<dim3(slices, c), kThreads, 0, stream_>>>(n, c, hw, x, partial);
+  CheckLaunch("MeanVarSlicesKernel");
+  MeanVarFinishKernel<<<Blocks(c), kThreads, 0, stream_>>>(c, slices, static_cast<double>(int64_t{n} * hw), partial,
+                                                           mean, var);
+  CheckLaunch("MeanVarFinishKernel");
 }
 
 void Cuda::BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
@@ -96,8 +149,12 @@ void Cuda::BatchNormForward(int n, int c, int64_t hw, const float* x, const floa
 void Cuda::BatchNormBackward(int n, int c, int64_t hw, const float* x, const float* y, const float* dy,
                              const float* mean, const float* var, const float* gamma, float eps, float* dx,
                              float* dgamma, float* dbeta) {
-  BackwardSumsKernel<<<c, kThreads, 0, stream_>>>(n, c, hw, x, y, dy, mean, var, eps, dgamma, dbeta);
-  CheckLaunch("BackwardSumsKernel");
+  const int slices = SlicesPerChannel(c, int64_t{n} * hw);
+  auto* partial = reinterpret_cast<double*>(Scratch(int64_t{c} * slices * 4, kNormScratch));
+  BackwardSlicesKernel<<<dim3(slices, c), kThreads, 0, stream_>>>(n, c, hw, x, y, dy, mean, var, eps, partial);
+  CheckLaunch("BackwardSlicesKernel");
+  BackwardSumsFinishKernel<<<Blocks(c), kThreads, 0, stream_>>>(c, slices, partial, dgamma, dbeta);
+  CheckLaunch("BackwardSumsFinishKernel");
   const int64_t total = int64_t{n} * c * hw;
   BackwardDataKernel<<<StrideBlocks(total), kThreads, 0, stream_>>>(total, c, hw, static_cast<float>(int64_t{n} * hw),
                                                                     x, y, dy, mean, var, gamma, eps, dgamma, dbeta, dx);
