@@ -16,10 +16,50 @@ using cuda::BlockSumValue;
 using cuda::kThreads;
 using cuda::StrideBlocks;
 
-// The o-th value of channel ch, o in [0, N * HW).
-__device__ inline int64_t ChannelOffset(int64_t o, int c, int ch, int64_t hw) {
-  return ((o / hw) * c + ch) * hw + o % hw;
-}
+// The o-th value of channel ch (o in [0, N * HW)) is at ((o / HW) * C + ch) * HW + o % HW. A thread
+// visits o, o + step, ...: ChannelValues keeps that offset as it goes, dividing once when it
+// starts rather than twice (in 64 bits) a value, which cost more than reading the value.
+struct ChannelValues {
+  __device__ ChannelValues(int64_t o, int64_t step, int c, int ch, int64_t hw)
+      : offset(((o / hw) * c + ch) * hw + o % hw),
+        pixel(o % hw),
+        image_jump(step / hw * c * hw),
+        pixel_jump(step % hw),
+        hw(hw),
+        carry_jump(int64_t{c} * hw - hw) {}
+  __device__ void Next() {
+    offset += image_jump + pixel_jump;
+    pixel += pixel_jump;
+    if (pixel >= hw) pixel -= hw, offset += carry_jump;
+  }
+  int64_t offset, pixel;
+  const int64_t image_jump, pixel_jump, hw, carry_jump;
+};
+
+// The channel of element i of an N x C x HW tensor, kept as a grid-stride loop steps i: one
+// division when it starts, then additions.
+struct ChannelOf {
+  __device__ ChannelOf(int64_t i, int64_t step, int c, int64_t hw)
+      : ch(static_cast<int>(i / hw % c)),
+        pixel(i % hw),
+        ch_jump(static_cast<int>(step / hw % c)),
+        pixel_jump(step % hw),
+        c(c),
+        hw(hw) {}
+  __device__ void Next() {
+    pixel += pixel_jump;
+    int carry = 0;
+    if (pixel >= hw) pixel -= hw, carry = 1;
+    ch += ch_jump + carry;  // below 2C, so one subtraction brings it back
+    if (ch >= c) ch -= c;
+  }
+  int ch;
+  int64_t pixel;
+  const int ch_jump;
+  const int64_t pixel_jump;
+  const int c;
+  const int64_t hw;
+};
 
 // How many blocks share a channel: about 1,024 blocks in all, each with at least 8,192 values.
 // It depends on the shape alone, so the order of additions is the same on every run.
@@ -42,8 +82,9 @@ __global__ void MeanVarSlicesKernel(int n, int c, int64_t hw, const float* x, do
   const int ch = blockIdx.y;
   const Slice slice(int64_t{n} * hw);
   double sum = 0, sq = 0;
-  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x) {
-    const double v = x[ChannelOffset(o, c, ch, hw)];
+  ChannelValues at(slice.begin + threadIdx.x, blockDim.x, c, ch, hw);
+  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x, at.Next()) {
+    const double v = x[at.offset];
     sum += v, sq += v * v;
   }
   sum = BlockSumValue<kThreads, double>(sum);
@@ -73,8 +114,10 @@ __global__ void MeanVarFinishKernel(int c, int slices, double count, const doubl
 
 __global__ void NormalizeKernel(int64_t total, int c, int64_t hw, const float* x, const float* mean, const float* var,
                                 const float* gamma, const float* beta, float eps, bool relu, float* y) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{blockDim.x} * gridDim.x) {
-    const int ch = static_cast<int>((i / hw) % c);
+  const int64_t step = int64_t{blockDim.x} * gridDim.x;
+  int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  for (ChannelOf at(i, step, c, hw); i < total; i += step, at.Next()) {
+    const int ch = at.ch;
     const float scale = gamma[ch] * rsqrtf(var[ch] + eps);
     const float v = (x[i] - mean[ch]) * scale + beta[ch];
     y[i] = relu ? fmaxf(v, 0.f) : v;
@@ -93,8 +136,9 @@ __global__ void BackwardSlicesKernel(int n, int c, int64_t hw, const float* x, c
   const Slice slice(int64_t{n} * hw);
   const float mu = mean[ch], inv_std = rsqrtf(var[ch] + eps);
   double sum_dy = 0, sum_dy_xhat = 0;
-  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x) {
-    const int64_t k = ChannelOffset(o, c, ch, hw);
+  ChannelValues at(slice.begin + threadIdx.x, blockDim.x, c, ch, hw);
+  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x, at.Next()) {
+    const int64_t k = at.offset;
     const float g = MaskedGrad(y, dy, k);
     sum_dy += g;
     sum_dy_xhat += g * (x[k] - mu) * inv_std;
@@ -119,8 +163,10 @@ __global__ void BackwardSumsFinishKernel(int c, int slices, const double* partia
 __global__ void BackwardDataKernel(int64_t total, int c, int64_t hw, float m, const float* x, const float* y,
                                    const float* dy, const float* mean, const float* var, const float* gamma, float eps,
                                    const float* dgamma, const float* dbeta, float* dx) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{blockDim.x} * gridDim.x) {
-    const int ch = static_cast<int>((i / hw) % c);
+  const int64_t step = int64_t{blockDim.x} * gridDim.x;
+  int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  for (ChannelOf at(i, step, c, hw); i < total; i += step, at.Next()) {
+    const int ch = at.ch;
     const float inv_std = rsqrtf(var[ch] + eps);
     const float xhat = (x[i] - mean[ch]) * inv_std;
     dx[i] = gamma[ch] * inv_std * (MaskedGrad(y, dy, i) - dbeta[ch] / m - xhat * dgamma[ch] / m);
