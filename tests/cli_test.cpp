@@ -124,6 +124,16 @@ TEST_F(CliTest, UnknownAllreducePath) {
   ExpectCleanError(Train("--allreduce nccl"), "--allreduce nccl: expected shared-memory or mpi");
 }
 
+// precision names a GPU arithmetic: an unknown one is refused by the flag and by the solver file.
+TEST_F(CliTest, UnknownPrecision) {
+  ExpectCleanError(
+      testing::Run(testing::ConvoyBinary() + " time --net " + (dir_ / "net.prototxt") + " --iters 1 --precision fp16"),
+      "--precision must be float32 or tf32, found 'fp16'");
+  testing::WriteFile(dir_ / "solver.prototxt",
+                     "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\nmax_iter: 4\nprecision: FP16\n");
+  ExpectCleanError(Train(), "precision");
+}
+
 TEST_F(CliTest, CudaWithoutAGpuFailsInOneLine) {
   // Where a GPU is usable this is the GPU tests' business, not a failure to report.
   const auto probe = Train("--device cuda");
