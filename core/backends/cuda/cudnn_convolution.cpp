@@ -74,29 +74,26 @@ class Cudnn final : public CudnnConvolution {
 
   std::string Forward(const ConvShape& s, const float* x, const float* w, float* y, float* ws) override {
     const Plan& p = PlanFor(s);
-    const float one = 1.f, zero = 0.f;
-    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[0]));
-    CUDNN_TRY(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.conv, p.forward, ws, p.workspace_bytes, &zero,
-                                      p.y, y));
-    return {};
+    return Run(p, 0, "cudnnConvolutionForward", [&] {
+      return cudnnConvolutionForward(handle_, &kOne, p.x, x, p.w, w, p.conv, p.forward, ws, p.workspace_bytes, &kZero,
+                                     p.y, y);
+    });
   }
 
   std::string BackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
     const Plan& p = PlanFor(s);
-    const float one = 1.f, zero = 0.f;
-    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[1]));
-    CUDNN_TRY(cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.conv, p.backward_data, ws,
-                                           p.workspace_bytes, &zero, p.x, dx));
-    return {};
+    return Run(p, 1, "cudnnConvolutionBackwardData", [&] {
+      return cudnnConvolutionBackwardData(handle_, &kOne, p.w, w, p.y, dy, p.conv, p.backward_data, ws,
+                                          p.workspace_bytes, &kZero, p.x, dx);
+    });
   }
 
   std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* ws) override {
     const Plan& p = PlanFor(s);
-    const float one = 1.f, zero = 0.f;
-    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[2]));
-    CUDNN_TRY(cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.conv, p.backward_filter, ws,
-                                             p.workspace_bytes, &zero, p.w, dw));
-    return {};
+    return Run(p, 2, "cudnnConvolutionBackwardFilter", [&] {
+      return cudnnConvolutionBackwardFilter(handle_, &kOne, p.x, x, p.y, dy, p.conv, p.backward_filter, ws,
+                                            p.workspace_bytes, &kZero, p.w, dw);
+    });
   }
 
   void set_tensor_float32(bool on) override { tf32_ = on; }
@@ -158,6 +155,15 @@ class Cudnn final : public CudnnConvolution {
     return {};
   }
 
+  // Pass 0 (forward), 1 (backward data) or 2 (backward filter), with its algorithm's math type.
+  template <typename Call>
+  static std::string Run(const Plan& p, int pass, const char* what, Call call) {
+    CUDNN_TRY(cudnnSetConvolutionMathType(p.conv, p.math[pass]));
+    if (const cudnnStatus_t status = call(); status != CUDNN_STATUS_SUCCESS) return Failed(what, status);
+    return {};
+  }
+
+  static constexpr float kOne = 1.f, kZero = 0.f;
   cudnnHandle_t handle_;
   bool tf32_ = false;
   std::mutex mutex_;
