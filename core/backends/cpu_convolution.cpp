@@ -216,15 +216,19 @@ DnnlConvolution& Dnnl() {
 
 enum class ConvPass { kForward, kBackwardData, kBackwardWeights };
 
-// Output pixels a part of a filter-gradient pass holds at least (see PartsFor). Measured with
-// `convoy time`, batch 32 unless said, one thread, against 8 parts always: AlexNet-style at 64 px
-// 127 -> 98 ms a step, ResNet-18 at 64 px (batch 16) 492 -> 370 ms, the small VGG 299 -> 274 ms,
-// LeNet 8.5 -> 7.7 ms, ResNet-20 (batch 64) 158 -> 155 ms; 256 and 1024 gained less.
+// Output pixels a part holds at least (see PartsFor): a part of a wide layer on small images
+// otherwise holds too little work for oneDNN to reuse its weights. Measured with `convoy time`,
+// batch 32 unless said, one thread, against 8 parts always: on filter gradients first,
+// AlexNet-style at 64 px 127 -> 98 ms a step, ResNet-18 at 64 px (batch 16) 492 -> 370 ms, the
+// small VGG 299 -> 274 ms, LeNet 8.5 -> 7.7 ms, ResNet-20 (batch 64) 158 -> 155 ms (256 and 1024
+// gained less); then on the forward and input-gradient passes too, AlexNet-style 103 -> 77 ms,
+// ResNet-18 at 64 px 373 -> 256 ms, the small VGG at 32 px 102 -> 87 ms, MobileNet-style 78 ->
+// 68 ms, the rest unchanged.
 constexpr int64_t kMinPartPixels = 4096;
 
-int PartsFor(const ConvShape& s, ConvPass pass) {
+// At least 2 parts, so two threads share every pass; the count depends on the shape alone.
+int PartsFor(const ConvShape& s) {
   const int most = std::min(s.n, DnnlConvolution::kSlots);
-  if (pass != ConvPass::kBackwardWeights) return most;
   const int64_t pixels = int64_t{s.n} * s.oh() * s.ow();
   return static_cast<int>(std::min<int64_t>(most, std::max<int64_t>(2, pixels / kMinPartPixels)));
 }
@@ -232,8 +236,8 @@ int PartsFor(const ConvShape& s, ConvPass pass) {
 struct DnnlParts {
   int parts;
   int64_t image, out;  // floats of one image in the input, in the output
-  DnnlParts(const ConvShape& s, ConvPass pass)
-      : parts(std::max(1, PartsFor(s, pass))), image(int64_t{s.c} * s.h * s.w), out(int64_t{s.k} * s.oh() * s.ow()) {}
+  explicit DnnlParts(const ConvShape& s)
+      : parts(std::max(1, PartsFor(s))), image(int64_t{s.c} * s.h * s.w), out(int64_t{s.k} * s.oh() * s.ow()) {}
   int First(const ConvShape& s, int g) const { return static_cast<int>(int64_t{s.n} * g / parts); }
   ConvShape Part(const ConvShape& s, int g) const {
     ConvShape part = s;
@@ -258,9 +262,9 @@ struct DnnlParts {
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
 bool DnnlWins(const ConvShape& s) { return s.kh * s.kw <= 9 || s.c >= 32; }
 
-// Whether oneDNN has kernels for every part of the batch, as `pass` cuts it.
-bool DnnlSupportsParts(const ConvShape& s, ConvPass pass) {
-  const DnnlParts p(s, pass);
+// Whether oneDNN has kernels for every part of the batch.
+bool DnnlSupportsParts(const ConvShape& s) {
+  const DnnlParts p(s);
   ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
   small.n = s.n / p.parts;
   large.n = (s.n + p.parts - 1) / p.parts;
@@ -272,7 +276,7 @@ bool UseDnnl(const ConvShape& s, ConvPass pass) {
   // Only given where ConvTakesBlocked or ConvTakesGroups said so.
   if (s.x_blocked || s.y_blocked || s.groups > 1) return true;
   const bool wanted = DnnlWins(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
-  return wanted && DnnlSupportsParts(s, pass);
+  return wanted && DnnlSupportsParts(s);
 }
 
 // One thread's sgemm (the pool gives the parallelism), row-major with explicit leading dimensions.
@@ -303,9 +307,7 @@ bool ConvTakesBlocked(const ConvShape& s) {
 
 namespace {
 
-bool GroupsOnDnnl(const ConvShape& s) {
-  return s.n > 0 && DnnlSupportsParts(s, ConvPass::kForward) && DnnlSupportsParts(s, ConvPass::kBackwardWeights);
-}
+bool GroupsOnDnnl(const ConvShape& s) { return s.n > 0 && DnnlSupportsParts(s); }
 
 // cpu_grouped_conv's plain loops beat a convolution call per group only on small outputs
 // (MobileNet's last depthwise layer at 2 x 2: 17 -> 2 ms); on 28 x 28 images in groups of 4
@@ -329,7 +331,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
   if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
-    const DnnlParts p(s, ConvPass::kForward);
+    const DnnlParts p(s);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().Forward(part, g, x + first * p.image, w, b, relu, y + first * p.out);
     });
@@ -357,7 +359,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
-    const DnnlParts p(s, ConvPass::kBackwardData);
+    const DnnlParts p(s);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().BackwardData(part, g, dy + first * p.out, w, dx + first * p.image);
     });
@@ -375,7 +377,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
-    const DnnlParts parts(s, ConvPass::kBackwardWeights);
+    const DnnlParts parts(s);
     const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
     float* partial_b = ws + DnnlConvolution::kSlots * weights;
     parts.ForParts(s, [&](int g, const ConvShape& part, int first) {
