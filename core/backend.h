@@ -83,7 +83,7 @@ class Backend {
   // work after the computation without waiting on the host; null on synchronous backends.
   virtual void* native_stream() const { return nullptr; }
   // Whether convolutions and GEMMs may run on TF32 tensor cores (SolverSpec.precision); host
-  // backends compute fp32 regardless.
+  // backends compute fp32 regardless. Set it before building a net: workspace sizes follow it.
   virtual void set_tensor_float32(bool on) { (void)on; }
 
   // Input batches while the step computes: page-locks host buffers, copies host to device on a

@@ -1,10 +1,12 @@
 // The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions go to
-// cuDNN where the build has it and it has a deterministic fp32 algorithm for the shape
-// (cudnn_convolution.h), else to our own im2col/col2im kernels around cuBLAS GEMMs (the same
-// plan as the CPU backend); everything else is our own kernels. Each op is defined once, as a method of Cuda in the
-// file beside its kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
-// memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output computed by one thread,
-// in a fixed order), so results are deterministic run to run: no atomics.
+// cuDNN where the build has it and it has a deterministic algorithm of the asked arithmetic (fp32,
+// or TF32: set_tensor_float32) for the shape (cudnn_convolution.h), else to our own im2col/col2im
+// kernels around cuBLAS GEMMs (the same plan as the CPU backend); everything else is our own
+// kernels. Each op is defined once, as a method of Cuda in the file beside its kernels
+// (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
+// memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output
+// computed by one thread, or a fixed tree of partial sums), so results are deterministic run to
+// run: no atomics.
 //
 // A fault (a failed launch, copy, allocation or cuBLAS call) does not throw: the first is kept,
 // naming the call and the device's error text, and TakeError() hands it to the training loop,
@@ -119,7 +121,6 @@ class Cuda final : public Backend {
   cudaEvent_t compute_mark_ = nullptr, copy_done_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   cuda::CudnnConvolution* cudnn_ = nullptr;  // null: our own convolutions for every shape
-  std::string cudnn_off_;                    // why cudnn_ is null
   cuda::CachingAllocator allocator_;
   float* scratch_[2] = {nullptr, nullptr};
   int64_t scratch_size_[2] = {0, 0};

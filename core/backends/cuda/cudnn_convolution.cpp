@@ -98,15 +98,6 @@ class Cudnn final : public CudnnConvolution {
 
   void set_tensor_float32(bool on) override { tf32_ = on; }
 
-  std::string Describe(const ConvShape& s) override {
-    const Plan& p = PlanFor(s);
-    if (!p.usable) return "own kernels (cuDNN has no deterministic algorithm of that arithmetic within the cap)";
-    return "cuDNN: forward algorithm " + std::to_string(static_cast<int>(p.forward)) + ", backward-data " +
-           std::to_string(static_cast<int>(p.backward_data)) + ", backward-filter " +
-           std::to_string(static_cast<int>(p.backward_filter)) + ", workspace " + std::to_string(p.workspace_bytes) +
-           " bytes";
-  }
-
  private:
   const Plan& PlanFor(const ConvShape& s) {
     std::lock_guard<std::mutex> lock(mutex_);

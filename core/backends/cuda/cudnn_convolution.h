@@ -36,8 +36,6 @@ class CudnnConvolution {
                                      float* workspace) = 0;
   // Plain fp32 (FMA kernels, the default) or TF32 tensor cores; shapes are planned for each.
   virtual void set_tensor_float32(bool on) = 0;
-  // Which algorithms a shape got, for logs: "fwd 1, bwd-data 1, bwd-filter 1, workspace 12 MB".
-  virtual std::string Describe(const ConvShape& s) = 0;
   virtual ~CudnnConvolution() = default;
 };
 
