@@ -381,54 +381,68 @@ TEST_P(BackendOpsTest, BlockedBatchNormAndGlobalPooling) {
 TEST_P(BackendOpsTest, BlockedConvolutions) {
   SKIP_WITHOUT_BLOCKED_IMAGES();
   const ConvShape shapes[] = {
-      // n, c, h, w, k, kh, kw, stride, pad
-      {3, 16, 7, 9, 32, 3, 3, 1, 1}, {2, 32, 8, 8, 16, 3, 3, 2, 1},
+      // n, c, h, w, k, kh, kw, stride, pad, x_blocked, y_blocked, groups
+      {3, 16, 7, 9, 32, 3, 3, 1, 1},
+      {2, 32, 8, 8, 16, 3, 3, 2, 1},
       {9, 16, 6, 6, 32, 1, 1, 2, 0},  // a projection shortcut; 9 images: parts of unequal size
       {2, 3, 8, 8, 16, 3, 3, 1, 1},   // a first layer: plain colour images in, blocked out
       {3, 32, 8, 8, 64, 3, 3, 1, 1},  // Winograd's kernels (3x3, stride 1, >= 32 channels)
       {8, 64, 6, 5, 32, 3, 3, 1, 1},
+      // Depthwise and grouped, which oneDNN's kernels take whole: their reference is this backend
+      // on plain images (GroupedConvolutionTest checks that against the dense convolution).
+      {4, 32, 12, 12, 32, 3, 3, 2, 1, false, false, 32},
+      {3, 32, 7, 7, 64, 3, 3, 1, 1, false, false, 2},
   };
-  Backend* ref = ReferenceBackend();
-  auto on_backend = [&](const std::vector<float>& v) {
-    Tensor t(backend_, Shape{static_cast<int64_t>(v.size())});
-    t.FromHost(v);
-    return t;
+  struct Outputs {
+    std::vector<float> y, dx, dw, db;
+  };
+  // The three passes on `b`, with x and dy (and y and dx) in the layouts s names.
+  auto run = [&](Backend* b, const ConvShape& s, const std::vector<float>& x, const std::vector<float>& w,
+                 const std::vector<float>& bias, const std::vector<float>& dy) {
+    auto on_b = [&](const std::vector<float>& v) {
+      Tensor t(b, Shape{static_cast<int64_t>(v.size())});
+      t.FromHost(v);
+      return t;
+    };
+    Tensor bx = on_b(x), bdy = on_b(dy), tw = on_b(w), tb = on_b(bias);
+    Tensor ws(b, {std::max<int64_t>(b->ConvWorkspaceSize(s), 1)});
+    Tensor cy(b, {static_cast<int64_t>(dy.size())}), cdx(b, {static_cast<int64_t>(x.size())});
+    Tensor cdw(b, {static_cast<int64_t>(w.size())}), cdb(b, {s.k});
+    b->ConvForward(s, bx.data(), tw.data(), tb.data(), true, cy.mutable_data(), ws.mutable_data());
+    b->ConvBackwardData(s, bdy.data(), tw.data(), cdx.mutable_data(), ws.mutable_data());
+    b->ConvBackwardFilter(s, bx.data(), bdy.data(), cdw.mutable_data(), cdb.mutable_data(), ws.mutable_data());
+    b->Synchronize();
+    return Outputs{cy.ToHost(), cdx.ToHost(), cdw.ToHost(), cdb.ToHost()};
   };
   for (ConvShape s : shapes) {
     ASSERT_TRUE(backend_->ConvTakesBlocked(s)) << "no blocked kernel here for c" << s.c << " k" << s.k;
     const int64_t hw = int64_t{s.h} * s.w, ohw = int64_t{s.oh()} * s.ow();
     const auto x = RandomValues(int64_t{s.n} * s.c * hw, 6, 1.f, 0.f, 7);
-    const auto w = RandomValues(int64_t{s.k} * s.c * s.kh * s.kw, 7, 1.f, 0.f, 7);
+    const auto w = RandomValues(int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw, 7, 1.f, 0.f, 7);
     const auto bias = RandomValues(s.k, 8, 1.f, 0.f, 7), dy = RandomValues(int64_t{s.n} * s.k * ohw, 9, 1.f, 0.f, 7);
-    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(s.k);
-    ref->ConvForward(s, x.data(), w.data(), bias.data(), true, y.data(), nullptr);
-    ref->ConvBackwardData(s, dy.data(), w.data(), dx.data(), nullptr);
-    ref->ConvBackwardFilter(s, x.data(), dy.data(), dw.data(), db.data(), nullptr);
+    Outputs want;
+    if (s.groups == 1) {
+      want = run(ReferenceBackend(), s, x, w, bias, dy);
+    } else {
+      ASSERT_TRUE(backend_->ConvTakesGroups(s));
+      want = run(backend_, s, x, w, bias, dy);
+    }
     for (bool x_blocked : {false, true})
       for (bool y_blocked : {false, true}) {
         if ((x_blocked && s.c % 16) || (y_blocked && s.k % 16) || (!x_blocked && !y_blocked)) continue;
         s.x_blocked = x_blocked, s.y_blocked = y_blocked;
-        const std::string name = "conv c" + std::to_string(s.c) + " k" + std::to_string(s.k) + " stride " +
-                                 std::to_string(s.stride) + (x_blocked ? " x blocked" : " x plain") +
-                                 (y_blocked ? " y blocked" : " y plain");
+        const std::string name = "conv c" + std::to_string(s.c) + " k" + std::to_string(s.k) + " groups " +
+                                 std::to_string(s.groups) + " stride " + std::to_string(s.stride) +
+                                 (x_blocked ? " x blocked" : " x plain") + (y_blocked ? " y blocked" : " y plain");
         auto layout = [&](bool blocked, bool to_blocked, int c, int64_t pixels, const std::vector<float>& v) {
           return blocked ? testing::ConvertLayout(backend_, to_blocked, s.n, c, pixels, v) : v;
         };
-        Tensor bx = on_backend(layout(x_blocked, true, s.c, hw, x)),
-               bdy = on_backend(layout(y_blocked, true, s.k, ohw, dy));
-        Tensor tw = on_backend(w), tb = on_backend(bias);
-        Tensor ws(backend_, {std::max<int64_t>(backend_->ConvWorkspaceSize(s), 1)});
-        Tensor cy(backend_, {static_cast<int64_t>(y.size())}), cdx(backend_, {static_cast<int64_t>(dx.size())});
-        Tensor cdw(backend_, {static_cast<int64_t>(dw.size())}), cdb(backend_, {s.k});
-        backend_->ConvForward(s, bx.data(), tw.data(), tb.data(), true, cy.mutable_data(), ws.mutable_data());
-        backend_->ConvBackwardData(s, bdy.data(), tw.data(), cdx.mutable_data(), ws.mutable_data());
-        backend_->ConvBackwardFilter(s, bx.data(), bdy.data(), cdw.mutable_data(), cdb.mutable_data(),
-                                     ws.mutable_data());
-        backend_->Synchronize();
-        testing::ExpectClose(y, layout(y_blocked, false, s.k, ohw, cy.ToHost()), 1e-5f, name + " forward+relu");
-        testing::ExpectClose(dx, layout(x_blocked, false, s.c, hw, cdx.ToHost()), 1e-5f, name + " backward data");
-        testing::ExpectClose(dw, cdw.ToHost(), 1e-5f, name + " backward filter");
-        testing::ExpectClose(db, cdb.ToHost(), 1e-5f, name + " backward bias");
+        const Outputs got =
+            run(backend_, s, layout(x_blocked, true, s.c, hw, x), w, bias, layout(y_blocked, true, s.k, ohw, dy));
+        testing::ExpectClose(want.y, layout(y_blocked, false, s.k, ohw, got.y), 1e-5f, name + " forward+relu");
+        testing::ExpectClose(want.dx, layout(x_blocked, false, s.c, hw, got.dx), 1e-5f, name + " backward data");
+        testing::ExpectClose(want.dw, got.dw, 1e-5f, name + " backward filter");
+        testing::ExpectClose(want.db, got.db, 1e-5f, name + " backward bias");
       }
   }
 }

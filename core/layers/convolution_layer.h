@@ -26,7 +26,8 @@ class ConvolutionLayer final : public Layer {
   int64_t WorkspaceSize() const override;
   ReluFusion relu_fusion() const override { return ReluFusion::kForward; }
   LayoutRule layout_rule(const Backend& backend) const override {
-    return groups_ == 1 && backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
+    // Regrouping reads and writes plain images; a backend taking the groups whole may take blocked.
+    return !regroup_ && backend.ConvTakesBlocked(shape_) ? LayoutRule::kAny : LayoutRule::kPlain;
   }
 
  private:
