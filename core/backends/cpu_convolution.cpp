@@ -295,10 +295,7 @@ void GatherGrad(const ConvShape& s, const ConvPlan& p, const float* dy, int firs
                   p.plane * sizeof(float));
 }
 
-}  // namespace
-
-namespace {
-
+// Whether oneDNN's grouped and depthwise kernels take a grouped convolution whole.
 bool GroupsOnDnnl(const ConvShape& s) { return s.n > 0 && DnnlSupportsParts(s); }
 
 }  // namespace
