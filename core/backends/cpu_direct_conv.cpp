@@ -116,20 +116,9 @@ void FilterGrad(const ConvShape& s, const float* x, const float* dy, float* dw, 
   const int64_t weights = int64_t{s.k} * s.c * s.kh * KW, image = int64_t{s.c} * s.h * s.w,
                 out = int64_t{s.k} * s.oh() * OW;
   const int parts = std::clamp(s.n, 1, kBatchParts);
-  float* partial_w = ws;
-  float* partial_b = ws + int64_t{parts} * weights;
-  Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) {
-      float* pw = partial_w + g * weights;
-      float* pb = partial_b + g * s.k;
-      std::fill(pw, pw + weights, 0.f);
-      std::fill(pb, pb + s.k, 0.f);
-      for (int64_t n = s.n * g / parts; n < s.n * (g + 1) / parts; ++n)
-        FilterGradImage<OW, KW>(s, x + n * image, dy + n * out, pw, pb);
-    }
+  SumOverBatchParts(s.n, parts, weights, s.k, ws, dw, db, [&](int64_t first, int64_t last, float* pw, float* pb) {
+    for (int64_t n = first; n < last; ++n) FilterGradImage<OW, KW>(s, x + n * image, dy + n * out, pw, pb);
   });
-  SumParts(parts, weights, partial_w, dw);
-  if (db) SumParts(parts, s.k, partial_b, db);
 }
 
 // The kernels for one (output width, kernel width), or null.

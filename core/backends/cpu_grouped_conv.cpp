@@ -38,9 +38,6 @@ struct Sizes {
   int64_t InputChannel(int k, int c) const { return int64_t{k / kg} * cg + c; }
 };
 
-// Images [first, last) of part `part` of `parts`, as the other paths cut the batch.
-int64_t First(const ConvShape& s, int part, int parts) { return int64_t{s.n} * part / parts; }
-
 }  // namespace
 
 void GroupedConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y) {
@@ -81,28 +78,19 @@ void GroupedConvBackwardData(const ConvShape& s, const float* dy, const float* w
 void GroupedConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
   const Sizes z(s);
   const int parts = std::max(1, std::min(s.n, kBatchParts));
-  const int64_t weights = int64_t{s.k} * z.filter;
-  float* partial_b = ws + int64_t{parts} * weights;
-  Parallel(parts, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      float* pw = ws + p * weights;
-      float* pb = partial_b + p * s.k;
-      std::fill(pw, pw + weights, 0.f);
-      std::fill(pb, pb + s.k, 0.f);
-      for (int64_t n = First(s, static_cast<int>(p), parts); n < First(s, static_cast<int>(p) + 1, parts); ++n)
-        for (int k = 0; k < s.k; ++k) {
-          const float* grad = dy + (n * s.k + k) * z.out_plane;
-          for (int64_t o = 0; o < z.out_plane; ++o) pb[k] += grad[o];
-          for (int c = 0; c < z.cg; ++c) {
-            const float* in = x + (n * s.c + z.InputChannel(k, c)) * z.in_plane;
-            float* taps = pw + (int64_t{k} * z.cg + c) * s.kh * s.kw;
-            ForEachTap(s, [&](int64_t i, int64_t o, int t) { taps[t] += in[i] * grad[o]; });
-          }
-        }
-    }
-  });
-  SumParts(parts, weights, ws, dw);
-  if (db) SumParts(parts, s.k, partial_b, db);
+  SumOverBatchParts(s.n, parts, int64_t{s.k} * z.filter, s.k, ws, dw, db,
+                    [&](int64_t first, int64_t last, float* pw, float* pb) {
+                      for (int64_t n = first; n < last; ++n)
+                        for (int k = 0; k < s.k; ++k) {
+                          const float* grad = dy + (n * s.k + k) * z.out_plane;
+                          for (int64_t o = 0; o < z.out_plane; ++o) pb[k] += grad[o];
+                          for (int c = 0; c < z.cg; ++c) {
+                            const float* in = x + (n * s.c + z.InputChannel(k, c)) * z.in_plane;
+                            float* taps = pw + (int64_t{k} * z.cg + c) * s.kh * s.kw;
+                            ForEachTap(s, [&](int64_t i, int64_t o, int t) { taps[t] += in[i] * grad[o]; });
+                          }
+                        }
+                    });
 }
 
 }  // namespace convoy::cpu

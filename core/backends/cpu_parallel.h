@@ -1,6 +1,7 @@
 // The CPU backend's one thread pool (sized by SetCpuThreads), shared by its files.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/backends/thread_pool.h"
@@ -29,6 +30,26 @@ inline void SumParts(int parts, int64_t count, const float* partial, float* sum)
       sum[i] = total;
     }
   });
+}
+
+// Filter and bias gradients summed over a batch of n images in `parts` fixed parts:
+// body(first, last, pw, pb) adds images [first, last) into its part's zeroed partial sums (in ws:
+// parts x weights, then parts x k floats), which are then added in part order into dw and db
+// (db may be null).
+template <typename Body>
+void SumOverBatchParts(int n, int parts, int64_t weights, int k, float* ws, float* dw, float* db, Body body) {
+  float* partial_b = ws + int64_t{parts} * weights;
+  Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      float* pw = ws + g * weights;
+      float* pb = partial_b + g * k;
+      std::fill(pw, pw + weights, 0.f);
+      std::fill(pb, pb + k, 0.f);
+      body(int64_t{n} * g / parts, int64_t{n} * (g + 1) / parts, pw, pb);
+    }
+  });
+  SumParts(parts, weights, ws, dw);
+  if (db) SumParts(parts, k, partial_b, db);
 }
 
 }  // namespace convoy
