@@ -19,8 +19,7 @@ Cuda::Cuda(int device) : device_(device) {
   CUDA_CHECK(cublasSetStream(blas_, stream_));
   // Plain fp32 arithmetic (no TF32), so results agree with the CPU within float rounding.
   CUDA_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
-  std::string no_cudnn;  // why not: no cuDNN in this build, CONVOY_CUDNN=0, or it failed to start
-  cudnn_ = cuda::CudnnConvolution::Create(stream_, &no_cudnn);
+  cudnn_ = cuda::CudnnConvolution::Create(stream_);
 }
 
 void Cuda::set_tensor_float32(bool on) {

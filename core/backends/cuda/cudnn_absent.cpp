@@ -3,9 +3,6 @@
 
 namespace convoy::cuda {
 
-CudnnConvolution* CudnnConvolution::Create(cudaStream_t, std::string* why) {
-  *why = "this build has no cuDNN (it was not found beside the CUDA Toolkit)";
-  return nullptr;
-}
+CudnnConvolution* CudnnConvolution::Create(cudaStream_t) { return nullptr; }
 
 }  // namespace convoy::cuda

@@ -163,18 +163,12 @@ class Cudnn final : public CudnnConvolution {
 
 }  // namespace
 
-CudnnConvolution* CudnnConvolution::Create(cudaStream_t stream, std::string* why) {
-  if (const char* setting = std::getenv("CONVOY_CUDNN"); setting && std::string(setting) == "0") {
-    *why = "CONVOY_CUDNN=0";
-    return nullptr;
-  }
+CudnnConvolution* CudnnConvolution::Create(cudaStream_t stream) {
+  if (const char* setting = std::getenv("CONVOY_CUDNN"); setting && std::string(setting) == "0") return nullptr;
   cudnnHandle_t handle = nullptr;
-  if (const cudnnStatus_t status = cudnnCreate(&handle); status != CUDNN_STATUS_SUCCESS) {
-    *why = Failed("cudnnCreate", status);
-    return nullptr;
-  }
-  if (const cudnnStatus_t status = cudnnSetStream(handle, stream); status != CUDNN_STATUS_SUCCESS) {
-    *why = Failed("cudnnSetStream", status);
+  if (cudnnCreate(&handle) != CUDNN_STATUS_SUCCESS) return nullptr;
+  if (cudnnSetStream(handle, stream) != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroy(handle);
     return nullptr;
   }
   return new Cudnn(handle);

@@ -20,8 +20,9 @@ namespace convoy::cuda {
 
 class CudnnConvolution {
  public:
-  // Null, with *why set, where cuDNN is not built in, is turned off, or fails to start.
-  static CudnnConvolution* Create(cudaStream_t stream, std::string* why);
+  // Null where cuDNN is not built in, is turned off (CONVOY_CUDNN=0) or fails to start: the
+  // backend's own kernels then run every convolution.
+  static CudnnConvolution* Create(cudaStream_t stream);
 
   // Whether cuDNN takes this shape (planned on first sight: descriptors and algorithms).
   virtual bool Takes(const ConvShape& s) = 0;
