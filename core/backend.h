@@ -19,6 +19,13 @@ namespace convoy {
 
 enum class Device { kCpu, kCuda };
 
+// The arithmetic of convolutions (SolverSpec.precision). kFloat32: fp32 products. kTf32: GPU
+// tensor cores on fp32 data (host backends compute fp32). kBfloat16, kHalf: the operands each
+// pass reads (x and w forward, dy and w for dx, x and dy for dw) rounded to bf16 or IEEE half,
+// products summed in fp32, the result fp32: what bf16/fp16 tensor-core and AMX kernels compute.
+// Storage, BatchNorm, pooling, inner products, the loss and the update stay fp32.
+enum class Precision { kFloat32, kTf32, kBfloat16, kHalf };
+
 // A convolution of an N x C x H x W input with K filters of C x KH x KW (or C/groups x KH x KW).
 struct ConvShape {
   int n = 0, c = 0, h = 0, w = 0;  // input
@@ -32,6 +39,9 @@ struct ConvShape {
   // weights are K x C/groups x KH x KW. Only a backend whose ConvTakesGroups says yes is given
   // groups > 1 (ConvolutionLayer runs the groups one by one on the others).
   int groups = 1;
+  // The backend's own precision (set_precision), which it writes here itself before choosing a
+  // kernel: layers leave it alone.
+  Precision precision = Precision::kFloat32;
   CONVOY_HOST_DEVICE int oh() const { return (h + 2 * pad - kh) / stride + 1; }
   CONVOY_HOST_DEVICE int ow() const { return (w + 2 * pad - kw) / stride + 1; }
 };
@@ -82,9 +92,14 @@ class Backend {
   // The device queue ops are issued on (a cudaStream_t on CUDA), so a communicator can order its
   // work after the computation without waiting on the host; null on synchronous backends.
   virtual void* native_stream() const { return nullptr; }
-  // Whether convolutions and GEMMs may run on TF32 tensor cores (SolverSpec.precision); host
-  // backends compute fp32 regardless. Set it before building a net: workspace sizes follow it.
-  virtual void set_tensor_float32(bool on) { (void)on; }
+  // The arithmetic of the convolution ops (see Precision; on GPUs also of Gemm under kTf32). Set
+  // it before building a net: workspace sizes and blocked layouts follow it. kUnavailable, the
+  // precision unchanged, where the backend does not offer it.
+  virtual Status set_precision(Precision p) {
+    precision_ = p;
+    return Status::Ok();
+  }
+  Precision precision() const { return precision_; }
 
   // Input batches while the step computes: page-locks host buffers, copies host to device on a
   // copy queue that starts after the work issued so far, and WaitCopies() orders later work
@@ -205,6 +220,12 @@ class Backend {
                          float* w) = 0;
   // Adam (decay added to the gradient) or AdamW (decay applied to the weights).
   virtual void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) = 0;
+  // found[0] = 1 if any of x is an infinity or a NaN, else 0 (a loss-scaled step's gradients
+  // overflowed: skip the update).
+  virtual void AnyNonFinite(int64_t count, const float* x, float* found) = 0;
+
+ protected:
+  Precision precision_ = Precision::kFloat32;
 };
 
 // The process-wide backend of each kind. cuda fails with kUnavailable, naming the CUDA error,

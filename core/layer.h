@@ -59,6 +59,8 @@ struct StepContext {
   // Samples in the global batch (0: this rank's batch only). Loss gradients are divided by it,
   // so summing the ranks' gradients gives the gradient of the global batch's mean loss.
   uint64_t global_batch = 0;
+  // What loss layers multiply their gradient by: FP16's loss scale (core/loss_scaler.h), else 1.
+  float loss_scale = 1.f;
 };
 
 class Layer {

@@ -15,6 +15,20 @@ double TotalIters(const proto::SolverSpec& spec, int64_t iters_per_epoch) {
 
 }  // namespace
 
+Precision PrecisionOf(proto::SolverSpec::Precision precision) {
+  switch (precision) {
+    case proto::SolverSpec::TF32:
+      return Precision::kTf32;
+    case proto::SolverSpec::BFLOAT16:
+      return Precision::kBfloat16;
+    case proto::SolverSpec::FLOAT16:
+      return Precision::kHalf;
+    case proto::SolverSpec::FLOAT32:
+      break;
+  }
+  return Precision::kFloat32;
+}
+
 float LearningRate(const proto::SolverSpec& spec, uint64_t iter, int64_t iters_per_epoch) {
   double lr = spec.base_lr();
   switch (spec.lr_policy()) {
@@ -57,19 +71,37 @@ Solver::Solver(const proto::SolverSpec& spec, ParamStore* params, Backend* backe
     second_moment_ = Tensor(backend, {params->total_count()});
     backend->Fill(params->total_count(), 0.f, second_moment_.mutable_data());
   }
+  if (spec.precision() == proto::SolverSpec::FLOAT16) {
+    scaler_ = std::make_unique<LossScaler>(spec.initial_loss_scale(), spec.loss_scale_growth_interval());
+    overflow_ = Tensor(backend, {1});
+  }
 }
 
 bool Solver::uses_second_moment() const {
   return spec_.type() == proto::SolverSpec::ADAM || spec_.type() == proto::SolverSpec::ADAMW;
 }
 
-void Solver::Step(float lr) {
+bool Solver::Step(float lr) {
+  if (scaler_) {
+    // Every rank holds the same summed gradients, so every rank decides the same.
+    float* grads = params_->grads().mutable_data();
+    const int64_t count = params_->total_count();
+    backend_->AnyNonFinite(count, grads, overflow_.mutable_data());
+    float overflowed = 0.f;
+    backend_->CopyToHost(overflow_.data(), 1, &overflowed);
+    const float used = scaler_->scale();
+    if (!scaler_->Update(overflowed != 0.f)) {
+      ++iter_, ++skipped_;
+      return false;
+    }
+    backend_->Scale(count, 1.f / used, grads);
+  }
   const float* g = params_->grads().data();
   float* w = params_->values().mutable_data();
   float* m = momentum_.mutable_data();
   kmath::AdamHyper adam;
   if (uses_second_moment()) {
-    const double t = static_cast<double>(iter_ + 1);
+    const double t = static_cast<double>(iter_ - skipped_ + 1);  // updates made, this one included
     adam.beta1 = spec_.momentum();
     adam.beta2 = spec_.momentum2();
     adam.eps = spec_.delta();
@@ -91,6 +123,7 @@ void Solver::Step(float lr) {
     }
   }
   ++iter_;
+  return true;
 }
 
 }  // namespace convoy

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-#include "distributed/bf16.h"
+#include "core/low_precision.h"
 #include "distributed/stall_warning.h"
 
 namespace convoy {

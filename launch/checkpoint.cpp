@@ -38,6 +38,11 @@ proto::Checkpoint CaptureCheckpoint(const proto::NetSpec& net_spec, const proto:
   if (solver) {
     auto* state = ckpt.mutable_solver_state();
     state->set_iter(solver->iter());
+    if (solver->skipped_steps() > 0) state->set_skipped_steps(solver->skipped_steps());
+    if (const LossScaler* scaler = solver->loss_scaler()) {
+      state->set_loss_scale(scaler->scale());
+      state->set_loss_scale_clean_steps(scaler->clean_steps());
+    }
     for (size_t i = 0; i < params.entries().size(); ++i) {
       const ParamEntry& e = params.entries()[i];
       Capture(e.name, Tensor::View(solver->momentum(), e.offset, e.decl.shape), state->add_momentum());
@@ -189,6 +194,10 @@ Status RestoreCheckpoint(const proto::Checkpoint& ckpt, Net* net, Solver* solver
       }
     }
     solver->set_iter(state.iter());
+    solver->set_skipped_steps(state.skipped_steps());
+    // A run that used no loss scaling before (another precision) starts at the initial scale.
+    if (LossScaler* scaler = solver->loss_scaler(); scaler && state.has_loss_scale())
+      scaler->Restore(state.loss_scale(), state.loss_scale_clean_steps());
   }
   return Status::Ok();
 }

@@ -4,6 +4,7 @@
 // (bench/scaling_model.py lays out gradient buckets from it and replays backward).
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include "core/atomic_file.h"
@@ -49,10 +50,10 @@ std::string TimingJson(const std::string& name, const Net& net, const Timing& t,
 }
 
 Status Time(const std::string& net_path, int batch, int iters, const std::string& device, int threads,
-            const std::string& json_path, bool tf32) {
+            const std::string& json_path, Precision precision) {
   ASSIGN_OR_RETURN(proto::NetSpec spec, LoadNetSpec(net_path));
   ASSIGN_OR_RETURN(Backend * backend, GetBackend(device));
-  backend->set_tensor_float32(tf32);
+  RETURN_IF_ERROR(backend->set_precision(precision));
   SetCpuThreads(threads);
   ASSIGN_OR_RETURN(std::unique_ptr<Net> net, Net::Build(spec, backend, batch, 1));
   const int64_t classes = net->num_outputs();
@@ -134,25 +135,29 @@ Status Time(const std::string& net_path, int batch, int iters, const std::string
 }  // namespace
 
 int RunTime(int argc, char** argv) {
-  Flags flags("time", "Times each layer's forward and backward on random data.",
-              {{"net", "net .prototxt", "", false, true},
-               {"batch", "batch size", "64"},
-               {"iters", "timed iterations", "50"},
-               {"device", "cpu or cuda", "cpu"},
-               {"threads", "CPU threads", "1"},
-               {"precision", "float32 or tf32: the GPU's arithmetic for convolutions and GEMMs (a solver's precision)",
-                "float32"},
-               {"json", "also write the timings, with each layer's parameter count, as JSON to this file", ""}});
+  Flags flags(
+      "time", "Times each layer's forward and backward on random data.",
+      {{"net", "net .prototxt", "", false, true},
+       {"batch", "batch size", "64"},
+       {"iters", "timed iterations", "50"},
+       {"device", "cpu or cuda", "cpu"},
+       {"threads", "CPU threads", "1"},
+       {"precision", "float32, tf32, bf16 or fp16: the arithmetic of convolutions (a solver's precision)", "float32"},
+       {"json", "also write the timings, with each layer's parameter count, as JSON to this file", ""}});
   if (int code = ParseOrExit(flags, argc, argv); code >= 0) return code;
   StatusOr<int> batch = flags.GetInt("batch"), iters = flags.GetInt("iters"), threads = flags.GetInt("threads");
   for (const auto* v : {&batch, &iters, &threads})
     if (!v->ok()) return Finish(v->status());
   if (*batch < 1 || *iters < 1) return Finish(InvalidInput("--batch and --iters must be positive"));
   const std::string precision = flags.Get("precision");
-  if (precision != "float32" && precision != "tf32")
-    return Finish(InvalidInput("--precision must be float32 or tf32, found '" + precision + "'"));
-  return Finish(
-      Time(flags.Get("net"), *batch, *iters, flags.Get("device"), *threads, flags.Get("json"), precision == "tf32"));
+  const std::map<std::string, Precision> known = {{"float32", Precision::kFloat32},
+                                                  {"tf32", Precision::kTf32},
+                                                  {"bf16", Precision::kBfloat16},
+                                                  {"fp16", Precision::kHalf}};
+  const auto it = known.find(precision);
+  if (it == known.end())
+    return Finish(InvalidInput("--precision must be float32, tf32, bf16 or fp16, found '" + precision + "'"));
+  return Finish(Time(flags.Get("net"), *batch, *iters, flags.Get("device"), *threads, flags.Get("json"), it->second));
 }
 
 }  // namespace convoy

@@ -124,6 +124,7 @@ struct StepResult {
   StepWindow::Sums measured;  // loss, data wait, compute, exposed communication, whole step, accuracy
   double epoch = 0;           // fractional: epochs trained when the batch was drawn
   float lr = 0;
+  bool skipped = false;  // FLOAT16: the gradients overflowed and the update was skipped
 };
 
 // The loop's state between steps.
@@ -232,13 +233,19 @@ class TrainingLoop {
     StepContext ctx = run.net->Context(true, run.spec().seed(), iter);
     ctx.first_sample = static_cast<uint64_t>(rank) * run.batch;
     ctx.global_batch = run.global_batch;
+    ctx.loss_scale = run.solver->loss_scale();
     run.net->Forward(ctx);
     run.net->Backward(ctx);
     const Clock::time_point t2 = Clock::now();
     RETURN_IF_ERROR(run.buckets->WaitAll());
     const Clock::time_point t3 = Clock::now();
     result.lr = LearningRate(run.spec(), iter, run.steps_per_epoch) * run.lr_scale;
-    run.solver->Step(result.lr);
+    const float loss_scale = ctx.loss_scale;
+    result.skipped = !run.solver->Step(result.lr);
+    if (result.skipped && loss_scale <= LossScaler::kMinScale)
+      return Internal("rank " + std::to_string(rank) + ": the gradients overflowed at iteration " +
+                      std::to_string(iter) + " with the loss scale down to 1: training diverged; lower base_lr (now " +
+                      std::to_string(run.spec().base_lr()) + ")");
     const float loss = run.net->ReadScalar(run.net->loss_blob());  // waits for the step on the device
     // Training accuracy: the net's Accuracy layer, else top-1 of the scores the loss saw.
     const float accuracy = run.accuracy_blob.empty() ? TopOneAccuracy(b) : run.net->ReadScalar(run.accuracy_blob);
@@ -309,12 +316,17 @@ class TrainingLoop {
     window_start_ = now;
     if (!run_.lead) return Status::Ok();
     const double eta = (run_.max_iter - done) * global_batch / std::max(ips, 1e-9);
-    char accuracy[32] = "";
+    char accuracy[32] = "", scaling[64] = "";
     std::snprintf(accuracy, sizeof accuracy, "  accuracy %.4f", means[W::kAccuracy]);
+    const Solver& solver = *run_.solver;
+    if (run_.solver->loss_scaler())
+      std::snprintf(scaling, sizeof scaling, "  loss scale %g (%llu skipped)", solver.loss_scale(),
+                    static_cast<unsigned long long>(solver.skipped_steps()));
     std::printf(
-        "iter %llu/%llu  epoch %.2f  loss %.4f%s  lr %.5g  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
+        "iter %llu/%llu  epoch %.2f  loss %.4f%s  lr %.5g%s  %.0f images/s  step %.1f ms (comm exposed %.2f)  ETA %s\n",
         static_cast<unsigned long long>(done), static_cast<unsigned long long>(run_.max_iter), last.epoch,
-        means[W::kLoss], accuracy, last.lr, ips, means[W::kStepMs], means[W::kCommExposedMs], Hms(eta).c_str());
+        means[W::kLoss], accuracy, last.lr, scaling, ips, means[W::kStepMs], means[W::kCommExposedMs],
+        Hms(eta).c_str());
     std::fflush(stdout);
     MetricFields line = {{"iter", static_cast<int64_t>(done)},
                          {"epoch", last.epoch},
@@ -330,6 +342,10 @@ class TrainingLoop {
                          {"rank_compute_ms", per_rank(W::kComputeMs)},
                          {"rank_comm_exposed_ms", per_rank(W::kCommExposedMs)}};
     line.insert(line.begin() + 3, {"accuracy", double{means[W::kAccuracy]}});
+    if (run_.solver->loss_scaler()) {
+      line.emplace_back("loss_scale", double{solver.loss_scale()});
+      line.emplace_back("skipped_steps", static_cast<int64_t>(solver.skipped_steps()));
+    }
     run_.metrics.Write(line);
     return Status::Ok();
   }

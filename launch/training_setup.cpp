@@ -86,7 +86,9 @@ Status ChooseDeviceAndChannels(TrainingRun& run, Communicator* control) {
   control->set_warn_after_s(run.warn_after_s);
   const std::string& device = run.options.device.empty() ? run.spec().device() : run.options.device;
   ASSIGN_OR_RETURN(run.backend, GetBackend(device, run.world.local_rank));
-  run.backend->set_tensor_float32(run.spec().precision() == proto::SolverSpec::TF32);
+  RETURN_IF_ERROR(run.backend->set_precision(PrecisionOf(run.spec().precision()))
+                      .Prefixed(run.options.solver_path +
+                                ": precision: " + proto::SolverSpec::Precision_Name(run.spec().precision())));
   SetCpuThreads(run.options.threads);
   run.comms.control = run.comms.gradients = control;
   if (control->size() > 1 && run.backend->device() == Device::kCuda) {

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <functional>
+#include <iterator>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/random.h"
@@ -41,8 +43,9 @@ const ConvShape kConvShapes[] = {
     {1, 2, 3, 3, 3, 5, 5, 1, 2},     // kernel larger than the image
 };
 
-TEST_P(BackendOpsTest, Convolution) {
-  for (const ConvShape& s : kConvShapes) {
+// The three passes of every shape against the reference, at the backends' precision.
+void CheckConvolutions(Backend* backend_, const std::vector<ConvShape>& shapes, float tol, const std::string& tag) {
+  for (const ConvShape& s : shapes) {
     const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, wn = int64_t{s.k} * s.c * s.kh * s.kw;
     const int64_t yn = int64_t{s.n} * s.k * s.oh() * s.ow();
     const std::string name = "conv n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " + std::to_string(s.h) +
@@ -56,14 +59,14 @@ TEST_P(BackendOpsTest, Convolution) {
             Tensor w = ws(b);
             b->ConvForward(s, in[0].data(), in[1].data(), in[2].data(), relu, out[0].mutable_data(), w.mutable_data());
           },
-          1e-4f, name + " forward" + (relu ? "+relu" : ""));
+          tol, tag + name + " forward" + (relu ? "+relu" : ""));
     testing::RunOnBoth(
         backend_, {RandomValues(yn, 4), RandomValues(wn, 2)}, {xn},
         [&](Backend* b, auto& in, auto& out) {
           Tensor w = ws(b);
           b->ConvBackwardData(s, in[0].data(), in[1].data(), out[0].mutable_data(), w.mutable_data());
         },
-        1e-4f, name + " backward data");
+        tol, tag + name + " backward data");
     testing::RunOnBoth(
         backend_, {RandomValues(xn, 1), RandomValues(yn, 4)}, {wn, s.k},
         [&](Backend* b, auto& in, auto& out) {
@@ -71,7 +74,64 @@ TEST_P(BackendOpsTest, Convolution) {
           b->ConvBackwardFilter(s, in[0].data(), in[1].data(), out[0].mutable_data(), out[1].mutable_data(),
                                 w.mutable_data());
         },
-        1e-4f, name + " backward filter");
+        tol, tag + name + " backward filter");
+  }
+}
+
+TEST_P(BackendOpsTest, Convolution) {
+  CheckConvolutions(backend_, std::vector<ConvShape>(std::begin(kConvShapes), std::end(kConvShapes)), 1e-4f, "");
+}
+
+// Sets a precision on the backend under test and the reference for a scope; fp32 again after.
+class PrecisionScope {
+ public:
+  PrecisionScope(Backend* backend, Precision p) : backend_(backend) {
+    ok_ = backend_->set_precision(p).ok() && ReferenceBackend()->set_precision(p).ok();
+  }
+  ~PrecisionScope() {
+    (void)backend_->set_precision(Precision::kFloat32);
+    (void)ReferenceBackend()->set_precision(Precision::kFloat32);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  Backend* backend_;
+  bool ok_ = false;
+};
+
+// bf16 and fp16: each pass's operands rounded, products summed in fp32 (core/backend.h's
+// Precision). The reference rounds, then computes in double: the same products, summed in
+// another order. On the CPU bf16 runs oneDNN's AMX / AVX-512 BF16 kernels where it has them (the
+// wider shapes below), fp16 and the rest the emulation; on CUDA cuBLAS converts the operands on
+// the tensor cores itself, which is checked more loosely.
+TEST_P(BackendOpsTest, LowPrecisionConvolution) {
+  std::vector<ConvShape> shapes(std::begin(kConvShapes), std::end(kConvShapes));
+  shapes.push_back({4, 32, 14, 14, 32, 3, 3, 1, 1});  // 3x3 over 32 channels: oneDNN's bf16 kernels
+  shapes.push_back({3, 16, 9, 9, 48, 1, 1, 1, 0});    // 1x1, odd size
+  shapes.push_back({2, 3, 32, 32, 16, 3, 3, 2, 1});   // a colour stem, stride 2
+  const float tol = backend_->device() == Device::kCpu ? 1e-4f : 5e-3f;
+  for (Precision p : {Precision::kBfloat16, Precision::kHalf}) {
+    const std::string tag = p == Precision::kBfloat16 ? "bf16 " : "fp16 ";
+    {
+      PrecisionScope scope(backend_, p);
+      ASSERT_TRUE(scope.ok()) << tag;
+      CheckConvolutions(backend_, shapes, tol, tag);
+    }
+    // And it is not fp32: the same forward differs from the fp32 one by about the format's rounding.
+    const ConvShape s = shapes[shapes.size() - 3];
+    const auto x = RandomValues(int64_t{s.n} * s.c * s.h * s.w, 1), w = RandomValues(int64_t{s.k} * s.c * 9, 2);
+    auto forward = [&](Precision q) {
+      PrecisionScope scope(backend_, q);
+      Tensor tx(backend_, {static_cast<int64_t>(x.size())}), tw(backend_, {static_cast<int64_t>(w.size())});
+      Tensor ty(backend_, {int64_t{s.n} * s.k * s.oh() * s.ow()}), ws(backend_, {backend_->ConvWorkspaceSize(s) + 1});
+      tx.FromHost(x), tw.FromHost(w);
+      backend_->ConvForward(s, tx.data(), tw.data(), nullptr, false, ty.mutable_data(), ws.mutable_data());
+      return ty.ToHost();
+    };
+    const auto exact = forward(Precision::kFloat32), rounded = forward(p);
+    double largest = 0;
+    for (size_t i = 0; i < exact.size(); ++i) largest = std::max(largest, double{std::fabs(exact[i] - rounded[i])});
+    EXPECT_GT(largest, p == Precision::kBfloat16 ? 1e-2 : 1e-4) << tag << "the convolution did not round";
   }
 }
 

@@ -127,10 +127,10 @@ TEST_F(CliTest, UnknownAllreducePath) {
 // precision names a GPU arithmetic: an unknown one is refused by the flag and by the solver file.
 TEST_F(CliTest, UnknownPrecision) {
   ExpectCleanError(
-      testing::Run(testing::ConvoyBinary() + " time --net " + (dir_ / "net.prototxt") + " --iters 1 --precision fp16"),
-      "--precision must be float32 or tf32, found 'fp16'");
+      testing::Run(testing::ConvoyBinary() + " time --net " + (dir_ / "net.prototxt") + " --iters 1 --precision fp8"),
+      "--precision must be float32, tf32, bf16 or fp16, found 'fp8'");
   testing::WriteFile(dir_ / "solver.prototxt",
-                     "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\nmax_iter: 4\nprecision: FP16\n");
+                     "net: \"net.prototxt\"\ntrain_data: \"train\"\nbatch_size: 16\nmax_iter: 4\nprecision: FP8\n");
   ExpectCleanError(Train(), "precision");
 }
 

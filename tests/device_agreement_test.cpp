@@ -109,9 +109,9 @@ TEST(DeviceAgreementTest, Tf32StaysNearTheCpuAndDiffersFromFp32) {
   std::vector<float> cpu_losses, fp32_losses, tf32_losses;
   const auto cpu = TrainFiveSteps(CpuBackend(), &cpu_losses);
   const auto fp32 = TrainFiveSteps(*cuda, &fp32_losses);
-  (*cuda)->set_tensor_float32(true);
+  ASSERT_TRUE((*cuda)->set_precision(Precision::kTf32).ok());
   const auto tf32 = TrainFiveSteps(*cuda, &tf32_losses);
-  (*cuda)->set_tensor_float32(false);
+  ASSERT_TRUE((*cuda)->set_precision(Precision::kFloat32).ok());
   ASSERT_EQ(cpu.size(), tf32.size());
   double from_cpu = 0, from_fp32 = 0;
   for (size_t i = 0; i < cpu.size(); ++i) {

@@ -115,6 +115,44 @@ TEST_F(ResumeTest, BitExactWithAugmentationBatchNormAndAdamW) {
     if (p.name() == "bn1/2") running_mean_moved = p.data() != std::string(p.data().size(), '\0');
   EXPECT_TRUE(running_mean_moved);
 }
+// FLOAT16 from a loss scale far too large: the first steps overflow and are skipped, the scale
+// halving each time, then grows again every 7 clean steps and overflows again. The scale, its
+// clean-step count and the skipped steps cross the checkpoint at step 25 exactly.
+TEST_F(ResumeTest, BitExactInFloat16WithLossScaling) {
+  schedule_ += "precision: FLOAT16\ninitial_loss_scale: 1073741824\nloss_scale_growth_interval: 7\n";
+  ExpectBitExactResume(1);
+  auto straight = LoadCheckpoint(dir_ / "straight/checkpoints/ckpt-50.pb");
+  auto resumed = LoadCheckpoint(dir_ / "resumed/checkpoints/ckpt-50.pb");
+  ASSERT_TRUE(straight.ok() && resumed.ok());
+  const auto& state = resumed->solver_state();
+  EXPECT_GT(state.skipped_steps(), 5u);
+  EXPECT_LT(state.skipped_steps(), 40u);
+  EXPECT_LT(state.loss_scale(), 1073741824.f);
+  EXPECT_EQ(state.loss_scale(), straight->solver_state().loss_scale());
+  EXPECT_EQ(state.skipped_steps(), straight->solver_state().skipped_steps());
+}
+
+// bf16 convolutions (oneDNN's AMX or AVX-512 BF16 kernels where the processor has them, else the
+// emulation) are as repeatable as fp32 ones.
+TEST_F(ResumeTest, BitExactInBfloat16) {
+  schedule_ += "precision: BFLOAT16\n";
+  ExpectBitExactResume(1);
+}
+
+// Checkpoints are fp32 whatever the precision: a FLOAT32 run continues in FLOAT16, its loss
+// scaler starting afresh.
+TEST_F(ResumeTest, ContinuesInAnotherPrecision) {
+  auto first = Train(1, 10, "run");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  schedule_ += "precision: FLOAT16\n";
+  auto second = Train(1, 20, "run", "--resume latest");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("precision"), std::string::npos) << second.output;
+  auto ckpt = LoadCheckpoint(dir_ / "run/checkpoints/ckpt-20.pb");
+  ASSERT_TRUE(ckpt.ok());
+  EXPECT_EQ(ckpt->solver_state().loss_scale(), 65536.f);  // ten clean steps: no overflow, no growth yet
+}
+
 TEST_F(ResumeTest, TwoRanksToOneUsesEachSampleOnce) { ExpectEachSampleOnceAcrossRankChange(2, 1); }
 TEST_F(ResumeTest, OneRankToTwoUsesEachSampleOnce) { ExpectEachSampleOnceAcrossRankChange(1, 2); }
 

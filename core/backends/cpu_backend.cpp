@@ -109,17 +109,17 @@ class Cpu final : public HostMemoryBackend {
   }
 
   // Convolutions: core/backends/cpu_convolution.h.
-  int64_t ConvWorkspaceSize(const ConvShape& s) const override { return cpu::ConvWorkspaceSize(s); }
+  int64_t ConvWorkspaceSize(const ConvShape& s) const override { return cpu::ConvWorkspaceSize(WithPrecision(s)); }
   void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                    float* ws) override {
-    cpu::ConvForward(s, x, w, b, relu, y, ws);
+    cpu::ConvForward(WithPrecision(s), x, w, b, relu, y, ws);
   }
   void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
-    cpu::ConvBackwardData(s, dy, w, dx, ws);
+    cpu::ConvBackwardData(WithPrecision(s), dy, w, dx, ws);
   }
   void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db,
                           float* ws) override {
-    cpu::ConvBackwardFilter(s, x, dy, dw, db, ws);
+    cpu::ConvBackwardFilter(WithPrecision(s), x, dy, dw, db, ws);
   }
 
   // Pooling runs one block of N*C planes per thread; windows are clipped as kmath::PoolWindow says.
@@ -343,8 +343,8 @@ class Cpu final : public HostMemoryBackend {
 
   // Blocked images: see cpu_blocked_ops.h; convolutions read and write them where oneDNN runs.
   bool KeepsBlockedImages() const override { return true; }
-  bool ConvTakesBlocked(const ConvShape& s) const override { return cpu::ConvTakesBlocked(s); }
-  bool ConvTakesGroups(const ConvShape& s) const override { return cpu::ConvTakesGroups(s); }
+  bool ConvTakesBlocked(const ConvShape& s) const override { return cpu::ConvTakesBlocked(WithPrecision(s)); }
+  bool ConvTakesGroups(const ConvShape& s) const override { return cpu::ConvTakesGroups(WithPrecision(s)); }
   void ToBlocked(int n, int c, int64_t hw, const float* x, float* y) override { cpu::ToBlocked(n, c, hw, x, y); }
   void ToPlain(int n, int c, int64_t hw, const float* x, float* y) override { cpu::ToPlain(n, c, hw, x, y); }
   void ChannelMeanVarBlocked(int n, int c, int64_t hw, const float* x, float* mean, float* var) override {

@@ -11,6 +11,7 @@
 #include "core/backends/cpu_grouped_conv.h"
 #include "core/backends/cpu_parallel.h"
 #include "core/backends/dnnl_convolution.h"
+#include "core/backends/operand_rounding.h"
 
 namespace convoy::cpu {
 namespace {
@@ -271,10 +272,24 @@ bool DnnlSupportsParts(const ConvShape& s) {
   return Dnnl().Supported(small) && Dnnl().Supported(large);
 }
 
+// bf16 where oneDNN has kernels for it (its AMX ones here): the only engine that computes bf16.
+bool DnnlRoundsItself(const ConvShape& s) {
+  return s.precision == Precision::kBfloat16 && s.n > 0 && DnnlSupportsParts(s);
+}
+
+// Low precision that no kernel here computes: emulated (core/backends/operand_rounding.h).
+bool Emulated(const ConvShape& s) { return LowPrecision(s.precision) && !DnnlRoundsItself(s); }
+
+ConvShape AsFloat32(const ConvShape& s) {
+  ConvShape f = s;
+  f.precision = Precision::kFloat32;
+  return f;
+}
+
 bool UseDnnl(const ConvShape& s, ConvPass pass) {
   if (s.n < 1) return false;
-  // Only given where ConvTakesBlocked or ConvTakesGroups said so.
-  if (s.x_blocked || s.y_blocked || s.groups > 1) return true;
+  // Only given where ConvTakesBlocked or ConvTakesGroups said so, or in bf16 (DnnlRoundsItself).
+  if (s.x_blocked || s.y_blocked || s.groups > 1 || s.precision != Precision::kFloat32) return true;
   const bool wanted = DnnlWins(s) || (pass == ConvPass::kBackwardWeights && s.c < 4);
   return wanted && DnnlSupportsParts(s);
 }
@@ -301,6 +316,8 @@ bool GroupsOnDnnl(const ConvShape& s) { return s.n > 0 && DnnlSupportsParts(s); 
 }  // namespace
 
 bool ConvTakesBlocked(const ConvShape& s) {
+  if (DnnlRoundsItself(s)) return true;
+  if (s.precision != Precision::kFloat32) return ConvTakesBlocked(AsFloat32(s));  // emulated: fp32 kernels
   // oneDNN's JIT kernels cover a shape whatever the batch; asked with one image.
   ConvShape one = s;
   one.n = 1, one.x_blocked = one.y_blocked = false;
@@ -323,9 +340,41 @@ bool GroupsOnLoops(const ConvShape& s) { return int64_t{s.oh()} * s.ow() <= 64; 
 
 // oneDNN's grouped and depthwise kernels where it has them for the shape, else the loops where
 // they win; elsewhere the layer runs the groups one by one.
-bool ConvTakesGroups(const ConvShape& s) { return s.groups == 1 || GroupsOnDnnl(s) || GroupsOnLoops(s); }
+bool ConvTakesGroups(const ConvShape& s) {
+  if (Emulated(s)) return ConvTakesGroups(AsFloat32(s));
+  return s.groups == 1 || GroupsOnDnnl(s) || GroupsOnLoops(s);
+}
+
+namespace {
+
+// Floats of the operands an emulated pass rounds: images (x or dy), then filters (w or dy).
+int64_t InputFloats(const ConvShape& s) { return int64_t{s.n} * s.c * s.h * s.w; }
+int64_t OutputFloats(const ConvShape& s) { return int64_t{s.n} * s.k * s.oh() * s.ow(); }
+int64_t WeightFloats(const ConvShape& s) { return int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw; }
+
+// The fp32 kernels' workspace, then room for the two rounded operands of any pass: the first is
+// x (forward, filter gradient) or dy (input gradient), the second w or dy.
+struct RoundedOperands {
+  float* first;
+  float* second;
+  RoundedOperands(const ConvShape& s, float* ws, int64_t kernel_floats)
+      : first(ws + kernel_floats), second(first + std::max(InputFloats(s), OutputFloats(s))) {}
+};
+
+// into = a rounded copy of count floats of x, on the pool.
+const float* Rounded(Precision p, int64_t count, const float* x, float* into) {
+  Parallel(count, int64_t{1} << 15, [&](int64_t i0, int64_t i1) { RoundOperands(p, i0, i1, x, into); });
+  return into;
+}
+
+}  // namespace
 
 int64_t ConvWorkspaceSize(const ConvShape& s) {
+  if (Emulated(s)) {
+    const ConvShape f = AsFloat32(s);
+    return ConvWorkspaceSize(f) + std::max(InputFloats(s), OutputFloats(s)) +
+           std::max(WeightFloats(s), OutputFloats(s));
+  }
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
   const ConvPlan p(s);
   return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
@@ -333,8 +382,14 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
+  if (Emulated(s)) {
+    const ConvShape f = AsFloat32(s);
+    const RoundedOperands r(s, ws, ConvWorkspaceSize(f));
+    return ConvForward(f, Rounded(s.precision, InputFloats(s), x, r.first),
+                       Rounded(s.precision, WeightFloats(s), w, r.second), b, relu, y, ws);
+  }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
-  if (DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
+  if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
@@ -362,6 +417,12 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
 }
 
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
+  if (Emulated(s)) {
+    const ConvShape f = AsFloat32(s);
+    const RoundedOperands r(s, ws, ConvWorkspaceSize(f));
+    return ConvBackwardData(f, Rounded(s.precision, OutputFloats(s), dy, r.first),
+                            Rounded(s.precision, WeightFloats(s), w, r.second), dx, ws);
+  }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
@@ -379,8 +440,14 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
 }
 
 void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+  if (Emulated(s)) {
+    const ConvShape f = AsFloat32(s);
+    const RoundedOperands r(s, ws, ConvWorkspaceSize(f));
+    return ConvBackwardFilter(f, Rounded(s.precision, InputFloats(s), x, r.first),
+                              Rounded(s.precision, OutputFloats(s), dy, r.second), dw, db, ws);
+  }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
-  if (DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
+  if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
     const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;

@@ -23,13 +23,19 @@ enum Kind { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 enum Role { kSrc = 0, kWeights = 1, kDst = 2 };
 constexpr Role kWritten[] = {kDst, kSrc, kWeights};  // by kind
 
-memory::desc Desc(const memory::dims& dims, Tag tag) { return memory::desc(dims, memory::data_type::f32, tag); }
+using Type = memory::data_type;
+
+memory::desc Desc(const memory::dims& dims, Tag tag, Type type = Type::f32) { return memory::desc(dims, type, tag); }
 
 struct Dims {
   memory::dims src, weights, bias, dst, strides, padding;
   Tag src_tag, dst_tag;
   dnnl::algorithm algo;
   Tag weights_tag;
+  // What each pass reads: bf16 under precision kBfloat16 (AMX or AVX-512 BF16 kernels, oneDNN's
+  // reorders rounding convoy's fp32 tensors to nearest even), else fp32. What a pass writes
+  // (y, dx, dw, db) is fp32 either way.
+  Type read;
   Dims(const ConvShape& s, dnnl::algorithm algorithm)
       : src{s.n, s.c, s.h, s.w},
         // Grouped: oneDNN's g x K/g x C/g x KH x KW is convoy's K x C/g x KH x KW, the same bytes.
@@ -42,7 +48,8 @@ struct Dims {
         src_tag(s.x_blocked ? Tag::nChw16c : Tag::nchw),
         dst_tag(s.y_blocked ? Tag::nChw16c : Tag::nchw),
         algo(algorithm),
-        weights_tag(s.groups > 1 ? Tag::goihw : Tag::oihw) {}
+        weights_tag(s.groups > 1 ? Tag::goihw : Tag::oihw),
+        read(s.precision == Precision::kBfloat16 ? Type::bf16 : Type::f32) {}
   // convoy's layouts of the three tensors: images plain or channel-blocked, filters plain.
   memory::desc User(Role role) const {
     return role == kSrc ? Desc(src, src_tag) : role == kWeights ? Desc(weights, weights_tag) : Desc(dst, dst_tag);
@@ -66,18 +73,18 @@ dnnl::convolution_forward::primitive_desc ForwardDesc(const dnnl::engine& engine
   const auto kind = dnnl::prop_kind::forward_training;
   const auto algo = d.algo;
   const auto desc =
-      bias ? dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any), Desc(d.weights, any), Desc(d.bias, Tag::x),
-                                             Desc(d.dst, any), d.strides, d.padding, d.padding)
-           : dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any), Desc(d.weights, any), Desc(d.dst, any),
-                                             d.strides, d.padding, d.padding);
+      bias ? dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any, d.read), Desc(d.weights, any, d.read),
+                                             Desc(d.bias, Tag::x), Desc(d.dst, any), d.strides, d.padding, d.padding)
+           : dnnl::convolution_forward::desc(kind, algo, Desc(d.src, any, d.read), Desc(d.weights, any, d.read),
+                                             Desc(d.dst, any), d.strides, d.padding, d.padding);
   return dnnl::convolution_forward::primitive_desc(desc, Attr(relu), engine);
 }
 
 dnnl::convolution_backward_data::primitive_desc BackwardDataDesc(
     const dnnl::engine& engine, const Dims& d, const dnnl::convolution_forward::primitive_desc& hint) {
   const auto any = Tag::any;
-  const dnnl::convolution_backward_data::desc desc(d.algo, Desc(d.src, any), Desc(d.weights, any), Desc(d.dst, any),
-                                                   d.strides, d.padding, d.padding);
+  const dnnl::convolution_backward_data::desc desc(d.algo, Desc(d.src, any), Desc(d.weights, any, d.read),
+                                                   Desc(d.dst, any, d.read), d.strides, d.padding, d.padding);
   return dnnl::convolution_backward_data::primitive_desc(desc, Attr(false), engine, hint);
 }
 
@@ -85,22 +92,28 @@ dnnl::convolution_backward_weights::primitive_desc BackwardWeightsDesc(
     const dnnl::engine& engine, const Dims& d, bool bias, const dnnl::convolution_forward::primitive_desc& hint) {
   const auto any = Tag::any;
   const auto algo = d.algo;
-  const auto desc = bias ? dnnl::convolution_backward_weights::desc(algo, Desc(d.src, any), Desc(d.weights, any),
-                                                                    Desc(d.bias, Tag::x), Desc(d.dst, any), d.strides,
-                                                                    d.padding, d.padding)
-                         : dnnl::convolution_backward_weights::desc(algo, Desc(d.src, any), Desc(d.weights, any),
-                                                                    Desc(d.dst, any), d.strides, d.padding, d.padding);
+  const auto desc =
+      bias ? dnnl::convolution_backward_weights::desc(algo, Desc(d.src, any, d.read), Desc(d.weights, any),
+                                                      Desc(d.bias, Tag::x), Desc(d.dst, any, d.read), d.strides,
+                                                      d.padding, d.padding)
+           : dnnl::convolution_backward_weights::desc(algo, Desc(d.src, any, d.read), Desc(d.weights, any),
+                                                      Desc(d.dst, any, d.read), d.strides, d.padding, d.padding);
   return dnnl::convolution_backward_weights::primitive_desc(desc, Attr(false), engine, hint);
 }
 
-bool IsJit(const char* impl) { return std::strncmp(impl, "jit", 3) == 0; }
+// oneDNN's JIT kernels, not its reference loops or GEMM-based ones. In bf16 its AMX kernels for
+// larger channel counts are "brgconv" (batch-reduce GEMM, also JIT); in fp32 those are left out,
+// as the choices measured for fp32 were made without them.
+bool IsJit(const char* impl, const Dims& d) {
+  return std::strncmp(impl, "jit", 3) == 0 || (d.read == Type::bf16 && std::strncmp(impl, "brg", 3) == 0);
+}
 
 // Whether all three passes have JIT kernels for this algorithm.
 bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
   try {
     const auto fwd = ForwardDesc(e, d, true, false);
-    return IsJit(fwd.impl_info_str()) && IsJit(BackwardDataDesc(e, d, fwd).impl_info_str()) &&
-           IsJit(BackwardWeightsDesc(e, d, true, fwd).impl_info_str());
+    return IsJit(fwd.impl_info_str(), d) && IsJit(BackwardDataDesc(e, d, fwd).impl_info_str(), d) &&
+           IsJit(BackwardWeightsDesc(e, d, true, fwd).impl_info_str(), d);
   } catch (const dnnl::error&) {
     return false;
   }
@@ -114,7 +127,8 @@ bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
 // 19.0 + 49.6 ms Winograd against 8.6 + 22.0 ms direct, forward + backward; whole steps at batch
 // 16: configs/vgg_small_photos 227 -> 181 ms, resnet18_photos 1,985 -> 1,544 ms).
 bool WinogradWins(const ConvShape& s) {
-  return s.groups == 1 && s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 && s.k >= 32 && s.c <= 128 && s.k <= 128;
+  return s.precision == Precision::kFloat32 && s.groups == 1 && s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 &&
+         s.k >= 32 && s.c <= 128 && s.k <= 128;
 }
 
 }  // namespace
@@ -141,7 +155,23 @@ bool DnnlConvolution::Supported(const ConvShape& s) {
 }
 
 std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
-  const Key key{s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, 0, 0, false, false, false, false, s.groups};
+  const Key key{s.n,
+                s.c,
+                s.h,
+                s.w,
+                s.k,
+                s.kh,
+                s.kw,
+                s.stride,
+                s.pad,
+                0,
+                0,
+                false,
+                false,
+                false,
+                false,
+                s.groups,
+                static_cast<int>(s.precision)};
   auto it = algorithm_.find(key);
   if (it != algorithm_.end()) return it->second;
   std::optional<dnnl::algorithm> algo;
@@ -155,8 +185,23 @@ std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
 }
 
 DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int slot, bool bias, bool relu) {
-  const Key key{s.n,   s.c,  s.h,  s.w,  s.k,  s.kh,        s.kw,        s.stride,
-                s.pad, kind, slot, bias, relu, s.x_blocked, s.y_blocked, s.groups};
+  const Key key{s.n,
+                s.c,
+                s.h,
+                s.w,
+                s.k,
+                s.kh,
+                s.kw,
+                s.stride,
+                s.pad,
+                kind,
+                slot,
+                bias,
+                relu,
+                s.x_blocked,
+                s.y_blocked,
+                s.groups,
+                static_cast<int>(s.precision)};
   std::lock_guard<std::mutex> lock(mutex_);
   auto& pass = passes_[key];
   if (pass) return *pass;

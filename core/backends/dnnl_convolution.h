@@ -5,7 +5,8 @@
 // its own thread pool, one single-threaded oneDNN call per part, so results do not
 // depend on the thread count. Every part has its own blocked buffers and scratchpad, so parts
 // run at once without sharing anything; they are made on first use of a shape and kept, so a
-// training step allocates nothing here.
+// training step allocates nothing here. Under precision kBfloat16 the passes read bf16 (rounded by
+// the reorders into oneDNN's layouts) and write fp32.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +40,7 @@ class DnnlConvolution {
 
  private:
   struct Pass;
-  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, bool, int>;
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, bool, int, int>;
   // Winograd or direct, by shape (see WinogradWins); none where oneDNN has no JIT kernels.
   std::optional<dnnl::algorithm> Algorithm(const ConvShape& part);
   Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -34,6 +35,19 @@ class HostMemoryBackend : public Backend {
   }
   void Copy(const float* src, int64_t count, float* dst) override {
     if (src != dst) std::memmove(dst, src, count * sizeof(float));
+  }
+  void AnyNonFinite(int64_t count, const float* x, float* found) override {
+    bool any = false;
+    for (int64_t i = 0; i < count; ++i) any |= !std::isfinite(x[i]);
+    found[0] = any ? 1.f : 0.f;
+  }
+
+ protected:
+  // s with this backend's precision written in; TF32 computes fp32 on a host.
+  ConvShape WithPrecision(const ConvShape& s) const {
+    ConvShape tagged = s;
+    tagged.precision = precision_ == Precision::kTf32 ? Precision::kFloat32 : precision_;
+    return tagged;
   }
 };
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/backends/host_memory.h"
+#include "core/backends/operand_rounding.h"
 #include "core/random.h"
 
 namespace convoy {
@@ -58,8 +59,35 @@ class Reference final : public HostMemoryBackend {
     if (y < 0 || y >= s.h || xx < 0 || xx >= s.w) return 0.f;
     return x[((static_cast<int64_t>(n) * s.c + c) * s.h + y) * s.w + xx];
   }
+  // Under bf16 or fp16 the same loops on operands rounded to the format first.
   void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                    float*) override {
+    const Operand xr(precision_, Images(s), x), wr(precision_, Filters(s), w);
+    ExactConvForward(s, xr.data, wr.data, b, relu, y);
+  }
+  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float*) override {
+    const Operand dyr(precision_, Outputs(s), dy), wr(precision_, Filters(s), w);
+    ExactConvBackwardData(s, dyr.data, wr.data, dx);
+  }
+  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float*) override {
+    const Operand xr(precision_, Images(s), x), dyr(precision_, Outputs(s), dy);
+    ExactConvBackwardFilter(s, xr.data, dyr.data, dw, db);
+  }
+  // An operand as the precision holds it: x itself in fp32, else a rounded copy.
+  struct Operand {
+    std::vector<float> copy;
+    const float* data;
+    Operand(Precision p, int64_t count, const float* x) : data(x) {
+      if (!LowPrecision(p)) return;
+      copy.resize(static_cast<size_t>(count));
+      RoundOperands(p, 0, count, x, copy.data());
+      data = copy.data();
+    }
+  };
+  static int64_t Images(const ConvShape& s) { return int64_t{s.n} * s.c * s.h * s.w; }
+  static int64_t Outputs(const ConvShape& s) { return int64_t{s.n} * s.k * s.oh() * s.ow(); }
+  static int64_t Filters(const ConvShape& s) { return int64_t{s.k} * s.c * s.kh * s.kw; }
+  void ExactConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y) {
     const int oh = s.oh(), ow = s.ow();
     for (int n = 0; n < s.n; ++n)
       for (int k = 0; k < s.k; ++k)
@@ -75,7 +103,7 @@ class Reference final : public HostMemoryBackend {
                 static_cast<float>(relu && sum < 0 ? 0.0 : sum);
           }
   }
-  void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float*) override {
+  void ExactConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx) {
     std::vector<double> acc(static_cast<size_t>(s.n) * s.c * s.h * s.w, 0.0);
     const int oh = s.oh(), ow = s.ow();
     for (int n = 0; n < s.n; ++n)
@@ -94,7 +122,7 @@ class Reference final : public HostMemoryBackend {
           }
     for (size_t i = 0; i < acc.size(); ++i) dx[i] = static_cast<float>(acc[i]);
   }
-  void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float*) override {
+  void ExactConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
     const int oh = s.oh(), ow = s.ow();
     for (int k = 0; k < s.k; ++k) {
       for (int c = 0; c < s.c; ++c)

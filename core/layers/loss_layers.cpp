@@ -43,8 +43,8 @@ void SoftmaxWithLossLayer::Backward(const StepContext& ctx, const std::vector<Bl
                                     const std::vector<bool>& propagate, const std::vector<Blob*>& bottom) {
   if (!propagate[0]) return;
   const float samples = static_cast<float>(ctx.global_batch > 0 ? ctx.global_batch : n_);
-  ctx.backend->SoftmaxCrossEntropyBackward(n_, classes_, probs_.data(), bottom[1]->data.data(), 1.f / samples,
-                                           bottom[0]->diff.mutable_data());
+  ctx.backend->SoftmaxCrossEntropyBackward(n_, classes_, probs_.data(), bottom[1]->data.data(),
+                                           ctx.loss_scale / samples, bottom[0]->diff.mutable_data());
 }
 
 Status AccuracyLayer::Reshape(const std::vector<Blob*>& bottom, const std::vector<Blob*>& top) {

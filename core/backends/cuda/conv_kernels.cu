@@ -148,7 +148,7 @@ void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const
   float* out = space.k_by_cols;
   LaunchIm2col(s, x, space.col, stream_);
   CheckLaunch("Im2colKernel");
-  Gemm(false, false, s.k, static_cast<int>(space.cols), space.rows, 1.f, w, space.col, 0.f, out);
+  ConvGemm(false, false, s.k, static_cast<int>(space.cols), space.rows, w, space.col, out);
   const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
   ScatterKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, out, b, relu, y, total);
   CheckLaunch("ScatterKernel");
@@ -160,7 +160,7 @@ void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w,
   float* dyt = space.k_by_cols;
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  Gemm(true, false, space.rows, static_cast<int>(space.cols), s.k, 1.f, w, dyt, 0.f, space.col);
+  ConvGemm(true, false, space.rows, static_cast<int>(space.cols), s.k, w, dyt, space.col);
   const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
   Col2imKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, space.col, dx, total);
   CheckLaunch("Col2imKernel");
@@ -181,7 +181,7 @@ void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* d
   CheckLaunch("Im2colKernel");
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  Gemm(false, true, s.k, space.rows, static_cast<int>(space.cols), 1.f, dyt, space.col, 0.f, dw);
+  ConvGemm(false, true, s.k, space.rows, static_cast<int>(space.cols), dyt, space.col, dw);
   if (db) {
     RowSumsKernel<<<s.k, kThreads, 0, stream_>>>(space.cols, dyt, db);
     CheckLaunch("RowSumsKernel");

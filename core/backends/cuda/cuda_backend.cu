@@ -22,9 +22,12 @@ Cuda::Cuda(int device) : device_(device) {
   cudnn_ = cuda::CudnnConvolution::Create(stream_);
 }
 
-void Cuda::set_tensor_float32(bool on) {
-  CUDA_CHECK(cublasSetMathMode(blas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  if (cudnn_) cudnn_->set_tensor_float32(on);
+Status Cuda::set_precision(Precision p) {
+  const bool tf32 = p == Precision::kTf32;
+  CUDA_CHECK(cublasSetMathMode(blas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  if (cudnn_) cudnn_->set_tensor_float32(tf32);
+  precision_ = p;
+  return Status::Ok();
 }
 
 void Cuda::Check(cudaError_t err, const char* call) {
@@ -101,6 +104,17 @@ void Cuda::Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float*
                 float* c) {
   CUDA_CHECK(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b,
                          tb ? k : n, a, ta ? m : k, &beta, c, n));
+}
+
+void Cuda::ConvGemm(bool ta, bool tb, int m, int n, int k, const float* a, const float* b, float* c) {
+  if (precision_ != Precision::kBfloat16 && precision_ != Precision::kHalf)
+    return Gemm(ta, tb, m, n, k, 1.f, a, b, 0.f, c);
+  const float one = 1.f, zero = 0.f;
+  const cublasComputeType_t compute =
+      precision_ == Precision::kBfloat16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_16F;
+  CUDA_CHECK(cublasGemmEx(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b,
+                          CUDA_R_32F, tb ? k : n, a, CUDA_R_32F, ta ? m : k, &zero, c, CUDA_R_32F, n, compute,
+                          CUBLAS_GEMM_DEFAULT));
 }
 
 float* Cuda::Scratch(int64_t n, ScratchSlot slot) {

@@ -1,7 +1,9 @@
 // The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions go to
 // cuDNN where the build has it and it has a deterministic algorithm of the asked arithmetic (fp32,
-// or TF32: set_tensor_float32) for the shape (cudnn_convolution.h), else to our own im2col/col2im
-// kernels around cuBLAS GEMMs (the same plan as the CPU backend); everything else is our own
+// or TF32: set_precision) for the shape (cudnn_convolution.h), else to our own im2col/col2im
+// kernels around cuBLAS GEMMs (the same plan as the CPU backend); under bf16 or fp16 always to
+// those, their GEMMs rounding the fp32 operands on tensor cores (cuBLAS's 32F_FAST_16BF and
+// 32F_FAST_16F compute types); everything else is our own
 // kernels. Each op is defined once, as a method of Cuda in the file beside its kernels
 // (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
 // memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output
@@ -45,7 +47,7 @@ class Cuda final : public Backend {
   void Copy(const float* src, int64_t count, float* dst) override;
   void Synchronize() override;
   void* native_stream() const override { return stream_; }
-  void set_tensor_float32(bool on) override;
+  Status set_precision(Precision p) override;
   void PinHostMemory(void* ptr, size_t bytes) override;
   void UnpinHostMemory(void* ptr) override;
   void CopyFromHostAsync(const float* host, int64_t count, float* dst) override;
@@ -69,6 +71,7 @@ class Cuda final : public Backend {
   void SgdUpdate(int64_t count, float lr, float momentum, float decay, bool nesterov, const float* g, float* v,
                  float* w) override;
   void AdamUpdate(int64_t count, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) override;
+  void AnyNonFinite(int64_t count, const float* x, float* found) override;
 
   // ---- convolution (conv_kernels.cu) ----
   int64_t ConvWorkspaceSize(const ConvShape& s) const override;
@@ -108,7 +111,13 @@ class Cuda final : public Backend {
   // A cuDNN call's result ("" or its failure).
   void CheckCudnn(const std::string& failure);
   // Whether cuDNN runs this convolution (else our own kernels do).
-  bool OnCudnn(const ConvShape& s) const { return cudnn_ != nullptr && cudnn_->Takes(s); }
+  bool OnCudnn(const ConvShape& s) const {
+    return cudnn_ != nullptr && precision_ != Precision::kBfloat16 && precision_ != Precision::kHalf &&
+           cudnn_->Takes(s);
+  }
+  // Gemm for our own convolutions: in the backend's precision (bf16/fp16 tensor cores on fp32
+  // operands, or as Gemm).
+  void ConvGemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b, float* c);
   // Scratch that grows once, then is reused: slot kLossScratch for the per-sample loss and
   // accuracy reductions, kNormScratch for BatchNorm's partial sums (in doubles).
   enum ScratchSlot { kLossScratch = 0, kNormScratch = 1 };

@@ -11,6 +11,11 @@ using cuda::StrideBlocks;
 __global__ void FillKernel(int64_t n, float value, float* y) { GRID_STRIDE(i, n) y[i] = value; }
 __global__ void AxpyKernel(int64_t n, float alpha, const float* x, float* y) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
 __global__ void ScaleKernel(int64_t n, float alpha, float* y) { GRID_STRIDE(i, n) y[i] *= alpha; }
+// Every thread that meets a non-finite value stores the same 1: the result does not depend on
+// which threads race.
+__global__ void NonFiniteKernel(int64_t n, const float* x, float* found) {
+  GRID_STRIDE(i, n) if (!isfinite(x[i])) found[0] = 1.f;
+}
 __global__ void MultiplyKernel(int64_t n, const float* a, const float* b, float* y) {
   GRID_STRIDE(i, n) y[i] = a[i] * b[i];
 }
@@ -126,6 +131,11 @@ void Cuda::SgdUpdate(int64_t n, float lr, float momentum, float decay, bool nest
 void Cuda::AdamUpdate(int64_t n, const kmath::AdamHyper& h, const float* g, float* m, float* v, float* w) {
   AdamKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, h, g, m, v, w);
   CheckLaunch("AdamKernel");
+}
+void Cuda::AnyNonFinite(int64_t n, const float* x, float* found) {
+  CUDA_CHECK(cudaMemsetAsync(found, 0, sizeof(float), stream_));
+  NonFiniteKernel<<<StrideBlocks(n), kThreads, 0, stream_>>>(n, x, found);
+  CheckLaunch("NonFiniteKernel");
 }
 
 }  // namespace convoy
