@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """GPU training throughput, convoy against PyTorch eager (cuDNN) on the same GPU, same nets,
 same batch, data resident on the GPU. Prints images/s for both and the ratio (medians of 3), in
-two arithmetics: plain fp32 (convoy's default; PyTorch with TF32 turned off) and TF32 tensor
+three arithmetics: plain fp32 (convoy's default; PyTorch with TF32 turned off), TF32 tensor
 cores (convoy's `precision: TF32`; PyTorch with allow_tf32 on for cuDNN and matmuls: its
-convolutions' default).
+convolutions' default), and bf16 (convoy's `precision: BFLOAT16`; PyTorch's autocast to
+bfloat16 on channels-last tensors with cudnn.benchmark, the fastest eager setting it offers).
 
 usage: bench/gpu_vs_pytorch.py [--convoy build/convoy] [--iters 200] [--nets lenet,cifar,resnet20,resnet50]
 """
@@ -39,11 +40,14 @@ def main():
     for name in args.nets.split(","):
         net, shape, config = NETS[name]
         batch, iters = batches[name], args.iters // 10 if name == "resnet50" else args.iters
-        for precision in ("float32", "tf32"):
-            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        for precision in ("float32", "tf32", "bf16"):
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = precision != "float32"
+            torch.backends.cudnn.benchmark = precision == "bf16"
+            autocast = torch.bfloat16 if precision == "bf16" else None
             ours = statistics.median(convoy_images_per_second(args.convoy, config, batch, iters, precision)
                                      for _ in range(3))
-            theirs = statistics.median(train_steps_per_second(net, shape, batch, iters, "cuda") for _ in range(3))
+            theirs = statistics.median(train_steps_per_second(net, shape, batch, iters, "cuda", autocast=autocast)
+                                       for _ in range(3))
             print(f"{name:8} {batch:5d} {precision:>10} {ours:13.0f} {theirs:14.0f} {ours / theirs:6.2f}")
 
 

@@ -59,8 +59,11 @@ NETS = {"lenet": (lenet, (1, 28, 28), "configs/lenet_fashion_mnist.prototxt"),
         "resnet50": (resnet50, (3, 224, 224), "configs/resnet50_photos.prototxt")}
 
 
-def train_steps_per_second(net, shape, batch, iters, device, images=None, labels=None):
-    """Images/s of SGD training steps (forward, backward, update) on data already in memory."""
+def train_steps_per_second(net, shape, batch, iters, device, images=None, labels=None, autocast=None):
+    """Images/s of SGD training steps (forward, backward, update) on data already in memory.
+    autocast: a dtype (torch.bfloat16) for PyTorch's mixed precision, on channels-last tensors,
+    its fast path on cuDNN; fp32 weights either way."""
+    import contextlib
     import time
     torch.manual_seed(1)
     model = net().to(device)
@@ -69,12 +72,16 @@ def train_steps_per_second(net, shape, batch, iters, device, images=None, labels
     if images is None:
         images = torch.randn(batch * 8, *shape, device=device)
         labels = torch.randint(0, 10, (batch * 8,), device=device)
+    if autocast is not None and images.dim() == 4:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     steps = images.shape[0] // batch
 
     def step(i):
         j = (i % steps) * batch
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images[j:j + batch]), labels[j:j + batch])
+        with torch.autocast(device, dtype=autocast) if autocast is not None else contextlib.nullcontext():
+            loss = loss_fn(model(images[j:j + batch]), labels[j:j + batch])
         loss.backward()
         opt.step()
         return loss

@@ -6,8 +6,14 @@ counts are checked equal), batch as listed,
 random data already in memory, 1 and 2 threads, the two taking turns, medians of 3.
 convoy's number is `convoy time`'s whole-step time.
 
+--precision bf16: convoy's mixed precision (bf16 convolutions: oneDNN's AMX / AVX-512 BF16
+kernels where the processor has them) against PyTorch's CPU autocast to bfloat16 on channels-last
+tensors (its fast path for bf16 on oneDNN); both keep fp32 weights.
+
 Usage: /var/tmp/torch-venv/bin/python bench/zoo_vs_pytorch.py [--threads 1,2] [--repeats 3] [--only NAME]
+       [--precision float32|bf16]
 """
+import contextlib
 import argparse
 import json
 import os
@@ -174,7 +180,7 @@ def same_parameters(convoy, path, spec, work):
     return ours
 
 
-def torch_step_ms(spec, batch, iters):
+def torch_step_ms(spec, batch, iters, precision="float32"):
     data = get(spec["layer"][0], "data_param")
     shape = (int(get(data, "channels")), int(get(data, "height")), int(get(data, "width")))
     torch.manual_seed(1)
@@ -182,12 +188,18 @@ def torch_step_ms(spec, batch, iters):
     images = torch.randn(batch * 4, *shape)
     labels = torch.randint(0, 10, (batch * 4,))
     model(images[:batch], labels[:batch])  # sizes the lazy modules
+    bf16 = precision == "bf16"
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def step(i):
         j = (i % 4) * batch
         opt.zero_grad(set_to_none=True)
-        model(images[j:j + batch], labels[j:j + batch]).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            loss = model(images[j:j + batch], labels[j:j + batch])
+        loss.backward()
         opt.step()
 
     for i in range(3):
@@ -198,9 +210,10 @@ def torch_step_ms(spec, batch, iters):
     return (time.perf_counter() - start) / iters * 1e3
 
 
-def convoy_step_ms(convoy, path, batch, iters, threads):
+def convoy_step_ms(convoy, path, batch, iters, threads, precision="float32"):
     out = subprocess.run([convoy, "time", "--net", path, "--batch", str(batch), "--iters", str(iters),
-                          "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
+                          "--threads", str(threads), "--precision", precision], check=True, capture_output=True,
+                         text=True).stdout
     return float(re.search(r"training step \(forward \+ backward \+ update\): ([0-9.]+) ms", out).group(1))
 
 
@@ -211,11 +224,14 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--only", default="")
+    ap.add_argument("--precision", default="float32", choices=["float32", "bf16"])
     args = ap.parse_args()
     convoy = os.path.join(args.build, "convoy")
     threads = [int(t) for t in args.threads.split(",")]
+    arithmetic = "fp32" if args.precision == "float32" else "bf16 convolutions (PyTorch: autocast, channels-last)"
     print(f"convoy against PyTorch {torch.__version__}: ms per training step (forward, backward, SGD update), "
-          f"medians of {args.repeats}, turns taken; ratio = PyTorch ms / convoy ms (above 1: convoy faster)")
+          f"{arithmetic}, medians of {args.repeats}, turns taken; ratio = PyTorch ms / convoy ms (above 1: convoy "
+          f"faster)")
     print("| net | parameters | batch x C x H | " +
           " | ".join(f"{t} thr convoy | PyTorch | ratio" for t in threads) + " |")
     print("| --- | --- | --- | " + " | ".join("--- | --- | ---" for _ in threads) + " |")
@@ -238,9 +254,9 @@ def main():
                 for turn in range(args.repeats):
                     for side_first in ((0, 1) if turn % 2 == 0 else (1, 0)):
                         if side_first == 0:
-                            ours.append(convoy_step_ms(convoy, path, batch, args.iters, t))
+                            ours.append(convoy_step_ms(convoy, path, batch, args.iters, t, args.precision))
                         else:
-                            theirs.append(torch_step_ms(spec, batch, args.iters))
+                            theirs.append(torch_step_ms(spec, batch, args.iters, args.precision))
                 a, b = statistics.median(ours), statistics.median(theirs)
                 ratios.append((b / a, name, t))
                 cells.append(f"{a:.1f} | {b:.1f} | {b / a:.2f}")
