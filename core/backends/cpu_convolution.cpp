@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/backends/cpu_direct_conv.h"
 #include "core/backends/cpu_grouped_conv.h"
@@ -392,8 +393,9 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
+    const uint64_t call = Dnnl().NewCall();
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
-      Dnnl().Forward(part, g, x + first * p.image, w, b, relu, y + first * p.out);
+      Dnnl().Forward(part, g, call, x + first * p.image, w, b, relu, y + first * p.out);
     });
     return;
   }
@@ -426,8 +428,9 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
+    const uint64_t call = Dnnl().NewCall();
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
-      Dnnl().BackwardData(part, g, dy + first * p.out, w, dx + first * p.image);
+      Dnnl().BackwardData(part, g, call, dy + first * p.out, w, dx + first * p.image);
     });
     return;
   }
@@ -452,11 +455,17 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
     const DnnlParts parts(s);
     const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
     float* partial_b = ws + DnnlConvolution::kSlots * weights;
+    std::vector<ConvShape> shapes;
+    for (int g = 0; g < parts.parts; ++g) shapes.push_back(parts.Part(s, g));
+    const bool in_its_layout = Dnnl().SumsFilterGradientsInItsLayout(shapes, db != nullptr);
     parts.ForParts(s, [&](int g, const ConvShape& part, int first) {
-      Dnnl().BackwardWeights(part, g, x + first * parts.image, dy + first * parts.out, ws + g * weights,
-                             db ? partial_b + int64_t{g} * s.k : nullptr);
+      Dnnl().BackwardWeights(part, g, x + first * parts.image, dy + first * parts.out,
+                             in_its_layout ? nullptr : ws + g * weights, db ? partial_b + int64_t{g} * s.k : nullptr);
     });
-    SumParts(parts.parts, weights, ws, dw);
+    if (in_its_layout)
+      Dnnl().SumFilterGradients(shapes, db != nullptr, dw);
+    else
+      SumParts(parts.parts, weights, ws, dw);
     if (db) SumParts(parts.parts, s.k, partial_b, db);
     return;
   }

@@ -136,7 +136,15 @@ bool WinogradWins(const ConvShape& s) {
 // One pass (forward, backward data or backward weights) of one part shape in one slot, made once
 // and reused every step: the primitive, views of convoy's tensors (their addresses set per call),
 // blocked buffers where oneDNN's layout differs, the reorders between them, and the arguments.
+struct DnnlConvolution::SharedFilters {
+  dnnl::memory::desc layout;
+  memory copy;
+  std::mutex mutex;
+  uint64_t call = 0;  // none yet: calls count from 1
+};
+
 struct DnnlConvolution::Pass {
+  SharedFilters* filters = nullptr;  // where the filters this pass reads are reordered to, if they are
   dnnl::stream stream;
   dnnl::primitive primitive;
   memory user[3], bias;      // convoy's tensors, by Role
@@ -235,7 +243,10 @@ DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int sl
   for (int role = 0; role < 3; ++role) {
     p.user[role] = memory(d.User(Role(role)), e, DNNL_MEMORY_NONE);
     p.reordered[role] = layout[role] != d.User(Role(role));
-    p.used[role] = p.reordered[role] ? memory(layout[role], e) : p.user[role];
+    if (role == kWeights && kind != kBackwardWeights && p.reordered[role]) p.filters = SharedFor(layout[role]);
+    p.used[role] = p.filters && role == kWeights ? p.filters->copy
+                   : p.reordered[role]           ? memory(layout[role], e)
+                                                 : p.user[role];
     if (p.reordered[role])
       p.reorder[role] = role == kWritten[kind] ? dnnl::reorder(p.used[role], p.user[role])
                                                : dnnl::reorder(p.user[role], p.used[role]);
@@ -249,34 +260,87 @@ DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int sl
   return p;
 }
 
-void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, const float* src, const float* weights,
-                          const float* dst, const float* bias, bool relu) {
+DnnlConvolution::SharedFilters* DnnlConvolution::SharedFor(const memory::desc& layout) {
+  for (const auto& shared : shared_)
+    if (shared->layout == layout) return shared.get();
+  shared_.push_back(std::make_unique<SharedFilters>());
+  SharedFilters& made = *shared_.back();
+  made.layout = layout;
+  made.copy = memory(layout, engine_->engine);
+  return &made;
+}
+
+void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, uint64_t call, const float* src,
+                          const float* weights, const float* dst, const float* bias, bool relu) {
   omp_set_num_threads(1);  // this part runs on this thread; the pool gives the parallelism
   Pass& p = Get(kind, s, slot, bias != nullptr, relu);
   const float* data[3] = {src, weights, dst};
   const Role written = kWritten[kind];
   for (int role = 0; role < 3; ++role) {
     p.user[role].set_data_handle(const_cast<float*>(data[role]));
-    if (p.reordered[role] && role != written) p.reorder[role].execute(p.stream, p.user[role], p.used[role]);
+    if (!p.reordered[role] || role == written) continue;
+    if (role == kWeights && p.filters) {  // the call's first part reorders them for all
+      std::lock_guard<std::mutex> lock(p.filters->mutex);
+      if (p.filters->call == call) continue;
+      p.reorder[role].execute(p.stream, p.user[role], p.used[role]);
+      p.stream.wait();
+      p.filters->call = call;
+      continue;
+    }
+    p.reorder[role].execute(p.stream, p.user[role], p.used[role]);
   }
   if (bias) p.bias.set_data_handle(const_cast<float*>(bias));
   p.primitive.execute(p.stream, p.args);
-  if (p.reordered[written]) p.reorder[written].execute(p.stream, p.used[written], p.user[written]);
+  if (p.reordered[written] && data[written]) p.reorder[written].execute(p.stream, p.used[written], p.user[written]);
   p.stream.wait();
 }
 
-void DnnlConvolution::Forward(const ConvShape& s, int slot, const float* x, const float* w, const float* b, bool relu,
-                              float* y) {
-  Run(kForward, s, slot, x, w, y, b, relu);
+bool DnnlConvolution::SumsFilterGradientsInItsLayout(const std::vector<ConvShape>& parts, bool bias) {
+  memory::desc first;
+  for (size_t g = 0; g < parts.size(); ++g) {
+    const Pass& p = Get(kBackwardWeights, parts[g], static_cast<int>(g), bias, false);
+    if (!p.reordered[kWeights]) return false;
+    if (g == 0) first = p.used[kWeights].get_desc();
+    if (p.used[kWeights].get_desc() != first) return false;
+  }
+  return !parts.empty();
 }
 
-void DnnlConvolution::BackwardData(const ConvShape& s, int slot, const float* dy, const float* w, float* dx) {
-  Run(kBackwardData, s, slot, dx, w, dy, nullptr, false);
+void DnnlConvolution::SumFilterGradients(const std::vector<ConvShape>& parts, bool bias, float* dw) {
+  std::vector<const float*> partial;
+  for (size_t g = 0; g < parts.size(); ++g)
+    partial.push_back(
+        static_cast<const float*>(Get(kBackwardWeights, parts[g], static_cast<int>(g), bias, false).used[kWeights].get_data_handle()));
+  Pass& first = Get(kBackwardWeights, parts[0], 0, bias, false);
+  float* sum = static_cast<float*>(first.used[kWeights].get_data_handle());
+  const int64_t count = static_cast<int64_t>(first.used[kWeights].get_desc().get_size() / sizeof(float));
+  // Element by element, the parts in order (padding included, where the layout has some).
+  Parallel(count, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float total = 0.f;
+      for (const float* part : partial) total += part[i];
+      sum[i] = total;
+    }
+  });
+  omp_set_num_threads(1);
+  first.user[kWeights].set_data_handle(dw);
+  first.reorder[kWeights].execute(first.stream, first.used[kWeights], first.user[kWeights]);
+  first.stream.wait();
+}
+
+void DnnlConvolution::Forward(const ConvShape& s, int slot, uint64_t call, const float* x, const float* w,
+                              const float* b, bool relu, float* y) {
+  Run(kForward, s, slot, call, x, w, y, b, relu);
+}
+
+void DnnlConvolution::BackwardData(const ConvShape& s, int slot, uint64_t call, const float* dy, const float* w,
+                                   float* dx) {
+  Run(kBackwardData, s, slot, call, dx, w, dy, nullptr, false);
 }
 
 void DnnlConvolution::BackwardWeights(const ConvShape& s, int slot, const float* x, const float* dy, float* dw,
                                       float* db) {
-  Run(kBackwardWeights, s, slot, x, dw, dy, db, false);
+  Run(kBackwardWeights, s, slot, 0, x, dw, dy, db, false);
 }
 
 }  // namespace convoy
