@@ -162,24 +162,30 @@ bool DnnlConvolution::Supported(const ConvShape& s) {
   return Algorithm(s).has_value();
 }
 
+// kind -1 (no pass, no slot): the shape's algorithm, whatever its layouts.
+DnnlConvolution::Key DnnlConvolution::KeyOf(const ConvShape& s, int kind, int slot, bool bias, bool relu) {
+  const bool any = kind < 0;
+  return {s.n,
+          s.c,
+          s.h,
+          s.w,
+          s.k,
+          s.kh,
+          s.kw,
+          s.stride,
+          s.pad,
+          kind,
+          slot,
+          bias,
+          relu,
+          !any && s.x_blocked,
+          !any && s.y_blocked,
+          s.groups,
+          static_cast<int>(s.precision)};
+}
+
 std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
-  const Key key{s.n,
-                s.c,
-                s.h,
-                s.w,
-                s.k,
-                s.kh,
-                s.kw,
-                s.stride,
-                s.pad,
-                0,
-                0,
-                false,
-                false,
-                false,
-                false,
-                s.groups,
-                static_cast<int>(s.precision)};
+  const Key key = KeyOf(s, -1, -1, false, false);
   auto it = algorithm_.find(key);
   if (it != algorithm_.end()) return it->second;
   std::optional<dnnl::algorithm> algo;
@@ -193,23 +199,7 @@ std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
 }
 
 DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int slot, bool bias, bool relu) {
-  const Key key{s.n,
-                s.c,
-                s.h,
-                s.w,
-                s.k,
-                s.kh,
-                s.kw,
-                s.stride,
-                s.pad,
-                kind,
-                slot,
-                bias,
-                relu,
-                s.x_blocked,
-                s.y_blocked,
-                s.groups,
-                static_cast<int>(s.precision)};
+  const Key key = KeyOf(s, kind, slot, bias, relu);
   std::lock_guard<std::mutex> lock(mutex_);
   auto& pass = passes_[key];
   if (pass) return *pass;
@@ -270,8 +260,8 @@ DnnlConvolution::SharedFilters* DnnlConvolution::SharedFor(const memory::desc& l
   return &made;
 }
 
-void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, uint64_t call, const float* src,
-                          const float* weights, const float* dst, const float* bias, bool relu) {
+void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, uint64_t call, const float* src, const float* weights,
+                          const float* dst, const float* bias, bool relu) {
   omp_set_num_threads(1);  // this part runs on this thread; the pool gives the parallelism
   Pass& p = Get(kind, s, slot, bias != nullptr, relu);
   const float* data[3] = {src, weights, dst};
@@ -309,8 +299,8 @@ bool DnnlConvolution::SumsFilterGradientsInItsLayout(const std::vector<ConvShape
 void DnnlConvolution::SumFilterGradients(const std::vector<ConvShape>& parts, bool bias, float* dw) {
   std::vector<const float*> partial;
   for (size_t g = 0; g < parts.size(); ++g)
-    partial.push_back(
-        static_cast<const float*>(Get(kBackwardWeights, parts[g], static_cast<int>(g), bias, false).used[kWeights].get_data_handle()));
+    partial.push_back(static_cast<const float*>(
+        Get(kBackwardWeights, parts[g], static_cast<int>(g), bias, false).used[kWeights].get_data_handle()));
   Pass& first = Get(kBackwardWeights, parts[0], 0, bias, false);
   float* sum = static_cast<float*>(first.used[kWeights].get_data_handle());
   const int64_t count = static_cast<int64_t>(first.used[kWeights].get_desc().get_size() / sizeof(float));

@@ -56,6 +56,7 @@ class DnnlConvolution {
  private:
   struct Pass;
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, bool, int, int>;
+  static Key KeyOf(const ConvShape& s, int kind, int slot, bool bias, bool relu);
   // Winograd or direct, by shape (see WinogradWins); none where oneDNN has no JIT kernels.
   std::optional<dnnl::algorithm> Algorithm(const ConvShape& part);
   Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);

@@ -20,7 +20,7 @@ namespace convoy {
 // test Half.AgreesWithTheProcessorsConversion), 30x faster than it. Compiled for F16C whatever
 // the build's target; called only where the processor has it.
 __attribute__((target("avx,f16c"))) inline int64_t RoundToHalfVectors(int64_t begin, int64_t end, const float* x,
-                                                                       float* out) {
+                                                                      float* out) {
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     const __m128i half = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
