@@ -33,6 +33,12 @@ StatusOr<RunConfig> LoadRunConfig(const std::string& solver_path, const std::str
                         std::to_string(run.solver.max_epochs()));
   if (!run.solver.has_max_iter() && !run.solver.has_max_epochs())
     return InvalidInput(solver_path + ": set max_iter or max_epochs");
+  // FLOAT16's loss scaler: a scale under 1 would shrink the gradients it is there to keep.
+  if (!(run.solver.initial_loss_scale() >= 1))
+    return InvalidInput(solver_path + ": initial_loss_scale must be at least 1 (default 65536), found " +
+                        std::to_string(run.solver.initial_loss_scale()));
+  if (run.solver.loss_scale_growth_interval() == 0)
+    return InvalidInput(solver_path + ": loss_scale_growth_interval must be positive (default 2000)");
   run.net_path = resolve(run.solver.net());
   run.train_dir = resolve(run.solver.train_data());
   run.test_dir = resolve(run.solver.test_data());

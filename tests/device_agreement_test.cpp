@@ -126,5 +126,30 @@ TEST(DeviceAgreementTest, Tf32StaysNearTheCpuAndDiffersFromFp32) {
               from_cpu, from_fp32);
 }
 
+// bf16 and fp16 convolutions: the CPU (oneDNN's bf16 kernels, or its operand rounding) and the
+// GPU (cuBLAS's fast-16 GEMMs on tensor cores) round the same operands; what differs is the order
+// of the fp32 sums, and with it which side of a rounding boundary a value falls on in later steps.
+TEST(DeviceAgreementTest, MixedPrecisionStaysNearTheCpusMixedPrecision) {
+  auto cuda = GetBackend("cuda");
+  if (!cuda.ok()) GTEST_SKIP() << cuda.status().message();
+  for (Precision p : {Precision::kBfloat16, Precision::kHalf}) {
+    const char* name = p == Precision::kBfloat16 ? "bf16" : "fp16";
+    std::vector<float> cpu_losses, gpu_losses;
+    ASSERT_TRUE(CpuBackend()->set_precision(p).ok());
+    ASSERT_TRUE((*cuda)->set_precision(p).ok());
+    const auto cpu = TrainFiveSteps(CpuBackend(), &cpu_losses);
+    const auto gpu = TrainFiveSteps(*cuda, &gpu_losses);
+    ASSERT_TRUE(CpuBackend()->set_precision(Precision::kFloat32).ok());
+    ASSERT_TRUE((*cuda)->set_precision(Precision::kFloat32).ok());
+    ASSERT_EQ(cpu.size(), gpu.size());
+    double worst = 0;
+    for (size_t i = 0; i < cpu.size(); ++i)
+      worst = std::max(worst, std::fabs(double{cpu[i]} - gpu[i]) / std::max(1.0, std::fabs(double{cpu[i]})));
+    EXPECT_LT(worst, 5e-2) << name;
+    EXPECT_NEAR(cpu_losses.back(), gpu_losses.back(), 2e-2 * std::max(1.f, cpu_losses.back())) << name;
+    std::printf("%s: largest relative weight difference after 5 steps from the CPU's %s %.3g\n", name, name, worst);
+  }
+}
+
 }  // namespace
 }  // namespace convoy

@@ -278,6 +278,14 @@ TEST(HostileConfigTest, NonFiniteNumbersAndEndlessRunsAreRefusedByField) {
   ASSERT_FALSE(run.ok());
   EXPECT_NE(run.status().message().find("max_epochs must be in (0, 1000000], found"), std::string::npos)
       << run.status().message();
+  testing::WriteFile(dir / "solver.prototxt",
+                     "net: \"net.prototxt\"\ntrain_data: \"train\"\nmax_iter: 5\nprecision: FLOAT16\n"
+                     "initial_loss_scale: 0.5\n");
+  run = LoadRunConfig(dir / "solver.prototxt");
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find("solver.prototxt: initial_loss_scale must be at least 1 (default 65536), found"),
+            std::string::npos)
+      << run.status().message();
   ASSERT_EQ(mkfifo((dir / "fifo.prototxt").c_str(), 0600), 0);
   s = ReadTextProto(dir / "fifo.prototxt", &net);
   ASSERT_FALSE(s.ok());
