@@ -283,8 +283,9 @@ TEST(HostileConfigTest, NonFiniteNumbersAndEndlessRunsAreRefusedByField) {
                      "initial_loss_scale: 0.5\n");
   run = LoadRunConfig(dir / "solver.prototxt");
   ASSERT_FALSE(run.ok());
-  EXPECT_NE(run.status().message().find("solver.prototxt: initial_loss_scale must be at least 1 (default 65536), found"),
-            std::string::npos)
+  EXPECT_NE(
+      run.status().message().find("solver.prototxt: initial_loss_scale must be at least 1 (default 65536), found"),
+      std::string::npos)
       << run.status().message();
   ASSERT_EQ(mkfifo((dir / "fifo.prototxt").c_str(), 0600), 0);
   s = ReadTextProto(dir / "fifo.prototxt", &net);

@@ -1,0 +1,56 @@
+// The CPU backend's convolutions give the same bits for any thread count: the batch is cut into
+// parts by shape alone, the parts' filter gradients are added in part order, and the filters'
+// reorders into oneDNN's layout (shared by the parts, cut into slices run on the pool) are copies.
+// Shapes wide enough for all of that (64-channel slices, several parts), in fp32 and bf16.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/backend.h"
+#include "core/tensor.h"
+#include "tests/op_harness.h"
+
+namespace convoy {
+namespace {
+
+// y, dx, dw and db of one shape, concatenated.
+std::vector<float> AllPasses(const ConvShape& s, int threads) {
+  SetCpuThreads(threads);
+  Backend* cpu = CpuBackend();
+  const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, wn = int64_t{s.k} * s.c * s.kh * s.kw;
+  const int64_t yn = int64_t{s.n} * s.k * s.oh() * s.ow();
+  Tensor x(cpu, {xn}), w(cpu, {wn}), b(cpu, {s.k}), dy(cpu, {yn}), y(cpu, {yn}), dx(cpu, {xn}), dw(cpu, {wn}),
+      db(cpu, {s.k}), ws(cpu, {cpu->ConvWorkspaceSize(s) + 1});
+  x.FromHost(testing::RandomValues(xn, 1)), w.FromHost(testing::RandomValues(wn, 2));
+  b.FromHost(testing::RandomValues(s.k, 3)), dy.FromHost(testing::RandomValues(yn, 4));
+  cpu->ConvForward(s, x.data(), w.data(), b.data(), true, y.mutable_data(), ws.mutable_data());
+  cpu->ConvBackwardData(s, dy.data(), w.data(), dx.mutable_data(), ws.mutable_data());
+  cpu->ConvBackwardFilter(s, x.data(), dy.data(), dw.mutable_data(), db.mutable_data(), ws.mutable_data());
+  std::vector<float> all = y.ToHost();
+  for (const Tensor* t : {&dx, &dw, &db}) {
+    const auto v = t->ToHost();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+TEST(CpuDeterminismTest, ConvolutionsGiveTheSameBitsOnOneTwoAndThreeThreads) {
+  const ConvShape shapes[] = {
+      {16, 64, 8, 8, 128, 3, 3, 1, 1},   // 128 filters: two 64-channel slices; 2 parts
+      {8, 128, 4, 4, 256, 3, 3, 1, 1},   // ResNet-18's deep layers, smaller
+      {20, 32, 16, 16, 64, 1, 1, 1, 0},  // 1x1, 5 parts
+  };
+  for (Precision p : {Precision::kFloat32, Precision::kBfloat16}) {
+    ASSERT_TRUE(CpuBackend()->set_precision(p).ok());
+    for (const ConvShape& s : shapes) {
+      const auto one = AllPasses(s, 1);
+      EXPECT_TRUE(one == AllPasses(s, 2)) << "c" << s.c << " k" << s.k << " precision " << static_cast<int>(p);
+      EXPECT_TRUE(one == AllPasses(s, 3)) << "c" << s.c << " k" << s.k << " precision " << static_cast<int>(p);
+    }
+  }
+  ASSERT_TRUE(CpuBackend()->set_precision(Precision::kFloat32).ok());
+  SetCpuThreads(1);
+}
+
+}  // namespace
+}  // namespace convoy
