@@ -399,7 +399,6 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
     const uint64_t call = Dnnl().NewCall();
-    Dnnl().ShareFilters(true, p.Part(s, 0), b != nullptr, relu, call, w);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().Forward(part, g, call, x + first * p.image, w, b, relu, y + first * p.out);
     });
@@ -435,7 +434,6 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
     const uint64_t call = Dnnl().NewCall();
-    Dnnl().ShareFilters(false, p.Part(s, 0), false, false, call, w);
     p.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().BackwardData(part, g, call, dy + first * p.out, w, dx + first * p.image);
     });

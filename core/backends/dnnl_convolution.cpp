@@ -2,7 +2,6 @@
 
 #include <omp.h>
 
-#include <algorithm>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
@@ -132,72 +131,26 @@ bool WinogradWins(const ConvShape& s) {
          s.k >= 32 && s.c <= 128 && s.k <= 128;
 }
 
-// A reorder of filters between convoy's layout and oneDNN's, cut into slices of output channels
-// that run on the pool: a copy, so the same bytes however it is cut (ResNet-18's 512-channel
-// filters, 2.4 M floats, took 2 ms on one thread while the other waited). Uncut where the filters
-// are grouped or their output channels do not split at 64-channel boundaries (oneDNN's blocks).
-struct SlicedReorder {
-  struct Slice {
-    memory from, to;  // views of the whole tensors: a sub-descriptor's offset is in the descriptor
-    dnnl::reorder reorder;
-    dnnl::stream stream;
-  };
-  std::vector<Slice> slices;
-
-  SlicedReorder(const memory::desc& from, const memory::desc& to, const dnnl::engine& e) {
-    const memory::dims dims = from.dims();
-    const int64_t k = dims[0];
-    const int cuts = dims.size() == 4 && k % 64 == 0 ? static_cast<int>(std::min<int64_t>(kBatchParts, k / 64)) : 1;
-    for (int i = 0; i < cuts; ++i) {
-      const int64_t k0 = k / 64 * i / cuts * 64, k1 = k / 64 * (i + 1) / cuts * 64;
-      memory::dims part = dims, offsets(dims.size(), 0);
-      part[0] = k1 - k0, offsets[0] = k0;
-      const memory::desc a = cuts > 1 ? from.submemory_desc(part, offsets) : from;
-      const memory::desc b = cuts > 1 ? to.submemory_desc(part, offsets) : to;
-      Slice slice{memory(a, e, DNNL_MEMORY_NONE), memory(b, e, DNNL_MEMORY_NONE), {}, dnnl::stream(e)};
-      slice.reorder = dnnl::reorder(slice.from, slice.to);
-      slices.push_back(std::move(slice));
-    }
-  }
-
-  void Run(const void* from, void* to) {
-    Parallel(static_cast<int64_t>(slices.size()), 1, [&](int64_t i0, int64_t i1) {
-      omp_set_num_threads(1);
-      for (int64_t i = i0; i < i1; ++i) {
-        Slice& slice = slices[static_cast<size_t>(i)];
-        slice.from.set_data_handle(const_cast<void*>(from));
-        slice.to.set_data_handle(to);
-        slice.reorder.execute(slice.stream, slice.from, slice.to);
-        slice.stream.wait();
-      }
-    });
-  }
-};
-
 }  // namespace
-
-// Filters in oneDNN's layout, read by every pass that wants that layout: `call` names the
-// convolution call whose filters the copy holds.
-struct DnnlConvolution::SharedFilters {
-  dnnl::memory::desc layout;
-  memory copy;
-  std::unique_ptr<SlicedReorder> reorder;  // from convoy's layout into the copy
-  std::mutex mutex;
-  uint64_t call = 0;  // none yet: calls count from 1
-};
 
 // One pass (forward, backward data or backward weights) of one part shape in one slot, made once
 // and reused every step: the primitive, views of convoy's tensors (their addresses set per call),
 // blocked buffers where oneDNN's layout differs, the reorders between them, and the arguments.
+struct DnnlConvolution::SharedFilters {
+  dnnl::memory::desc layout;
+  memory copy;
+  std::mutex mutex;
+  uint64_t call = 0;  // none yet: calls count from 1
+};
+
 struct DnnlConvolution::Pass {
   SharedFilters* filters = nullptr;  // where the filters this pass reads are reordered to, if they are
   dnnl::stream stream;
   dnnl::primitive primitive;
-  memory user[3], bias;                         // convoy's tensors, by Role
-  memory used[3];                               // what the primitive reads or writes: a blocked buffer or user[role]
-  bool reordered[3] = {};                       // whether oneDNN's layout differs from convoy's
-  dnnl::reorder reorder[3];                     // user -> blocked for what is read, blocked -> user for what is written
-  std::unique_ptr<SlicedReorder> gradient_out;  // backward weights: the summed gradient -> convoy's layout
+  memory user[3], bias;      // convoy's tensors, by Role
+  memory used[3];            // what the primitive reads or writes: a blocked buffer or user[role]
+  bool reordered[3] = {};    // whether oneDNN's layout differs from convoy's
+  dnnl::reorder reorder[3];  // user -> blocked for what is read, blocked -> user for what is written
   std::unordered_map<int, memory> args;
 };
 
@@ -280,8 +233,7 @@ DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int sl
   for (int role = 0; role < 3; ++role) {
     p.user[role] = memory(d.User(Role(role)), e, DNNL_MEMORY_NONE);
     p.reordered[role] = layout[role] != d.User(Role(role));
-    if (role == kWeights && kind != kBackwardWeights && p.reordered[role])
-      p.filters = SharedFor(d.User(kWeights), layout[role]);
+    if (role == kWeights && kind != kBackwardWeights && p.reordered[role]) p.filters = SharedFor(layout[role]);
     p.used[role] = p.filters && role == kWeights ? p.filters->copy
                    : p.reordered[role]           ? memory(layout[role], e)
                                                  : p.user[role];
@@ -298,24 +250,14 @@ DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int sl
   return p;
 }
 
-DnnlConvolution::SharedFilters* DnnlConvolution::SharedFor(const memory::desc& user, const memory::desc& layout) {
+DnnlConvolution::SharedFilters* DnnlConvolution::SharedFor(const memory::desc& layout) {
   for (const auto& shared : shared_)
     if (shared->layout == layout) return shared.get();
   shared_.push_back(std::make_unique<SharedFilters>());
   SharedFilters& made = *shared_.back();
   made.layout = layout;
   made.copy = memory(layout, engine_->engine);
-  made.reorder = std::make_unique<SlicedReorder>(user, layout, engine_->engine);
   return &made;
-}
-
-void DnnlConvolution::ShareFilters(bool forward, const ConvShape& part, bool bias, bool relu, uint64_t call,
-                                   const float* w) {
-  SharedFilters* filters = Get(forward ? kForward : kBackwardData, part, 0, bias, relu).filters;
-  if (!filters) return;
-  std::lock_guard<std::mutex> lock(filters->mutex);
-  filters->reorder->Run(w, filters->copy.get_data_handle());
-  filters->call = call;
 }
 
 void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, uint64_t call, const float* src, const float* weights,
@@ -327,7 +269,7 @@ void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, uint64_t call,
   for (int role = 0; role < 3; ++role) {
     p.user[role].set_data_handle(const_cast<float*>(data[role]));
     if (!p.reordered[role] || role == written) continue;
-    if (role == kWeights && p.filters) {  // done by ShareFilters, else by the call's first part for all
+    if (role == kWeights && p.filters) {  // the call's first part reorders them for all
       std::lock_guard<std::mutex> lock(p.filters->mutex);
       if (p.filters->call == call) continue;
       p.reorder[role].execute(p.stream, p.user[role], p.used[role]);
@@ -370,10 +312,10 @@ void DnnlConvolution::SumFilterGradients(const std::vector<ConvShape>& parts, bo
       sum[i] = total;
     }
   });
-  if (!first.gradient_out)
-    first.gradient_out = std::make_unique<SlicedReorder>(first.used[kWeights].get_desc(),
-                                                         first.user[kWeights].get_desc(), engine_->engine);
-  first.gradient_out->Run(sum, dw);
+  omp_set_num_threads(1);
+  first.user[kWeights].set_data_handle(dw);
+  first.reorder[kWeights].execute(first.stream, first.used[kWeights], first.user[kWeights]);
+  first.stream.wait();
 }
 
 void DnnlConvolution::Forward(const ConvShape& s, int slot, uint64_t call, const float* x, const float* w,

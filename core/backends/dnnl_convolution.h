@@ -40,9 +40,6 @@ class DnnlConvolution {
   // reordered ResNet-18's 2.4 M-float filters 8 times a pass). One call runs at a time.
   static constexpr int kSlots = kBatchParts;
   uint64_t NewCall() { return ++calls_; }
-  // Before the parts of a forward (or input-gradient) call: reorders the filters for them all, in
-  // slices on the pool; `part` is the first part's shape.
-  void ShareFilters(bool forward, const ConvShape& part, bool bias, bool relu, uint64_t call, const float* w);
   void Forward(const ConvShape& part, int slot, uint64_t call, const float* x, const float* w, const float* b,
                bool relu, float* y);
   void BackwardData(const ConvShape& part, int slot, uint64_t call, const float* dy, const float* w, float* dx);
@@ -70,7 +67,7 @@ class DnnlConvolution {
   // Filters in oneDNN's layout, shared by the passes that read that layout; `call` says which
   // convolution call's filters it holds.
   struct SharedFilters;
-  SharedFilters* SharedFor(const dnnl::memory::desc& user, const dnnl::memory::desc& layout);
+  SharedFilters* SharedFor(const dnnl::memory::desc& layout);
 
   struct Engine;
   std::unique_ptr<Engine> engine_;
