@@ -25,7 +25,7 @@ Cuda::Cuda(int device) : device_(device) {
 Status Cuda::set_precision(Precision p) {
   const bool tf32 = p == Precision::kTf32;
   CUDA_CHECK(cublasSetMathMode(blas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  if (cudnn_) cudnn_->set_tensor_float32(tf32);
+  if (cudnn_) cudnn_->set_precision(p);
   precision_ = p;
   return Status::Ok();
 }

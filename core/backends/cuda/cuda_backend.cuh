@@ -1,9 +1,9 @@
 // The CUDA backend: every op of core/backend.h on one GPU, on one stream. Convolutions go to
 // cuDNN where the build has it and it has a deterministic algorithm of the asked arithmetic (fp32,
-// or TF32: set_precision) for the shape (cudnn_convolution.h), else to our own im2col/col2im
-// kernels around cuBLAS GEMMs (the same plan as the CPU backend); under bf16 or fp16 always to
-// those, their GEMMs rounding the fp32 operands on tensor cores (cuBLAS's 32F_FAST_16BF and
-// 32F_FAST_16F compute types); everything else is our own
+// TF32, bf16 or fp16: set_precision) for the shape (cudnn_convolution.h), else to our own
+// im2col/col2im kernels around cuBLAS GEMMs (the same plan as the CPU backend; in bf16 or fp16
+// their GEMMs round the fp32 operands on tensor cores: cuBLAS's 32F_FAST_16BF and 32F_FAST_16F
+// compute types); everything else is our own
 // kernels. Each op is defined once, as a method of Cuda in the file beside its kernels
 // (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
 // memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output
@@ -111,10 +111,7 @@ class Cuda final : public Backend {
   // A cuDNN call's result ("" or its failure).
   void CheckCudnn(const std::string& failure);
   // Whether cuDNN runs this convolution (else our own kernels do).
-  bool OnCudnn(const ConvShape& s) const {
-    return cudnn_ != nullptr && precision_ != Precision::kBfloat16 && precision_ != Precision::kHalf &&
-           cudnn_->Takes(s);
-  }
+  bool OnCudnn(const ConvShape& s) const { return cudnn_ != nullptr && cudnn_->Takes(s); }
   // Gemm for our own convolutions: in the backend's precision (bf16/fp16 tensor cores on fp32
   // operands, or as Gemm).
   void ConvGemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b, float* c);

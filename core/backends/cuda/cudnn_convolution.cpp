@@ -9,6 +9,8 @@
 #include <mutex>
 #include <tuple>
 
+#include "core/backends/cuda/sixteen_bit.h"
+
 namespace convoy::cuda {
 namespace {
 
@@ -24,19 +26,23 @@ std::string Failed(const char* call, cudnnStatus_t status) {
     if (const cudnnStatus_t status_ = (call); status_ != CUDNN_STATUS_SUCCESS) return Failed(#call, status_); \
   } while (0)
 
-// Whether an algorithm's arithmetic is allowed: plain fp32 FMA only, or with tf32 also tensor
-// cores on fp32 data (never a conversion of the data to fp16 or bf16).
-bool MathAllowed(cudnnMathType_t math, bool tf32) {
-  return math == CUDNN_FMA_MATH || (tf32 && (math == CUDNN_DEFAULT_MATH || math == CUDNN_TENSOR_OP_MATH));
+bool Sixteen(Precision p) { return p == Precision::kBfloat16 || p == Precision::kHalf; }
+
+// Whether an algorithm's arithmetic is allowed: plain fp32 FMA only; under TF32 also tensor cores
+// on fp32 data; on 16-bit data tensor cores or FMA. Never a conversion cuDNN makes itself
+// (ALLOW_CONVERSION): what is rounded, and how, is ours to say.
+bool MathAllowed(cudnnMathType_t math, Precision p) {
+  if (math == CUDNN_FMA_MATH) return true;
+  return p != Precision::kFloat32 && (math == CUDNN_DEFAULT_MATH || math == CUDNN_TENSOR_OP_MATH);
 }
 
 // The first of cuDNN's ranked choices that is deterministic, of allowed arithmetic and within the
 // workspace cap; -1 when none is.
 template <typename Perf>
-int Choose(const Perf* perf, int count, bool tf32, size_t* bytes, cudnnMathType_t* math) {
+int Choose(const Perf* perf, int count, Precision p, size_t* bytes, cudnnMathType_t* math) {
   for (int i = 0; i < count; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
-    if (!MathAllowed(perf[i].mathType, tf32) || perf[i].memory > kMaxWorkspaceBytes) continue;
+    if (!MathAllowed(perf[i].mathType, p) || perf[i].memory > kMaxWorkspaceBytes) continue;
     *bytes = perf[i].memory;
     *math = perf[i].mathType;
     return static_cast<int>(perf[i].algo);
@@ -54,54 +60,106 @@ struct Plan {
   cudnnConvolutionBwdDataAlgo_t backward_data{};
   cudnnConvolutionBwdFilterAlgo_t backward_filter{};
   cudnnMathType_t math[3] = {CUDNN_FMA_MATH, CUDNN_FMA_MATH, CUDNN_FMA_MATH};  // forward, data, filter
-  size_t workspace_bytes = 0;
+  size_t workspace_bytes = 0;                                                  // cuDNN's own, at the workspace's start
+  // In bf16 / fp16: where the 16-bit images (x or dx), outputs (y or dy) and filters (w or dw)
+  // lie in the workspace, in bytes from its start; each 256-byte aligned.
+  size_t images_at = 0, outputs_at = 0, filters_at = 0, total_bytes = 0;
 };
 
-using ShapeKey = std::tuple<int, int, int, int, int, int, int, int, int, int, bool>;
-ShapeKey KeyOf(const ConvShape& s, bool tf32) {
-  return {s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, s.groups, tf32};
+using ShapeKey = std::tuple<int, int, int, int, int, int, int, int, int, int, int>;
+ShapeKey KeyOf(const ConvShape& s, Precision p) {
+  return {s.n, s.c, s.h, s.w, s.k, s.kh, s.kw, s.stride, s.pad, s.groups, static_cast<int>(p)};
 }
+
+size_t Aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
+int64_t Images(const ConvShape& s) { return int64_t{s.n} * s.c * s.h * s.w; }
+int64_t Outputs(const ConvShape& s) { return int64_t{s.n} * s.k * s.oh() * s.ow(); }
+int64_t Filters(const ConvShape& s) { return int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw; }
 
 class Cudnn final : public CudnnConvolution {
  public:
-  explicit Cudnn(cudnnHandle_t handle) : handle_(handle) {}
+  Cudnn(cudnnHandle_t handle, cudaStream_t stream) : handle_(handle), stream_(stream) {}
 
   bool Takes(const ConvShape& s) override { return PlanFor(s).usable; }
   int64_t WorkspaceFloats(const ConvShape& s) override {
     const Plan& plan = PlanFor(s);
-    return plan.usable ? static_cast<int64_t>((plan.workspace_bytes + sizeof(float) - 1) / sizeof(float)) : 0;
+    return plan.usable ? static_cast<int64_t>((plan.total_bytes + sizeof(float) - 1) / sizeof(float)) : 0;
   }
 
+  // In bf16 / fp16 each pass rounds what it reads into the workspace, runs on those 16-bit
+  // copies, and widens what it wrote back into convoy's fp32 tensor.
   std::string Forward(const ConvShape& s, const float* x, const float* w, float* y, float* ws) override {
     const Plan& p = PlanFor(s);
-    return Run(p, 0, "cudnnConvolutionForward", [&] {
-      return cudnnConvolutionForward(handle_, &kOne, p.x, x, p.w, w, p.conv, p.forward, ws, p.workspace_bytes, &kZero,
-                                     p.y, y);
+    const Operands o(ws, precision_);
+    const void* xr = o.In(x, Images(s), p.images_at, stream_);
+    const void* wr = o.In(w, Filters(s), p.filters_at, stream_);
+    void* out = o.Out(y, p.outputs_at);
+    const std::string failed = Run(p, 0, "cudnnConvolutionForward", [&] {
+      return cudnnConvolutionForward(handle_, &kOne, p.x, xr, p.w, wr, p.conv, p.forward, ws, p.workspace_bytes, &kZero,
+                                     p.y, out);
     });
+    o.Widen(out, y, Outputs(s), stream_);
+    return failed.empty() ? LaunchFailure() : failed;
   }
 
   std::string BackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
     const Plan& p = PlanFor(s);
-    return Run(p, 1, "cudnnConvolutionBackwardData", [&] {
-      return cudnnConvolutionBackwardData(handle_, &kOne, p.w, w, p.y, dy, p.conv, p.backward_data, ws,
-                                          p.workspace_bytes, &kZero, p.x, dx);
+    const Operands o(ws, precision_);
+    const void* dyr = o.In(dy, Outputs(s), p.outputs_at, stream_);
+    const void* wr = o.In(w, Filters(s), p.filters_at, stream_);
+    void* out = o.Out(dx, p.images_at);
+    const std::string failed = Run(p, 1, "cudnnConvolutionBackwardData", [&] {
+      return cudnnConvolutionBackwardData(handle_, &kOne, p.w, wr, p.y, dyr, p.conv, p.backward_data, ws,
+                                          p.workspace_bytes, &kZero, p.x, out);
     });
+    o.Widen(out, dx, Images(s), stream_);
+    return failed.empty() ? LaunchFailure() : failed;
   }
 
   std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* ws) override {
     const Plan& p = PlanFor(s);
-    return Run(p, 2, "cudnnConvolutionBackwardFilter", [&] {
-      return cudnnConvolutionBackwardFilter(handle_, &kOne, p.x, x, p.y, dy, p.conv, p.backward_filter, ws,
-                                            p.workspace_bytes, &kZero, p.w, dw);
+    const Operands o(ws, precision_);
+    const void* xr = o.In(x, Images(s), p.images_at, stream_);
+    const void* dyr = o.In(dy, Outputs(s), p.outputs_at, stream_);
+    void* out = o.Out(dw, p.filters_at);
+    const std::string failed = Run(p, 2, "cudnnConvolutionBackwardFilter", [&] {
+      return cudnnConvolutionBackwardFilter(handle_, &kOne, p.x, xr, p.y, dyr, p.conv, p.backward_filter, ws,
+                                            p.workspace_bytes, &kZero, p.w, out);
     });
+    o.Widen(out, dw, Filters(s), stream_);
+    return failed.empty() ? LaunchFailure() : failed;
   }
 
-  void set_tensor_float32(bool on) override { tf32_ = on; }
+  void set_precision(Precision p) override { precision_ = p; }
 
  private:
+  // A pass's tensors as cuDNN takes them: convoy's own in fp32 and TF32; in bf16 / fp16 16-bit
+  // copies in the workspace (inputs rounded in, the output widened out).
+  struct Operands {
+    char* base;
+    bool sixteen, bf16;
+    Operands(float* ws, Precision precision)
+        : base(reinterpret_cast<char*>(ws)), sixteen(Sixteen(precision)), bf16(precision == Precision::kBfloat16) {}
+    const void* In(const float* x, int64_t count, size_t at, cudaStream_t stream) const {
+      if (!sixteen) return x;
+      ToSixteenBits(bf16, count, x, base + at, stream);
+      return base + at;
+    }
+    void* Out(float* y, size_t at) const { return sixteen ? static_cast<void*>(base + at) : y; }
+    void Widen(const void* from, float* y, int64_t count, cudaStream_t stream) const {
+      if (sixteen) FromSixteenBits(bf16, count, from, y, stream);
+    }
+  };
+
+  // A failed launch of the conversions, as the other calls' failures read.
+  static std::string LaunchFailure() {
+    const cudaError_t err = cudaGetLastError();
+    return err == cudaSuccess ? std::string() : std::string("16-bit conversion kernel: ") + cudaGetErrorString(err);
+  }
+
   const Plan& PlanFor(const ConvShape& s) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto [it, fresh] = plans_.try_emplace(KeyOf(s, tf32_));
+    auto [it, fresh] = plans_.try_emplace(KeyOf(s, precision_));
     if (fresh) it->second.usable = Make(s, &it->second).empty();
     return it->second;
   }
@@ -112,14 +170,20 @@ class Cudnn final : public CudnnConvolution {
     CUDNN_TRY(cudnnCreateTensorDescriptor(&p->y));
     CUDNN_TRY(cudnnCreateFilterDescriptor(&p->w));
     CUDNN_TRY(cudnnCreateConvolutionDescriptor(&p->conv));
-    CUDNN_TRY(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
-    CUDNN_TRY(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.k, s.oh(), s.ow()));
-    CUDNN_TRY(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.k, s.c / s.groups, s.kh, s.kw));
+    const cudnnDataType_t data = precision_ == Precision::kBfloat16 ? CUDNN_DATA_BFLOAT16
+                                 : precision_ == Precision::kHalf   ? CUDNN_DATA_HALF
+                                                                    : CUDNN_DATA_FLOAT;
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, data, s.n, s.c, s.h, s.w));
+    CUDNN_TRY(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, data, s.n, s.k, s.oh(), s.ow()));
+    CUDNN_TRY(cudnnSetFilter4dDescriptor(p->w, data, CUDNN_TENSOR_NCHW, s.k, s.c / s.groups, s.kh, s.kw));
+    // Products summed in fp32 whatever the data.
     CUDNN_TRY(cudnnSetConvolution2dDescriptor(p->conv, s.pad, s.pad, s.stride, s.stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                               CUDNN_DATA_FLOAT));
     CUDNN_TRY(cudnnSetConvolutionGroupCount(p->conv, s.groups));
     // The math type the heuristics rank for; each pass then runs with its chosen algorithm's own.
-    CUDNN_TRY(cudnnSetConvolutionMathType(p->conv, tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    CUDNN_TRY(cudnnSetConvolutionMathType(p->conv, precision_ == Precision::kFloat32 ? CUDNN_FMA_MATH
+                                                   : Sixteen(precision_)             ? CUDNN_TENSOR_OP_MATH
+                                                                                     : CUDNN_DEFAULT_MATH));
     int n = 0, k = 0, oh = 0, ow = 0;
     CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &k, &oh, &ow));
     if (n != s.n || k != s.k || oh != s.oh() || ow != s.ow()) return "cuDNN's output shape differs";
@@ -129,20 +193,27 @@ class Cudnn final : public CudnnConvolution {
     cudnnConvolutionFwdAlgoPerf_t forward[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CUDNN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(handle_, p->x, p->w, p->conv, p->y,
                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, forward));
-    const int f = Choose(forward, count, tf32_, &bytes[0], &p->math[0]);
-    cudnnConvolutionBwdDataAlgoPerf_t data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    const int f = Choose(forward, count, precision_, &bytes[0], &p->math[0]);
+    cudnnConvolutionBwdDataAlgoPerf_t backward[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     CUDNN_TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p->w, p->y, p->conv, p->x,
-                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, data));
-    const int d = Choose(data, count, tf32_, &bytes[1], &p->math[1]);
+                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, backward));
+    const int d = Choose(backward, count, precision_, &bytes[1], &p->math[1]);
     cudnnConvolutionBwdFilterAlgoPerf_t filter[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     CUDNN_TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p->x, p->y, p->conv, p->w,
                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, filter));
-    const int g = Choose(filter, count, tf32_, &bytes[2], &p->math[2]);
+    const int g = Choose(filter, count, precision_, &bytes[2], &p->math[2]);
     if (f < 0 || d < 0 || g < 0) return "no deterministic algorithm of that arithmetic";
     p->forward = static_cast<cudnnConvolutionFwdAlgo_t>(f);
     p->backward_data = static_cast<cudnnConvolutionBwdDataAlgo_t>(d);
     p->backward_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(g);
     p->workspace_bytes = std::max({bytes[0], bytes[1], bytes[2]});
+    p->total_bytes = Aligned(p->workspace_bytes);
+    if (Sixteen(precision_)) {  // 2 bytes a value
+      p->images_at = p->total_bytes;
+      p->outputs_at = p->images_at + Aligned(2 * static_cast<size_t>(Images(s)));
+      p->filters_at = p->outputs_at + Aligned(2 * static_cast<size_t>(Outputs(s)));
+      p->total_bytes = p->filters_at + Aligned(2 * static_cast<size_t>(Filters(s)));
+    }
     return {};
   }
 
@@ -156,7 +227,8 @@ class Cudnn final : public CudnnConvolution {
 
   static constexpr float kOne = 1.f, kZero = 0.f;
   cudnnHandle_t handle_;
-  bool tf32_ = false;
+  cudaStream_t stream_;  // the backend's: the conversions run in order with cuDNN's calls
+  Precision precision_ = Precision::kFloat32;
   std::mutex mutex_;
   std::map<ShapeKey, Plan> plans_;  // descriptors live as long as the process, like the handle
 };
@@ -171,7 +243,7 @@ CudnnConvolution* CudnnConvolution::Create(cudaStream_t stream) {
     cudnnDestroy(handle);
     return nullptr;
   }
-  return new Cudnn(handle);
+  return new Cudnn(handle, stream);
 }
 
 }  // namespace convoy::cuda

@@ -5,8 +5,12 @@
 //
 // Deterministic algorithms only, chosen by cuDNN's heuristics for the shape and GPU (not by
 // timing trials, which could choose differently run to run), so a run repeats bit for bit and
-// resumes exactly; in plain fp32 arithmetic (FMA kernels), or TF32 where the solver asks for it. No cuDNN types appear
-// here, so the rest of the backend compiles the same with or without it.
+// resumes exactly; in plain fp32 arithmetic (FMA kernels), TF32, or bf16 / fp16 tensor cores
+// (the backend's precision). In bf16 and fp16 cuDNN reads and writes 16-bit tensors: the operands
+// are rounded into the workspace first and the result, summed in fp32, is rounded to 16 bits
+// before it is widened back into convoy's fp32 tensor (one rounding more than the host's
+// bf16/fp16, which keep the result fp32). No cuDNN types appear here, so the rest of the backend
+// compiles the same with or without it.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -35,8 +39,8 @@ class CudnnConvolution {
                                    float* workspace) = 0;
   virtual std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw,
                                      float* workspace) = 0;
-  // Plain fp32 (FMA kernels, the default) or TF32 tensor cores; shapes are planned for each.
-  virtual void set_tensor_float32(bool on) = 0;
+  // fp32 (FMA kernels, the default), TF32, bf16 or fp16; shapes are planned for each.
+  virtual void set_precision(Precision p) = 0;
   virtual ~CudnnConvolution() = default;
 };
 
