@@ -124,7 +124,6 @@ struct StepResult {
   StepWindow::Sums measured;  // loss, data wait, compute, exposed communication, whole step, accuracy
   double epoch = 0;           // fractional: epochs trained when the batch was drawn
   float lr = 0;
-  bool skipped = false;  // FLOAT16: the gradients overflowed and the update was skipped
 };
 
 // The loop's state between steps.
@@ -240,9 +239,9 @@ class TrainingLoop {
     RETURN_IF_ERROR(run.buckets->WaitAll());
     const Clock::time_point t3 = Clock::now();
     result.lr = LearningRate(run.spec(), iter, run.steps_per_epoch) * run.lr_scale;
-    const float loss_scale = ctx.loss_scale;
-    result.skipped = !run.solver->Step(result.lr);
-    if (result.skipped && loss_scale <= LossScaler::kMinScale)
+    // FLOAT16: an update skipped for overflowed gradients; at the smallest scale, divergence.
+    const bool skipped = !run.solver->Step(result.lr);
+    if (skipped && ctx.loss_scale <= LossScaler::kMinScale)
       return Internal("rank " + std::to_string(rank) + ": the gradients overflowed at iteration " +
                       std::to_string(iter) + " with the loss scale down to 1: training diverged; lower base_lr (now " +
                       std::to_string(run.spec().base_lr()) + ")");
