@@ -2,7 +2,10 @@
 // filter gradients of few-channel inputs), its direct convolutions; elsewhere im2col on
 // cache-sized chunks of images and oneDNN's sgemm. Either way the batch is cut into a fixed
 // number of parts, run on convoy's thread pool, with partial gradients added in part order, so
-// the results are the same bits for any thread count. Signatures as Backend's.
+// the results are the same bits for any thread count. Under bf16 (ConvShape.precision) oneDNN's
+// bf16 kernels run where it has them; fp16, and bf16 shapes without them, round the operands into
+// the workspace and run the fp32 kernels (core/backends/operand_rounding.h). Signatures as
+// Backend's.
 #pragma once
 
 #include <cstdint>
