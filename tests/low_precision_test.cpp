@@ -1,5 +1,5 @@
 // The 16-bit formats (core/low_precision.h): bfloat16, which gradient_wire: BF16 puts every
-// gradient through, and IEEE half, which precision: FP16 rounds convolution operands to.
+// gradient through, and IEEE half, which precision: FLOAT16 rounds convolution operands to.
 #include "core/low_precision.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 #include <random>
+
+#include "core/backends/operand_rounding.h"
 
 namespace convoy {
 namespace {
@@ -88,7 +90,7 @@ __attribute__((target("f16c"))) uint16_t HardwareHalf(float v) {
 
 // The processor's own conversion (F16C) is the reference: every float rounds to the same half.
 TEST(Half, AgreesWithTheProcessorsConversion) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "this processor has no F16C conversion to compare with";
+  if (!HasF16c()) GTEST_SKIP() << "this processor has no F16C conversion to compare with";
   std::mt19937 rng(7);
   std::uniform_int_distribution<uint32_t> bits;
   for (int i = 0; i < 2000000; ++i) {
