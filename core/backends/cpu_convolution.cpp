@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/backends/cpu_direct_conv.h"
 #include "core/backends/cpu_grouped_conv.h"
@@ -460,15 +459,15 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
     const DnnlParts parts(s);
     const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
     float* partial_b = ws + DnnlConvolution::kSlots * weights;
-    std::vector<ConvShape> shapes;
-    for (int g = 0; g < parts.parts; ++g) shapes.push_back(parts.Part(s, g));
-    const bool in_its_layout = Dnnl().SumsFilterGradientsInItsLayout(shapes, db != nullptr);
+    DnnlConvolution::PartShapes shapes;  // parts.parts <= kSlots
+    for (int g = 0; g < parts.parts; ++g) shapes[g] = parts.Part(s, g);
+    const bool in_its_layout = Dnnl().SumsFilterGradientsInItsLayout(shapes, parts.parts, db != nullptr);
     parts.ForParts(s, [&](int g, const ConvShape& part, int first) {
       Dnnl().BackwardWeights(part, g, x + first * parts.image, dy + first * parts.out,
                              in_its_layout ? nullptr : ws + g * weights, db ? partial_b + int64_t{g} * s.k : nullptr);
     });
     if (in_its_layout)
-      Dnnl().SumFilterGradients(shapes, db != nullptr, dw);
+      Dnnl().SumFilterGradients(shapes, parts.parts, db != nullptr, dw);
     else
       SumParts(parts.parts, weights, ws, dw);
     if (db) SumParts(parts.parts, s.k, partial_b, db);

@@ -285,30 +285,30 @@ void DnnlConvolution::Run(int kind, const ConvShape& s, int slot, uint64_t call,
   p.stream.wait();
 }
 
-bool DnnlConvolution::SumsFilterGradientsInItsLayout(const std::vector<ConvShape>& parts, bool bias) {
+bool DnnlConvolution::SumsFilterGradientsInItsLayout(const PartShapes& shapes, int parts, bool bias) {
   memory::desc first;
-  for (size_t g = 0; g < parts.size(); ++g) {
-    const Pass& p = Get(kBackwardWeights, parts[g], static_cast<int>(g), bias, false);
+  for (int g = 0; g < parts; ++g) {
+    const Pass& p = Get(kBackwardWeights, shapes[g], g, bias, false);
     if (!p.reordered[kWeights]) return false;
     if (g == 0) first = p.used[kWeights].get_desc();
     if (p.used[kWeights].get_desc() != first) return false;
   }
-  return !parts.empty();
+  return parts > 0;
 }
 
-void DnnlConvolution::SumFilterGradients(const std::vector<ConvShape>& parts, bool bias, float* dw) {
-  std::vector<const float*> partial;
-  for (size_t g = 0; g < parts.size(); ++g)
-    partial.push_back(static_cast<const float*>(
-        Get(kBackwardWeights, parts[g], static_cast<int>(g), bias, false).used[kWeights].get_data_handle()));
-  Pass& first = Get(kBackwardWeights, parts[0], 0, bias, false);
+void DnnlConvolution::SumFilterGradients(const PartShapes& shapes, int parts, bool bias, float* dw) {
+  std::array<const float*, kSlots> partial{};
+  for (int g = 0; g < parts; ++g)
+    partial[g] =
+        static_cast<const float*>(Get(kBackwardWeights, shapes[g], g, bias, false).used[kWeights].get_data_handle());
+  Pass& first = Get(kBackwardWeights, shapes[0], 0, bias, false);
   float* sum = static_cast<float*>(first.used[kWeights].get_data_handle());
   const int64_t count = static_cast<int64_t>(first.used[kWeights].get_desc().get_size() / sizeof(float));
   // Element by element, the parts in order (padding included, where the layout has some).
   Parallel(count, 4096, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       float total = 0.f;
-      for (const float* part : partial) total += part[i];
+      for (int g = 0; g < parts; ++g) total += partial[g][i];
       sum[i] = total;
     }
   });

@@ -9,6 +9,7 @@
 // the reorders into oneDNN's layouts) and write fp32.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -50,8 +51,9 @@ class DnnlConvolution {
   // layout that differs from convoy's: then each part leaves its gradient there (dw null above)
   // and SumFilterGradients adds them in part order and reorders the sum into dw once, instead of
   // each part reordering its own (ResNet-18's 512-channel layers: 2.4 M floats a part).
-  bool SumsFilterGradientsInItsLayout(const std::vector<ConvShape>& parts, bool bias);
-  void SumFilterGradients(const std::vector<ConvShape>& parts, bool bias, float* dw);
+  using PartShapes = std::array<ConvShape, kSlots>;  // the first `parts` used
+  bool SumsFilterGradientsInItsLayout(const PartShapes& shapes, int parts, bool bias);
+  void SumFilterGradients(const PartShapes& shapes, int parts, bool bias, float* dw);
 
  private:
   struct Pass;
