@@ -25,6 +25,8 @@ enum class Device { kCpu, kCuda };
 // products summed in fp32, the result fp32: what bf16/fp16 tensor-core and AMX kernels compute.
 // Storage, BatchNorm, pooling, inner products, the loss and the update stay fp32.
 enum class Precision { kFloat32, kTf32, kBfloat16, kHalf };
+// bf16 or fp16: the precisions that round convolution operands to 16 bits.
+CONVOY_HOST_DEVICE inline bool SixteenBit(Precision p) { return p == Precision::kBfloat16 || p == Precision::kHalf; }
 
 // A convolution of an N x C x H x W input with K filters of C x KH x KW (or C/groups x KH x KW).
 struct ConvShape {
@@ -44,6 +46,10 @@ struct ConvShape {
   Precision precision = Precision::kFloat32;
   CONVOY_HOST_DEVICE int oh() const { return (h + 2 * pad - kh) / stride + 1; }
   CONVOY_HOST_DEVICE int ow() const { return (w + 2 * pad - kw) / stride + 1; }
+  // Values in x (and dx), y (and dy), and w (and dw).
+  int64_t x_count() const { return int64_t{n} * c * h * w; }
+  int64_t y_count() const { return int64_t{n} * k * oh() * ow(); }
+  int64_t w_count() const { return int64_t{k} * (c / groups) * kh * kw; }
 };
 
 // Pooling windows over an N x C x H x W input. Windows that hang over the padded edge are

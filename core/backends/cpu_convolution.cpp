@@ -278,7 +278,7 @@ bool DnnlRoundsItself(const ConvShape& s) {
 }
 
 // Low precision that no kernel here computes: emulated (core/backends/operand_rounding.h).
-bool Emulated(const ConvShape& s) { return LowPrecision(s.precision) && !DnnlRoundsItself(s); }
+bool Emulated(const ConvShape& s) { return SixteenBit(s.precision) && !DnnlRoundsItself(s); }
 
 ConvShape AsFloat32(const ConvShape& s) {
   ConvShape f = s;
@@ -352,18 +352,13 @@ bool ConvTakesGroups(const ConvShape& s) {
 
 namespace {
 
-// Floats of the operands an emulated pass rounds: images (x or dy), then filters (w or dy).
-int64_t InputFloats(const ConvShape& s) { return int64_t{s.n} * s.c * s.h * s.w; }
-int64_t OutputFloats(const ConvShape& s) { return int64_t{s.n} * s.k * s.oh() * s.ow(); }
-int64_t WeightFloats(const ConvShape& s) { return int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw; }
-
 // The fp32 kernels' workspace, then room for the two rounded operands of any pass: the first is
 // x (forward, filter gradient) or dy (input gradient), the second w or dy.
 struct RoundedOperands {
   float* first;
   float* second;
   RoundedOperands(const ConvShape& s, float* ws, int64_t kernel_floats)
-      : first(ws + kernel_floats), second(first + std::max(InputFloats(s), OutputFloats(s))) {}
+      : first(ws + kernel_floats), second(first + std::max(s.x_count(), s.y_count())) {}
 };
 
 // into = a rounded copy of count floats of x, on the pool.
@@ -377,8 +372,7 @@ const float* Rounded(Precision p, int64_t count, const float* x, float* into) {
 int64_t ConvWorkspaceSize(const ConvShape& s) {
   if (Emulated(s)) {
     const ConvShape f = AsFloat32(s);
-    return ConvWorkspaceSize(f) + std::max(InputFloats(s), OutputFloats(s)) +
-           std::max(WeightFloats(s), OutputFloats(s));
+    return ConvWorkspaceSize(f) + std::max(s.x_count(), s.y_count()) + std::max(s.w_count(), s.y_count());
   }
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
   const ConvPlan p(s);
@@ -390,8 +384,8 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   if (Emulated(s)) {
     const ConvShape f = AsFloat32(s);
     const RoundedOperands r(s, ws, ConvWorkspaceSize(f));
-    return ConvForward(f, Rounded(s.precision, InputFloats(s), x, r.first),
-                       Rounded(s.precision, WeightFloats(s), w, r.second), b, relu, y, ws);
+    return ConvForward(f, Rounded(s.precision, s.x_count(), x, r.first), Rounded(s.precision, s.w_count(), w, r.second),
+                       b, relu, y, ws);
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
@@ -426,8 +420,8 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
   if (Emulated(s)) {
     const ConvShape f = AsFloat32(s);
     const RoundedOperands r(s, ws, ConvWorkspaceSize(f));
-    return ConvBackwardData(f, Rounded(s.precision, OutputFloats(s), dy, r.first),
-                            Rounded(s.precision, WeightFloats(s), w, r.second), dx, ws);
+    return ConvBackwardData(f, Rounded(s.precision, s.y_count(), dy, r.first),
+                            Rounded(s.precision, s.w_count(), w, r.second), dx, ws);
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
@@ -450,8 +444,8 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   if (Emulated(s)) {
     const ConvShape f = AsFloat32(s);
     const RoundedOperands r(s, ws, ConvWorkspaceSize(f));
-    return ConvBackwardFilter(f, Rounded(s.precision, InputFloats(s), x, r.first),
-                              Rounded(s.precision, OutputFloats(s), dy, r.second), dw, db, ws);
+    return ConvBackwardFilter(f, Rounded(s.precision, s.x_count(), x, r.first),
+                              Rounded(s.precision, s.y_count(), dy, r.second), dw, db, ws);
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);

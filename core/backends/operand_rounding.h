@@ -38,8 +38,6 @@ __attribute__((target("avx,f16c"))) inline int64_t RoundToHalfVectors(int64_t be
 }
 #endif
 
-inline bool LowPrecision(Precision p) { return p == Precision::kBfloat16 || p == Precision::kHalf; }
-
 // out[i] = x[i] as the precision's format holds it, for i in [begin, end); out may be x.
 inline void RoundOperands(Precision p, int64_t begin, int64_t end, const float* x, float* out) {
   if (p == Precision::kBfloat16) {

@@ -62,15 +62,15 @@ class Reference final : public HostMemoryBackend {
   // Under bf16 or fp16 the same loops on operands rounded to the format first.
   void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
                    float*) override {
-    const Operand xr(precision_, Images(s), x), wr(precision_, Filters(s), w);
+    const Operand xr(precision_, s.x_count(), x), wr(precision_, s.w_count(), w);
     ExactConvForward(s, xr.data, wr.data, b, relu, y);
   }
   void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float*) override {
-    const Operand dyr(precision_, Outputs(s), dy), wr(precision_, Filters(s), w);
+    const Operand dyr(precision_, s.y_count(), dy), wr(precision_, s.w_count(), w);
     ExactConvBackwardData(s, dyr.data, wr.data, dx);
   }
   void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float*) override {
-    const Operand xr(precision_, Images(s), x), dyr(precision_, Outputs(s), dy);
+    const Operand xr(precision_, s.x_count(), x), dyr(precision_, s.y_count(), dy);
     ExactConvBackwardFilter(s, xr.data, dyr.data, dw, db);
   }
   // An operand as the precision holds it: x itself in fp32, else a rounded copy.
@@ -78,15 +78,12 @@ class Reference final : public HostMemoryBackend {
     std::vector<float> copy;
     const float* data;
     Operand(Precision p, int64_t count, const float* x) : data(x) {
-      if (!LowPrecision(p)) return;
+      if (!SixteenBit(p)) return;
       copy.resize(static_cast<size_t>(count));
       RoundOperands(p, 0, count, x, copy.data());
       data = copy.data();
     }
   };
-  static int64_t Images(const ConvShape& s) { return int64_t{s.n} * s.c * s.h * s.w; }
-  static int64_t Outputs(const ConvShape& s) { return int64_t{s.n} * s.k * s.oh() * s.ow(); }
-  static int64_t Filters(const ConvShape& s) { return int64_t{s.k} * s.c * s.kh * s.kw; }
   void ExactConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y) {
     const int oh = s.oh(), ow = s.ow();
     for (int n = 0; n < s.n; ++n)

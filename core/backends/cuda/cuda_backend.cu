@@ -107,8 +107,7 @@ void Cuda::Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float*
 }
 
 void Cuda::ConvGemm(bool ta, bool tb, int m, int n, int k, const float* a, const float* b, float* c) {
-  if (precision_ != Precision::kBfloat16 && precision_ != Precision::kHalf)
-    return Gemm(ta, tb, m, n, k, 1.f, a, b, 0.f, c);
+  if (!SixteenBit(precision_)) return Gemm(ta, tb, m, n, k, 1.f, a, b, 0.f, c);
   const float one = 1.f, zero = 0.f;
   const cublasComputeType_t compute =
       precision_ == Precision::kBfloat16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_16F;

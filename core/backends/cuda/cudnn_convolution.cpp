@@ -26,8 +26,6 @@ std::string Failed(const char* call, cudnnStatus_t status) {
     if (const cudnnStatus_t status_ = (call); status_ != CUDNN_STATUS_SUCCESS) return Failed(#call, status_); \
   } while (0)
 
-bool Sixteen(Precision p) { return p == Precision::kBfloat16 || p == Precision::kHalf; }
-
 // Whether an algorithm's arithmetic is allowed: plain fp32 FMA only; under TF32 also tensor cores
 // on fp32 data; on 16-bit data tensor cores or FMA. Never a conversion cuDNN makes itself
 // (ALLOW_CONVERSION): what is rounded, and how, is ours to say.
@@ -72,9 +70,6 @@ ShapeKey KeyOf(const ConvShape& s, Precision p) {
 }
 
 size_t Aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
-int64_t Images(const ConvShape& s) { return int64_t{s.n} * s.c * s.h * s.w; }
-int64_t Outputs(const ConvShape& s) { return int64_t{s.n} * s.k * s.oh() * s.ow(); }
-int64_t Filters(const ConvShape& s) { return int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw; }
 
 class Cudnn final : public CudnnConvolution {
  public:
@@ -91,42 +86,42 @@ class Cudnn final : public CudnnConvolution {
   std::string Forward(const ConvShape& s, const float* x, const float* w, float* y, float* ws) override {
     const Plan& p = PlanFor(s);
     const Operands o(ws, precision_);
-    const void* xr = o.In(x, Images(s), p.images_at, stream_);
-    const void* wr = o.In(w, Filters(s), p.filters_at, stream_);
+    const void* xr = o.In(x, s.x_count(), p.images_at, stream_);
+    const void* wr = o.In(w, s.w_count(), p.filters_at, stream_);
     void* out = o.Out(y, p.outputs_at);
     const std::string failed = Run(p, 0, "cudnnConvolutionForward", [&] {
       return cudnnConvolutionForward(handle_, &kOne, p.x, xr, p.w, wr, p.conv, p.forward, ws, p.workspace_bytes, &kZero,
                                      p.y, out);
     });
-    o.Widen(out, y, Outputs(s), stream_);
+    o.Widen(out, y, s.y_count(), stream_);
     return failed.empty() ? LaunchFailure() : failed;
   }
 
   std::string BackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
     const Plan& p = PlanFor(s);
     const Operands o(ws, precision_);
-    const void* dyr = o.In(dy, Outputs(s), p.outputs_at, stream_);
-    const void* wr = o.In(w, Filters(s), p.filters_at, stream_);
+    const void* dyr = o.In(dy, s.y_count(), p.outputs_at, stream_);
+    const void* wr = o.In(w, s.w_count(), p.filters_at, stream_);
     void* out = o.Out(dx, p.images_at);
     const std::string failed = Run(p, 1, "cudnnConvolutionBackwardData", [&] {
       return cudnnConvolutionBackwardData(handle_, &kOne, p.w, wr, p.y, dyr, p.conv, p.backward_data, ws,
                                           p.workspace_bytes, &kZero, p.x, out);
     });
-    o.Widen(out, dx, Images(s), stream_);
+    o.Widen(out, dx, s.x_count(), stream_);
     return failed.empty() ? LaunchFailure() : failed;
   }
 
   std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* ws) override {
     const Plan& p = PlanFor(s);
     const Operands o(ws, precision_);
-    const void* xr = o.In(x, Images(s), p.images_at, stream_);
-    const void* dyr = o.In(dy, Outputs(s), p.outputs_at, stream_);
+    const void* xr = o.In(x, s.x_count(), p.images_at, stream_);
+    const void* dyr = o.In(dy, s.y_count(), p.outputs_at, stream_);
     void* out = o.Out(dw, p.filters_at);
     const std::string failed = Run(p, 2, "cudnnConvolutionBackwardFilter", [&] {
       return cudnnConvolutionBackwardFilter(handle_, &kOne, p.x, xr, p.y, dyr, p.conv, p.backward_filter, ws,
                                             p.workspace_bytes, &kZero, p.w, out);
     });
-    o.Widen(out, dw, Filters(s), stream_);
+    o.Widen(out, dw, s.w_count(), stream_);
     return failed.empty() ? LaunchFailure() : failed;
   }
 
@@ -139,7 +134,7 @@ class Cudnn final : public CudnnConvolution {
     char* base;
     bool sixteen, bf16;
     Operands(float* ws, Precision precision)
-        : base(reinterpret_cast<char*>(ws)), sixteen(Sixteen(precision)), bf16(precision == Precision::kBfloat16) {}
+        : base(reinterpret_cast<char*>(ws)), sixteen(SixteenBit(precision)), bf16(precision == Precision::kBfloat16) {}
     const void* In(const float* x, int64_t count, size_t at, cudaStream_t stream) const {
       if (!sixteen) return x;
       ToSixteenBits(bf16, count, x, base + at, stream);
@@ -182,7 +177,7 @@ class Cudnn final : public CudnnConvolution {
     CUDNN_TRY(cudnnSetConvolutionGroupCount(p->conv, s.groups));
     // The math type the heuristics rank for; each pass then runs with its chosen algorithm's own.
     CUDNN_TRY(cudnnSetConvolutionMathType(p->conv, precision_ == Precision::kFloat32 ? CUDNN_FMA_MATH
-                                                   : Sixteen(precision_)             ? CUDNN_TENSOR_OP_MATH
+                                                   : SixteenBit(precision_)          ? CUDNN_TENSOR_OP_MATH
                                                                                      : CUDNN_DEFAULT_MATH));
     int n = 0, k = 0, oh = 0, ow = 0;
     CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &k, &oh, &ow));
@@ -208,11 +203,11 @@ class Cudnn final : public CudnnConvolution {
     p->backward_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(g);
     p->workspace_bytes = std::max({bytes[0], bytes[1], bytes[2]});
     p->total_bytes = Aligned(p->workspace_bytes);
-    if (Sixteen(precision_)) {  // 2 bytes a value
+    if (SixteenBit(precision_)) {  // 2 bytes a value
       p->images_at = p->total_bytes;
-      p->outputs_at = p->images_at + Aligned(2 * static_cast<size_t>(Images(s)));
-      p->filters_at = p->outputs_at + Aligned(2 * static_cast<size_t>(Outputs(s)));
-      p->total_bytes = p->filters_at + Aligned(2 * static_cast<size_t>(Filters(s)));
+      p->outputs_at = p->images_at + Aligned(2 * static_cast<size_t>(s.x_count()));
+      p->filters_at = p->outputs_at + Aligned(2 * static_cast<size_t>(s.y_count()));
+      p->total_bytes = p->filters_at + Aligned(2 * static_cast<size_t>(s.w_count()));
     }
     return {};
   }
