@@ -25,8 +25,9 @@ inline bool HasF16c() {
 }
 
 // The processor's own float -> half -> float (F16C), 8 at a time: the same bits as ToHalf (the
-// test Half.AgreesWithTheProcessorsConversion), 30x faster than it. Compiled for F16C whatever
-// the build's target; called only where the processor has it.
+// test Half.AgreesWithTheProcessorsConversion); ResNet-20's fp16 step went 510 -> 165 ms with it
+// (fp32: 151 ms; `convoy time --precision fp16`, one thread). Compiled for F16C whatever the
+// build's target; called only where the processor has it.
 __attribute__((target("avx,f16c"))) inline int64_t RoundToHalfVectors(int64_t begin, int64_t end, const float* x,
                                                                       float* out) {
   int64_t i = begin;
