@@ -127,7 +127,7 @@ TEST(DeviceAgreementTest, Tf32StaysNearTheCpuAndDiffersFromFp32) {
 }
 
 // bf16 and fp16 convolutions: the CPU (oneDNN's bf16 kernels, or its operand rounding) and the
-// GPU (cuBLAS's fast-16 GEMMs on tensor cores) round the same operands; what differs is the order
+// GPU (TF32 tensor cores on operands rounded to the format) round the same operands; what differs is the order
 // of the fp32 sums, and with it which side of a rounding boundary a value falls on in later steps.
 TEST(DeviceAgreementTest, MixedPrecisionStaysNearTheCpusMixedPrecision) {
   auto cuda = GetBackend("cuda");

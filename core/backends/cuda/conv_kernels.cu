@@ -113,14 +113,20 @@ void LaunchGatherConvGrad(const ConvShape& s, const float* dy, float* dyt, cudaS
 }
 
 // How a pass lays out its workspace: the column matrix (rows C*KH*KW x cols N*OH*OW), then a
-// K x cols matrix (the GEMM's output, or the gathered output gradient).
+// K x cols matrix (the GEMM's output, or the gathered output gradient), then in bf16 and fp16 the
+// rounded filters.
 struct ConvWorkspace {
   ConvWorkspace(const ConvShape& s, float* ws)
-      : cols(int64_t{s.n} * s.oh() * s.ow()), rows(s.c * s.kh * s.kw), col(ws), k_by_cols(ws + rows * cols) {}
+      : cols(int64_t{s.n} * s.oh() * s.ow()),
+        rows(s.c * s.kh * s.kw),
+        col(ws),
+        k_by_cols(ws + rows * cols),
+        filters(k_by_cols + s.k * cols) {}
   int64_t cols;
   int rows;
   float* col;
   float* k_by_cols;
+  float* filters;
 };
 
 }  // namespace
@@ -128,7 +134,7 @@ struct ConvWorkspace {
 int64_t Cuda::ConvWorkspaceSize(const ConvShape& s) const {
   if (OnCudnn(s)) return cudnn_->WorkspaceFloats(s);
   const int64_t cols = int64_t{s.n} * s.oh() * s.ow();
-  return int64_t{s.c} * s.kh * s.kw * cols + int64_t{s.k} * cols;
+  return int64_t{s.c} * s.kh * s.kw * cols + int64_t{s.k} * cols + (SixteenBit(precision_) ? s.w_count() : 0);
 }
 
 // im2col, one GEMM into the workspace, then y (N x K x P) = out (K x N*P) + bias[k], ReLU'd if asked.
@@ -148,7 +154,7 @@ void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const
   float* out = space.k_by_cols;
   LaunchIm2col(s, x, space.col, stream_);
   CheckLaunch("Im2colKernel");
-  ConvGemm(false, false, s.k, static_cast<int>(space.cols), space.rows, w, space.col, out);
+  ConvGemm(false, false, s.k, static_cast<int>(space.cols), space.rows, w, space.col, out, space.filters);
   const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
   ScatterKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, out, b, relu, y, total);
   CheckLaunch("ScatterKernel");
@@ -160,7 +166,7 @@ void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w,
   float* dyt = space.k_by_cols;
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  ConvGemm(true, false, space.rows, static_cast<int>(space.cols), s.k, w, dyt, space.col);
+  ConvGemm(true, false, space.rows, static_cast<int>(space.cols), s.k, w, dyt, space.col, space.filters);
   const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
   Col2imKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, space.col, dx, total);
   CheckLaunch("Col2imKernel");
@@ -181,11 +187,11 @@ void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* d
   CheckLaunch("Im2colKernel");
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  ConvGemm(false, true, s.k, space.rows, static_cast<int>(space.cols), dyt, space.col, dw);
-  if (db) {
+  if (db) {  // before the GEMM, which rounds dyt in place in bf16 and fp16
     RowSumsKernel<<<s.k, kThreads, 0, stream_>>>(space.cols, dyt, db);
     CheckLaunch("RowSumsKernel");
   }
+  ConvGemm(false, true, s.k, space.rows, static_cast<int>(space.cols), dyt, space.col, dw, dyt);
 }
 
 }  // namespace convoy

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/backends/cuda/cuda_backend.cuh"
+#include "core/backends/cuda/sixteen_bit.h"
 
 namespace convoy {
 
@@ -106,14 +107,16 @@ void Cuda::Gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float*
                          tb ? k : n, a, ta ? m : k, &beta, c, n));
 }
 
-void Cuda::ConvGemm(bool ta, bool tb, int m, int n, int k, const float* a, const float* b, float* c) {
+void Cuda::ConvGemm(bool ta, bool tb, int m, int n, int k, const float* a, float* b, float* c, float* a_rounded) {
   if (!SixteenBit(precision_)) return Gemm(ta, tb, m, n, k, 1.f, a, b, 0.f, c);
+  const bool bf16 = precision_ == Precision::kBfloat16;
+  cuda::RoundToSixteenBits(bf16, int64_t{m} * k, a, a_rounded, stream_);
+  cuda::RoundToSixteenBits(bf16, int64_t{k} * n, b, b, stream_);
+  CheckLaunch("RoundToSixteenBits");
   const float one = 1.f, zero = 0.f;
-  const cublasComputeType_t compute =
-      precision_ == Precision::kBfloat16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_16F;
   CUDA_CHECK(cublasGemmEx(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, b,
-                          CUDA_R_32F, tb ? k : n, a, CUDA_R_32F, ta ? m : k, &zero, c, CUDA_R_32F, n, compute,
-                          CUBLAS_GEMM_DEFAULT));
+                          CUDA_R_32F, tb ? k : n, a_rounded, CUDA_R_32F, ta ? m : k, &zero, c, CUDA_R_32F, n,
+                          CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
 }
 
 float* Cuda::Scratch(int64_t n, ScratchSlot slot) {

@@ -2,10 +2,9 @@
 // cuDNN where the build has it and it has a deterministic algorithm of the asked arithmetic (fp32,
 // TF32, bf16 or fp16: set_precision) for the shape (cudnn_convolution.h), else to our own
 // im2col/col2im kernels around cuBLAS GEMMs (the same plan as the CPU backend; in bf16 or fp16
-// their GEMMs round the fp32 operands on tensor cores: cuBLAS's 32F_FAST_16BF and 32F_FAST_16F
-// compute types); everything else is our own
-// kernels. Each op is defined once, as a method of Cuda in the file beside its kernels
-// (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
+// the GEMMs' operands are rounded to the format first and multiplied on TF32 tensor cores, as in
+// cudnn_convolution.h); everything else is our own kernels. Each op is defined once, as a method of Cuda in the file
+// beside its kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
 // memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output
 // computed by one thread, or a fixed tree of partial sums), so results are deterministic run to
 // run: no atomics.
@@ -112,9 +111,10 @@ class Cuda final : public Backend {
   void CheckCudnn(const std::string& failure);
   // Whether cuDNN runs this convolution (else our own kernels do).
   bool OnCudnn(const ConvShape& s) const { return cudnn_ != nullptr && cudnn_->Takes(s); }
-  // Gemm for our own convolutions: in the backend's precision (bf16/fp16 tensor cores on fp32
-  // operands, or as Gemm).
-  void ConvGemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, const float* b, float* c);
+  // Gemm for our own convolutions, in the backend's precision: in bf16 and fp16 the operands are
+  // rounded to the format's grid first (a copied into a_rounded, b in place: it is the pass's own
+  // column matrix), then multiplied on TF32 tensor cores, which hold them exactly.
+  void ConvGemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, float* b, float* c, float* a_rounded);
   // Scratch that grows once, then is reused: slot kLossScratch for the per-sample loss and
   // accuracy reductions, kNormScratch for BatchNorm's partial sums (in doubles).
   enum ScratchSlot { kLossScratch = 0, kNormScratch = 1 };

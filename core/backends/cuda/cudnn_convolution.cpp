@@ -26,21 +26,37 @@ std::string Failed(const char* call, cudnnStatus_t status) {
     if (const cudnnStatus_t status_ = (call); status_ != CUDNN_STATUS_SUCCESS) return Failed(#call, status_); \
   } while (0)
 
-// Whether an algorithm's arithmetic is allowed: plain fp32 FMA only; under TF32 also tensor cores
-// on fp32 data; on 16-bit data tensor cores or FMA. Never a conversion cuDNN makes itself
-// (ALLOW_CONVERSION): what is rounded, and how, is ours to say.
+// Whether an algorithm's arithmetic is allowed: plain fp32 FMA only; under TF32, bf16 and fp16
+// also TF32 tensor cores (exact on bf16- and half-rounded operands). Never a conversion to 16 bits
+// cuDNN makes itself (ALLOW_CONVERSION): what is rounded, and how, is ours to say.
 bool MathAllowed(cudnnMathType_t math, Precision p) {
   if (math == CUDNN_FMA_MATH) return true;
   return p != Precision::kFloat32 && (math == CUDNN_DEFAULT_MATH || math == CUDNN_TENSOR_OP_MATH);
 }
 
+// The FFT and Winograd algorithms, which multiply transformed operands: in TF32 those transforms
+// are rounded to TF32, so bf16 and fp16 would no longer be exact products of the rounded operands.
+bool Transforms(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool Transforms(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool Transforms(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
 // The first of cuDNN's ranked choices that is deterministic, of allowed arithmetic and within the
-// workspace cap; -1 when none is.
+// workspace cap (in bf16 and fp16 also no transforming one); -1 when none is.
 template <typename Perf>
 int Choose(const Perf* perf, int count, Precision p, size_t* bytes, cudnnMathType_t* math) {
   for (int i = 0; i < count; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].determinism != CUDNN_DETERMINISTIC) continue;
     if (!MathAllowed(perf[i].mathType, p) || perf[i].memory > kMaxWorkspaceBytes) continue;
+    if (SixteenBit(p) && Transforms(perf[i].algo)) continue;
     *bytes = perf[i].memory;
     *math = perf[i].mathType;
     return static_cast<int>(perf[i].algo);
@@ -59,8 +75,8 @@ struct Plan {
   cudnnConvolutionBwdFilterAlgo_t backward_filter{};
   cudnnMathType_t math[3] = {CUDNN_FMA_MATH, CUDNN_FMA_MATH, CUDNN_FMA_MATH};  // forward, data, filter
   size_t workspace_bytes = 0;                                                  // cuDNN's own, at the workspace's start
-  // In bf16 / fp16: where the 16-bit images (x or dx), outputs (y or dy) and filters (w or dw)
-  // lie in the workspace, in bytes from its start; each 256-byte aligned.
+  // In bf16 / fp16: where the rounded images (x), outputs (dy) and filters (w) lie in the
+  // workspace, in bytes from its start; each 256-byte aligned.
   size_t images_at = 0, outputs_at = 0, filters_at = 0, total_bytes = 0;
 };
 
@@ -81,75 +97,64 @@ class Cudnn final : public CudnnConvolution {
     return plan.usable ? static_cast<int64_t>((plan.total_bytes + sizeof(float) - 1) / sizeof(float)) : 0;
   }
 
-  // In bf16 / fp16 each pass rounds what it reads into the workspace, runs on those 16-bit
-  // copies, and widens what it wrote back into convoy's fp32 tensor.
+  // In bf16 / fp16 each pass first rounds what it reads to the format's grid, into the workspace
+  // (sixteen_bit.h), and writes fp32 as in TF32.
   std::string Forward(const ConvShape& s, const float* x, const float* w, float* y, float* ws) override {
     const Plan& p = PlanFor(s);
-    const Operands o(ws, precision_);
-    const void* xr = o.In(x, s.x_count(), p.images_at, stream_);
-    const void* wr = o.In(w, s.w_count(), p.filters_at, stream_);
-    void* out = o.Out(y, p.outputs_at);
-    const std::string failed = Run(p, 0, "cudnnConvolutionForward", [&] {
+    const Operands o(ws, precision_, stream_);
+    const float* xr = o.Rounded(x, s.x_count(), p.images_at);
+    const float* wr = o.Rounded(w, s.w_count(), p.filters_at);
+    return AfterRounding(Run(p, 0, "cudnnConvolutionForward", [&] {
       return cudnnConvolutionForward(handle_, &kOne, p.x, xr, p.w, wr, p.conv, p.forward, ws, p.workspace_bytes, &kZero,
-                                     p.y, out);
-    });
-    o.Widen(out, y, s.y_count(), stream_);
-    return failed.empty() ? LaunchFailure() : failed;
+                                     p.y, y);
+    }));
   }
 
   std::string BackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) override {
     const Plan& p = PlanFor(s);
-    const Operands o(ws, precision_);
-    const void* dyr = o.In(dy, s.y_count(), p.outputs_at, stream_);
-    const void* wr = o.In(w, s.w_count(), p.filters_at, stream_);
-    void* out = o.Out(dx, p.images_at);
-    const std::string failed = Run(p, 1, "cudnnConvolutionBackwardData", [&] {
+    const Operands o(ws, precision_, stream_);
+    const float* dyr = o.Rounded(dy, s.y_count(), p.outputs_at);
+    const float* wr = o.Rounded(w, s.w_count(), p.filters_at);
+    return AfterRounding(Run(p, 1, "cudnnConvolutionBackwardData", [&] {
       return cudnnConvolutionBackwardData(handle_, &kOne, p.w, wr, p.y, dyr, p.conv, p.backward_data, ws,
-                                          p.workspace_bytes, &kZero, p.x, out);
-    });
-    o.Widen(out, dx, s.x_count(), stream_);
-    return failed.empty() ? LaunchFailure() : failed;
+                                          p.workspace_bytes, &kZero, p.x, dx);
+    }));
   }
 
   std::string BackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* ws) override {
     const Plan& p = PlanFor(s);
-    const Operands o(ws, precision_);
-    const void* xr = o.In(x, s.x_count(), p.images_at, stream_);
-    const void* dyr = o.In(dy, s.y_count(), p.outputs_at, stream_);
-    void* out = o.Out(dw, p.filters_at);
-    const std::string failed = Run(p, 2, "cudnnConvolutionBackwardFilter", [&] {
+    const Operands o(ws, precision_, stream_);
+    const float* xr = o.Rounded(x, s.x_count(), p.images_at);
+    const float* dyr = o.Rounded(dy, s.y_count(), p.outputs_at);
+    return AfterRounding(Run(p, 2, "cudnnConvolutionBackwardFilter", [&] {
       return cudnnConvolutionBackwardFilter(handle_, &kOne, p.x, xr, p.y, dyr, p.conv, p.backward_filter, ws,
-                                            p.workspace_bytes, &kZero, p.w, out);
-    });
-    o.Widen(out, dw, s.w_count(), stream_);
-    return failed.empty() ? LaunchFailure() : failed;
+                                            p.workspace_bytes, &kZero, p.w, dw);
+    }));
   }
 
   void set_precision(Precision p) override { precision_ = p; }
 
  private:
-  // A pass's tensors as cuDNN takes them: convoy's own in fp32 and TF32; in bf16 / fp16 16-bit
-  // copies in the workspace (inputs rounded in, the output widened out).
+  // A pass's operands as cuDNN reads them: convoy's own in fp32 and TF32; in bf16 / fp16 rounded
+  // copies in the workspace.
   struct Operands {
     char* base;
-    bool sixteen, bf16;
-    Operands(float* ws, Precision precision)
-        : base(reinterpret_cast<char*>(ws)), sixteen(SixteenBit(precision)), bf16(precision == Precision::kBfloat16) {}
-    const void* In(const float* x, int64_t count, size_t at, cudaStream_t stream) const {
-      if (!sixteen) return x;
-      ToSixteenBits(bf16, count, x, base + at, stream);
-      return base + at;
-    }
-    void* Out(float* y, size_t at) const { return sixteen ? static_cast<void*>(base + at) : y; }
-    void Widen(const void* from, float* y, int64_t count, cudaStream_t stream) const {
-      if (sixteen) FromSixteenBits(bf16, count, from, y, stream);
+    Precision precision;
+    cudaStream_t stream;
+    Operands(float* ws, Precision p, cudaStream_t s) : base(reinterpret_cast<char*>(ws)), precision(p), stream(s) {}
+    const float* Rounded(const float* x, int64_t count, size_t at) const {
+      if (!SixteenBit(precision)) return x;
+      float* copy = reinterpret_cast<float*>(base + at);
+      RoundToSixteenBits(precision == Precision::kBfloat16, count, x, copy, stream);
+      return copy;
     }
   };
 
-  // A failed launch of the conversions, as the other calls' failures read.
-  static std::string LaunchFailure() {
+  // A pass's result, or a failed launch of its rounding, as the other calls' failures read.
+  static std::string AfterRounding(std::string failed) {
+    if (!failed.empty()) return failed;
     const cudaError_t err = cudaGetLastError();
-    return err == cudaSuccess ? std::string() : std::string("16-bit conversion kernel: ") + cudaGetErrorString(err);
+    return err == cudaSuccess ? std::string() : std::string("16-bit rounding kernel: ") + cudaGetErrorString(err);
   }
 
   const Plan& PlanFor(const ConvShape& s) {
@@ -165,9 +170,7 @@ class Cudnn final : public CudnnConvolution {
     CUDNN_TRY(cudnnCreateTensorDescriptor(&p->y));
     CUDNN_TRY(cudnnCreateFilterDescriptor(&p->w));
     CUDNN_TRY(cudnnCreateConvolutionDescriptor(&p->conv));
-    const cudnnDataType_t data = precision_ == Precision::kBfloat16 ? CUDNN_DATA_BFLOAT16
-                                 : precision_ == Precision::kHalf   ? CUDNN_DATA_HALF
-                                                                    : CUDNN_DATA_FLOAT;
+    const cudnnDataType_t data = CUDNN_DATA_FLOAT;  // bf16 / fp16 too: rounded fp32 operands
     CUDNN_TRY(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, data, s.n, s.c, s.h, s.w));
     CUDNN_TRY(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, data, s.n, s.k, s.oh(), s.ow()));
     CUDNN_TRY(cudnnSetFilter4dDescriptor(p->w, data, CUDNN_TENSOR_NCHW, s.k, s.c / s.groups, s.kh, s.kw));
@@ -176,9 +179,8 @@ class Cudnn final : public CudnnConvolution {
                                               CUDNN_DATA_FLOAT));
     CUDNN_TRY(cudnnSetConvolutionGroupCount(p->conv, s.groups));
     // The math type the heuristics rank for; each pass then runs with its chosen algorithm's own.
-    CUDNN_TRY(cudnnSetConvolutionMathType(p->conv, precision_ == Precision::kFloat32 ? CUDNN_FMA_MATH
-                                                   : SixteenBit(precision_)          ? CUDNN_TENSOR_OP_MATH
-                                                                                     : CUDNN_DEFAULT_MATH));
+    CUDNN_TRY(
+        cudnnSetConvolutionMathType(p->conv, precision_ == Precision::kFloat32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
     int n = 0, k = 0, oh = 0, ow = 0;
     CUDNN_TRY(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &k, &oh, &ow));
     if (n != s.n || k != s.k || oh != s.oh() || ow != s.ow()) return "cuDNN's output shape differs";
@@ -203,11 +205,11 @@ class Cudnn final : public CudnnConvolution {
     p->backward_filter = static_cast<cudnnConvolutionBwdFilterAlgo_t>(g);
     p->workspace_bytes = std::max({bytes[0], bytes[1], bytes[2]});
     p->total_bytes = Aligned(p->workspace_bytes);
-    if (SixteenBit(precision_)) {  // 2 bytes a value
+    if (SixteenBit(precision_)) {
       p->images_at = p->total_bytes;
-      p->outputs_at = p->images_at + Aligned(2 * static_cast<size_t>(s.x_count()));
-      p->filters_at = p->outputs_at + Aligned(2 * static_cast<size_t>(s.y_count()));
-      p->total_bytes = p->filters_at + Aligned(2 * static_cast<size_t>(s.w_count()));
+      p->outputs_at = p->images_at + Aligned(sizeof(float) * static_cast<size_t>(s.x_count()));
+      p->filters_at = p->outputs_at + Aligned(sizeof(float) * static_cast<size_t>(s.y_count()));
+      p->total_bytes = p->filters_at + Aligned(sizeof(float) * static_cast<size_t>(s.w_count()));
     }
     return {};
   }

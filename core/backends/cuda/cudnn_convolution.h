@@ -5,11 +5,11 @@
 //
 // Deterministic algorithms only, chosen by cuDNN's heuristics for the shape and GPU (not by
 // timing trials, which could choose differently run to run), so a run repeats bit for bit and
-// resumes exactly; in plain fp32 arithmetic (FMA kernels), TF32, or bf16 / fp16 tensor cores
-// (the backend's precision). In bf16 and fp16 cuDNN reads and writes 16-bit tensors: the operands
-// are rounded into the workspace first and the result, summed in fp32, is rounded to 16 bits
-// before it is widened back into convoy's fp32 tensor (one rounding more than the host's
-// bf16/fp16, which keep the result fp32). No cuDNN types appear here, so the rest of the backend
+// resumes exactly; in plain fp32 arithmetic (FMA kernels) or TF32 tensor cores. In bf16 and fp16
+// each pass rounds the operands it reads to the format's grid (into the workspace) and runs the
+// TF32 algorithms on them, which represent those values exactly (sixteen_bit.h): the host's
+// bf16/fp16 numbers, at TF32's speed (16-bit tensors, the speed of bf16, are not built). No cuDNN
+// types appear here, so the rest of the backend
 // compiles the same with or without it.
 #pragma once
 

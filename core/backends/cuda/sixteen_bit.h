@@ -1,7 +1,9 @@
-// fp32 <-> bf16 / IEEE half conversions on the GPU, for cuDNN's 16-bit convolutions
-// (cudnn_convolution.cpp), which read and write 16-bit tensors while convoy keeps fp32. Rounding
-// to nearest even, as core/low_precision.h does on the host. Host-callable; no CUDA 16-bit types
-// in the interface.
+// Rounding fp32 values to the bf16 or IEEE-half grid on the GPU, kept in fp32: the GPU's bf16 and
+// fp16 convolutions (cudnn_convolution.cpp, conv_kernels.cu) round their operands so, then run
+// TF32 tensor cores, which hold every bf16 and every half value exactly (TF32 has fp32's exponent
+// and a 10-bit fraction). Products are exact and summed in fp32: the numbers of the host's
+// bf16/fp16 (core/low_precision.h rounds the same way, to nearest even). Host-callable; no CUDA
+// 16-bit types in the interface.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,9 +12,7 @@
 
 namespace convoy::cuda {
 
-// out (count 16-bit values) = x rounded to bf16 (bf16 true) or IEEE half.
-void ToSixteenBits(bool bf16, int64_t count, const float* x, void* out, cudaStream_t stream);
-// out (count floats) = x (16-bit values) widened.
-void FromSixteenBits(bool bf16, int64_t count, const void* x, float* out, cudaStream_t stream);
+// out[i] = x[i] rounded to bf16 (bf16 true) or IEEE half, as a float; out may be x.
+void RoundToSixteenBits(bool bf16, int64_t count, const float* x, float* out, cudaStream_t stream);
 
 }  // namespace convoy::cuda
