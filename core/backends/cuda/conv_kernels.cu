@@ -3,6 +3,7 @@
 // GEMMs. Shapes as in core/backend.h.
 #include "core/backends/cuda/block_sum.cuh"
 #include "core/backends/cuda/cuda_backend.cuh"
+#include "core/backends/cuda/sixteen_bit.h"
 #include "core/kernel_math.h"
 
 namespace convoy {
@@ -86,10 +87,14 @@ __global__ void BiasReluKernel(int64_t total, int k, int64_t hw, const float* bi
 }
 
 // One block per channel: db[k] = the sum of dy (N x K x HW) over images and pixels, in a fixed order.
-__global__ void ChannelSumsKernel(int n, int k, int64_t hw, const float* dy, float* sums) {
+// In bf16 and fp16 (sixteen) the sums are of dy rounded to the format, as cuDNN's filter gradient
+// reads it (and as the host backends sum it).
+__global__ void ChannelSumsKernel(int n, int k, int64_t hw, bool sixteen, bool bf16, const float* dy, float* sums) {
   float sum = 0.f;
-  for (int64_t o = threadIdx.x; o < int64_t{n} * hw; o += blockDim.x)
-    sum += dy[((o / hw) * k + blockIdx.x) * hw + o % hw];
+  for (int64_t o = threadIdx.x; o < int64_t{n} * hw; o += blockDim.x) {
+    const float v = dy[((o / hw) * k + blockIdx.x) * hw + o % hw];
+    sum += sixteen ? cuda::RoundedToSixteenBits(bf16, v) : v;
+  }
   sum = cuda::BlockSumValue<kThreads, float>(sum);
   if (threadIdx.x == 0) sums[blockIdx.x] = sum;
 }
@@ -176,7 +181,8 @@ void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* d
   if (OnCudnn(s)) {
     CheckCudnn(cudnn_->BackwardFilter(s, x, dy, dw, ws));
     if (db) {
-      ChannelSumsKernel<<<s.k, kThreads, 0, stream_>>>(s.n, s.k, int64_t{s.oh()} * s.ow(), dy, db);
+      ChannelSumsKernel<<<s.k, kThreads, 0, stream_>>>(s.n, s.k, int64_t{s.oh()} * s.ow(), SixteenBit(precision_),
+                                                       precision_ == Precision::kBfloat16, dy, db);
       CheckLaunch("ChannelSumsKernel");
     }
     return;
@@ -187,11 +193,11 @@ void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* d
   CheckLaunch("Im2colKernel");
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
-  if (db) {  // before the GEMM, which rounds dyt in place in bf16 and fp16
+  ConvGemm(false, true, s.k, space.rows, static_cast<int>(space.cols), dyt, space.col, dw, dyt);
+  if (db) {  // after the GEMM, which rounds dyt in place in bf16 and fp16: the bias sums read it so too
     RowSumsKernel<<<s.k, kThreads, 0, stream_>>>(space.cols, dyt, db);
     CheckLaunch("RowSumsKernel");
   }
-  ConvGemm(false, true, s.k, space.rows, static_cast<int>(space.cols), dyt, space.col, dw, dyt);
 }
 
 }  // namespace convoy
