@@ -68,6 +68,13 @@ int SlicesPerChannel(int c, int64_t count) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({by_size, by_grid, 256})));
 }
 
+// The grid of the element-wise passes, whose threads each find their first element's channel
+// with 64-bit divisions (ChannelOf): about 8 elements a thread, so those divisions are not the
+// pass's cost, as they were at one element a thread.
+unsigned ChannelPassBlocks(int64_t total) {
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(StrideBlocks(total), total / (kThreads * 8))));
+}
+
 // Block (slice, channel) covers values [count * slice / slices, count * (slice + 1) / slices).
 struct Slice {
   __device__ Slice(int64_t count) {
@@ -77,15 +84,24 @@ struct Slice {
   int64_t begin, end;
 };
 
-// partial[(ch * slices + slice) * 2 + {0, 1}] = the slice's sum and sum of squares.
+// partial[(ch * slices + slice) * 2 + {0, 1}] = the slice's sum and sum of squares. A thread
+// loads kInFlight values before it adds them: one load at a time left this pass at a third of the
+// memory's speed (a load's latency, not its bandwidth, bounded it).
+constexpr int kInFlight = 4;
 __global__ void MeanVarSlicesKernel(int n, int c, int64_t hw, const float* x, double* partial) {
   const int ch = blockIdx.y;
   const Slice slice(int64_t{n} * hw);
   double sum = 0, sq = 0;
   ChannelValues at(slice.begin + threadIdx.x, blockDim.x, c, ch, hw);
-  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += blockDim.x, at.Next()) {
-    const double v = x[at.offset];
-    sum += v, sq += v * v;
+  for (int64_t o = slice.begin + threadIdx.x; o < slice.end; o += kInFlight * blockDim.x) {
+    float v[kInFlight];
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {
+      v[u] = o + u * int64_t{blockDim.x} < slice.end ? x[at.offset] : 0.f;
+      at.Next();
+    }
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) sum += v[u], sq += double{v[u]} * v[u];
   }
   sum = BlockSumValue<kThreads, double>(sum);
   sq = BlockSumValue<kThreads, double>(sq);
@@ -188,7 +204,8 @@ void Cuda::ChannelMeanVar(int n, int c, int64_t hw, const float* x, float* mean,
 void Cuda::BatchNormForward(int n, int c, int64_t hw, const float* x, const float* mean, const float* var,
                             const float* gamma, const float* beta, float eps, bool relu, float* y) {
   const int64_t total = int64_t{n} * c * hw;
-  NormalizeKernel<<<StrideBlocks(total), kThreads, 0, stream_>>>(total, c, hw, x, mean, var, gamma, beta, eps, relu, y);
+  NormalizeKernel<<<ChannelPassBlocks(total), kThreads, 0, stream_>>>(total, c, hw, x, mean, var, gamma, beta, eps,
+                                                                      relu, y);
   CheckLaunch("NormalizeKernel");
 }
 
@@ -202,8 +219,8 @@ void Cuda::BatchNormBackward(int n, int c, int64_t hw, const float* x, const flo
   BackwardSumsFinishKernel<<<Blocks(c), kThreads, 0, stream_>>>(c, slices, partial, dgamma, dbeta);
   CheckLaunch("BackwardSumsFinishKernel");
   const int64_t total = int64_t{n} * c * hw;
-  BackwardDataKernel<<<StrideBlocks(total), kThreads, 0, stream_>>>(total, c, hw, static_cast<float>(int64_t{n} * hw),
-                                                                    x, y, dy, mean, var, gamma, eps, dgamma, dbeta, dx);
+  BackwardDataKernel<<<ChannelPassBlocks(total), kThreads, 0, stream_>>>(
+      total, c, hw, static_cast<float>(int64_t{n} * hw), x, y, dy, mean, var, gamma, eps, dgamma, dbeta, dx);
   CheckLaunch("BackwardDataKernel");
 }
 
