@@ -44,6 +44,8 @@ SHAPES = [
     ("pad > kernel half: 3x3 pad 2", 16, 16, 20, ("conv", 16, 3, 1, 2)),
     ("stride > kernel: 1x1/3", 16, 32, 30, ("conv", 32, 1, 3, 0)),
     ("1x1 input, 1x1 kernel", 64, 256, 1, ("conv", 256, 1, 1, 0)),
+    ("DenseNet 3x3 60->12 at 32 (few outputs)", 32, 60, 32, ("conv", 12, 3, 1, 1)),
+    ("DenseNet transition 1x1 72->36 at 32", 32, 72, 32, ("conv", 36, 1, 1, 0)),
     ("depthwise 3x3 64 at 56 (MobileNet)", 8, 64, 56, ("conv", 64, 3, 1, 1, 64)),
     ("depthwise 3x3/2 32 at 112 (MobileNet)", 8, 32, 112, ("conv", 32, 3, 2, 1, 32)),
     ("grouped 3x3 128 at 28, 32 groups (ResNeXt)", 8, 128, 28, ("conv", 128, 3, 1, 1, 32)),

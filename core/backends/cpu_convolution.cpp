@@ -290,6 +290,13 @@ bool UseDnnl(const ConvShape& s, ConvPass pass) {
   if (s.n < 1) return false;
   // Only given where ConvTakesBlocked or ConvTakesGroups said so, or in bf16 (DnnlRoundsItself).
   if (s.x_blocked || s.y_blocked || s.groups > 1 || s.precision != Precision::kFloat32) return true;
+  // A 1 x 1, stride 1 convolution of plain images is a GEMM on them as they lie: oneDNN would
+  // first reorder them into its blocked layout, and its output back (DenseNet-style's transition,
+  // 72 -> 36 channels at 32 x 32, batch 32, one thread: 4.8 -> 2.7 ms forward, 10.6 -> 7.5 ms
+  // backward, bench/layers_vs_pytorch.py; 64 -> 64 at 16 x 16 even). Between blocked layers
+  // (ConvTakesBlocked) oneDNN keeps them. Few output channels do not follow: im2col + GEMM took
+  // DenseNet-style's 3 x 3, 60 -> 12 from 6.3 to 11 ms forward.
+  if (s.kh == 1 && s.kw == 1 && s.stride == 1 && s.pad == 0) return false;
   // Few-channel inputs (colour stems): oneDNN for the filter gradient always, and forward where
   // the filter is 5 x 5 or larger (`convoy time`, one thread: AlexNet-style 11 x 11 / 4 at 64 px
   // 4.6 -> 2.4 ms, ResNet-18's 7 x 7 / 2 at 64 px 4.1 -> 2.5 ms; 5 x 5 even).
