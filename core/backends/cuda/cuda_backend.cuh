@@ -3,11 +3,11 @@
 // TF32, bf16 or fp16: set_precision) for the shape (cudnn_convolution.h), else to our own
 // im2col/col2im kernels around cuBLAS GEMMs (the same plan as the CPU backend; in bf16 or fp16
 // the GEMMs' operands are rounded to the format first and multiplied on TF32 tensor cores, as in
-// cudnn_convolution.h); everything else is our own kernels. Each op is defined once, as a method of Cuda in the file
-// beside its kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu, norm_kernels.cu, loss_kernels.cu);
-// memory, copies, GEMM and creation are in cuda_backend.cu. Every kernel gathers (each output
-// computed by one thread, or a fixed tree of partial sums), so results are deterministic run to
-// run: no atomics.
+// cudnn_convolution.h); everything else is our own kernels. Each op is defined once, as a method
+// of Cuda in the file beside its kernels (conv_kernels.cu, pool_kernels.cu, elementwise_kernels.cu,
+// norm_kernels.cu, loss_kernels.cu); memory, copies, GEMM and creation are in cuda_backend.cu.
+// Every kernel gathers (each output computed by one thread, or a fixed tree of partial sums), so
+// results are deterministic run to run: no atomics.
 //
 // A fault (a failed launch, copy, allocation or cuBLAS call) does not throw: the first is kept,
 // naming the call and the device's error text, and TakeError() hands it to the training loop,
