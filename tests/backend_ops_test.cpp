@@ -39,6 +39,7 @@ const ConvShape kConvShapes[] = {
     {3, 3, 7, 9, 5, 3, 3, 1, 1},     // odd sizes, padding
     {2, 2, 11, 10, 3, 3, 3, 2, 1},   // stride 2 with padding
     {1, 4, 5, 5, 2, 1, 1, 1, 0},     // 1x1
+    {5, 72, 6, 6, 36, 1, 1, 1, 0},   // 1x1 over many channels and images: a GEMM on plain images
     {2, 3, 6, 7, 4, 3, 2, 3, 2},     // non-square kernel, stride 3, pad 2
     {1, 2, 3, 3, 3, 5, 5, 1, 2},     // kernel larger than the image
 };
