@@ -23,8 +23,8 @@ enum class Device { kCpu, kCuda };
 // tensor cores on fp32 data (host backends compute fp32). kBfloat16, kHalf: the operands each
 // pass reads (x and w forward, dy and w for dx, x and dy for dw) rounded to bf16 or IEEE half,
 // products summed in fp32, the result fp32: what bf16/fp16 tensor-core and AMX kernels compute.
-// A convolution's bias gradient sums the rounded dy, as oneDNN's bf16 kernels do. Storage, BatchNorm, pooling, inner
-// products, the loss and the update stay fp32.
+// A convolution's bias gradient sums the rounded dy, as oneDNN's bf16 kernels do. Storage,
+// BatchNorm, pooling, inner products, the loss and the update stay fp32.
 enum class Precision { kFloat32, kTf32, kBfloat16, kHalf };
 // bf16 or fp16: the precisions that round convolution operands to 16 bits.
 CONVOY_HOST_DEVICE inline bool SixteenBit(Precision p) { return p == Precision::kBfloat16 || p == Precision::kHalf; }

@@ -458,7 +458,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
-    const int64_t weights = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
+    const int64_t weights = s.w_count();
     float* partial_b = ws + DnnlConvolution::kSlots * weights;
     DnnlConvolution::PartShapes shapes;  // parts.parts <= kSlots
     for (int g = 0; g < parts.parts; ++g) shapes[g] = parts.Part(s, g);

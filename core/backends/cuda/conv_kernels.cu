@@ -87,13 +87,13 @@ __global__ void BiasReluKernel(int64_t total, int k, int64_t hw, const float* bi
 }
 
 // One block per channel: db[k] = the sum of dy (N x K x HW) over images and pixels, in a fixed order.
-// In bf16 and fp16 (sixteen) the sums are of dy rounded to the format, as cuDNN's filter gradient
-// reads it (and as the host backends sum it).
-__global__ void ChannelSumsKernel(int n, int k, int64_t hw, bool sixteen, bool bf16, const float* dy, float* sums) {
+// In bf16 and fp16 the sums are of dy rounded to the format, as cuDNN's filter gradient reads it
+// (and as the host backends sum it).
+__global__ void ChannelSumsKernel(int n, int k, int64_t hw, Precision p, const float* dy, float* sums) {
   float sum = 0.f;
   for (int64_t o = threadIdx.x; o < int64_t{n} * hw; o += blockDim.x) {
     const float v = dy[((o / hw) * k + blockIdx.x) * hw + o % hw];
-    sum += sixteen ? cuda::RoundedToSixteenBits(bf16, v) : v;
+    sum += SixteenBit(p) ? cuda::RoundedToSixteenBits(p == Precision::kBfloat16, v) : v;
   }
   sum = cuda::BlockSumValue<kThreads, float>(sum);
   if (threadIdx.x == 0) sums[blockIdx.x] = sum;
@@ -113,7 +113,7 @@ void LaunchIm2col(const ConvShape& s, const float* x, float* col, cudaStream_t s
 
 // dyt (K x N*P) = dy (N x K x P)
 void LaunchGatherConvGrad(const ConvShape& s, const float* dy, float* dyt, cudaStream_t stream) {
-  const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+  const int64_t total = s.y_count();
   GatherKernel<<<Blocks(total), kThreads, 0, stream>>>(s, dy, dyt, total);
 }
 
@@ -148,7 +148,7 @@ void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const
   if (OnCudnn(s)) {
     CheckCudnn(cudnn_->Forward(s, x, w, y, ws));
     if (b || relu) {
-      const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+      const int64_t total = s.y_count();
       BiasReluKernel<<<cuda::StrideBlocks(total), kThreads, 0, stream_>>>(total, s.k, int64_t{s.oh()} * s.ow(), b, relu,
                                                                           y);
       CheckLaunch("BiasReluKernel");
@@ -160,7 +160,7 @@ void Cuda::ConvForward(const ConvShape& s, const float* x, const float* w, const
   LaunchIm2col(s, x, space.col, stream_);
   CheckLaunch("Im2colKernel");
   ConvGemm(false, false, s.k, static_cast<int>(space.cols), space.rows, w, space.col, out, space.filters);
-  const int64_t total = int64_t{s.n} * s.k * s.oh() * s.ow();
+  const int64_t total = s.y_count();
   ScatterKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, out, b, relu, y, total);
   CheckLaunch("ScatterKernel");
 }
@@ -172,7 +172,7 @@ void Cuda::ConvBackwardData(const ConvShape& s, const float* dy, const float* w,
   LaunchGatherConvGrad(s, dy, dyt, stream_);
   CheckLaunch("GatherKernel");
   ConvGemm(true, false, space.rows, static_cast<int>(space.cols), s.k, w, dyt, space.col, space.filters);
-  const int64_t total = int64_t{s.n} * s.c * s.h * s.w;
+  const int64_t total = s.x_count();
   Col2imKernel<<<Blocks(total), kThreads, 0, stream_>>>(s, space.col, dx, total);
   CheckLaunch("Col2imKernel");
 }
@@ -181,8 +181,7 @@ void Cuda::ConvBackwardFilter(const ConvShape& s, const float* x, const float* d
   if (OnCudnn(s)) {
     CheckCudnn(cudnn_->BackwardFilter(s, x, dy, dw, ws));
     if (db) {
-      ChannelSumsKernel<<<s.k, kThreads, 0, stream_>>>(s.n, s.k, int64_t{s.oh()} * s.ow(), SixteenBit(precision_),
-                                                       precision_ == Precision::kBfloat16, dy, db);
+      ChannelSumsKernel<<<s.k, kThreads, 0, stream_>>>(s.n, s.k, int64_t{s.oh()} * s.ow(), precision_, dy, db);
       CheckLaunch("ChannelSumsKernel");
     }
     return;
