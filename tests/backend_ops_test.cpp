@@ -42,6 +42,10 @@ const ConvShape kConvShapes[] = {
     {5, 72, 6, 6, 36, 1, 1, 1, 0},   // 1x1 over many channels and images: a GEMM on plain images
     {2, 3, 6, 7, 4, 3, 2, 3, 2},     // non-square kernel, stride 3, pad 2
     {1, 2, 3, 3, 3, 5, 5, 1, 2},     // kernel larger than the image
+    // Wide layers on small images: one GEMM over the batch where oneDNN's kernels are its AVX2
+    // ones (also run with DNNL_MAX_CPU_ISA=AVX2, tests/CMakeLists.txt); 130 filters split unevenly.
+    {3, 128, 3, 3, 128, 3, 3, 1, 1},
+    {2, 120, 4, 3, 130, 3, 3, 1, 1},
 };
 
 // The three passes of every shape against the reference, at the backends' precision.

@@ -3,7 +3,10 @@
 // reorders into oneDNN's layout (shared by the parts, cut into slices run on the pool) are copies.
 // Shapes wide enough for all of that (64-channel slices, several parts), in fp32 and bf16.
 #include <gtest/gtest.h>
+#include <oneapi/dnnl/dnnl.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "core/backend.h"
@@ -37,7 +40,7 @@ std::vector<float> AllPasses(const ConvShape& s, int threads) {
 TEST(CpuDeterminismTest, ConvolutionsGiveTheSameBitsOnOneTwoAndThreeThreads) {
   const ConvShape shapes[] = {
       {16, 64, 8, 8, 128, 3, 3, 1, 1},   // 128 filters: two 64-channel slices; 2 parts
-      {8, 128, 4, 4, 256, 3, 3, 1, 1},   // ResNet-18's deep layers, smaller
+      {8, 128, 4, 4, 256, 3, 3, 1, 1},   // ResNet-18's deep layers, smaller; one GEMM on AVX2 kernels
       {20, 32, 16, 16, 64, 1, 1, 1, 0},  // 1x1, 5 parts
   };
   for (Precision p : {Precision::kFloat32, Precision::kBfloat16}) {
@@ -50,6 +53,15 @@ TEST(CpuDeterminismTest, ConvolutionsGiveTheSameBitsOnOneTwoAndThreeThreads) {
   }
   ASSERT_TRUE(CpuBackend()->set_precision(Precision::kFloat32).ok());
   SetCpuThreads(1);
+}
+
+// CpuConvolutionsOnAvx2Kernels (tests/CMakeLists.txt) runs these tests with DNNL_MAX_CPU_ISA=AVX2:
+// that run means something only if oneDNN is held to it.
+TEST(CpuDeterminismTest, OneDnnKeepsToTheIsaItIsHeldTo) {
+  const char* cap = std::getenv("DNNL_MAX_CPU_ISA");
+  if (cap == nullptr || std::string(cap) != "AVX2") GTEST_SKIP() << "DNNL_MAX_CPU_ISA=AVX2 is not set";
+  const unsigned isa = dnnl_get_effective_cpu_isa();
+  EXPECT_EQ(isa & ~static_cast<unsigned>(dnnl_cpu_isa_avx2), 0u) << "oneDNN runs ISA 0x" << std::hex << isa;
 }
 
 }  // namespace

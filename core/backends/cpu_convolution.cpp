@@ -29,9 +29,100 @@ void CopyRows(const ConvShape& s, const float* image, int64_t cols, float* col) 
       }
 }
 
+// Small images (AlexNet-style's and ResNet-18's last layers, 3 x 3 outputs): rows of a few floats,
+// where the general loops' edge tests and fills per row cost more than the copies (a third of a
+// 384 -> 256 layer's forward at 3 x 3 went to them). Each channel is copied into a plane with a
+// zero border `pad` wide; each column-matrix row is then read from it through one table of the
+// windows' offsets.
+constexpr int kSmallPlane = 64;           // output pixels at most
+constexpr int kSmallPaddedFloats = 1024;  // padded input plane at most
+
+bool SmallImage(const ConvShape& s) {
+  return s.ow() < 8 && int64_t{s.oh()} * s.ow() <= kSmallPlane &&
+         int64_t{s.h + 2 * s.pad} * (s.w + 2 * s.pad) <= kSmallPaddedFloats;
+}
+
+struct SmallImageWindows {
+  int padded_w, padded_floats, plane;
+  int offset[kSmallPlane];  // of output pixel p's window in the padded plane
+  explicit SmallImageWindows(const ConvShape& s)
+      : padded_w(s.w + 2 * s.pad), padded_floats((s.h + 2 * s.pad) * padded_w), plane(s.oh() * s.ow()) {
+    for (int y = 0; y < s.oh(); ++y)
+      for (int x = 0; x < s.ow(); ++x) offset[y * s.ow() + x] = (y * padded_w + x) * s.stride;
+  }
+  // Channel c's rows into the padded plane's interior (its border stays as it is).
+  void Pad(const ConvShape& s, const float* image, int c, float* padded) const {
+    for (int y = 0; y < s.h; ++y)
+      std::memcpy(padded + (y + s.pad) * padded_w + s.pad, image + (int64_t{c} * s.h + y) * s.w, s.w * sizeof(float));
+  }
+};
+
+// Stride 1, OW known when compiled: a row's copy is OH runs of OW floats at fixed offsets.
+template <int OW>
+void Im2colSmallRows(const ConvShape& s, const SmallImageWindows& win, const float* padded, int c, int64_t cols,
+                     float* col) {
+  const int oh = s.oh(), pw = win.padded_w;
+  for (int i = 0; i < s.kh; ++i)
+    for (int j = 0; j < s.kw; ++j) {
+      float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
+      const float* in = padded + i * pw + j;
+      for (int y = 0; y < oh; ++y)
+        for (int x = 0; x < OW; ++x) out[y * OW + x] = in[y * pw + x];
+    }
+}
+
+void Im2colSmallImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
+  const SmallImageWindows win(s);
+  float padded[kSmallPaddedFloats];
+  std::fill(padded, padded + win.padded_floats, 0.f);
+  const int rows_of = s.stride == 1 ? s.ow() : 0;
+  for (int c = 0; c < s.c; ++c) {
+    win.Pad(s, image, c, padded);
+    switch (rows_of) {
+      case 2:
+        Im2colSmallRows<2>(s, win, padded, c, cols, col);
+        continue;
+      case 3:
+        Im2colSmallRows<3>(s, win, padded, c, cols, col);
+        continue;
+      case 4:
+        Im2colSmallRows<4>(s, win, padded, c, cols, col);
+        continue;
+      default:
+        break;
+    }
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
+        const float* in = padded + i * win.padded_w + j;
+        for (int p = 0; p < win.plane; ++p) out[p] = in[win.offset[p]];
+      }
+  }
+}
+
+// Its adjoint: each channel's entries added into a zeroed padded plane, whose interior is the
+// channel's gradient.
+void Col2imSmallImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  const SmallImageWindows win(s);
+  float padded[kSmallPaddedFloats];
+  for (int c = 0; c < s.c; ++c) {
+    std::fill(padded, padded + win.padded_floats, 0.f);
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        const float* in = col + ((c * s.kh + i) * s.kw + j) * cols;
+        float* out = padded + i * win.padded_w + j;
+        for (int p = 0; p < win.plane; ++p) out[win.offset[p]] += in[p];
+      }
+    for (int y = 0; y < s.h; ++y)
+      std::memcpy(image + (int64_t{c} * s.h + y) * s.w, padded + (y + s.pad) * win.padded_w + s.pad,
+                  s.w * sizeof(float));
+  }
+}
+
 // One image's part of the column matrix: rows C*KH*KW, each holding OH*OW entries at stride
 // `cols` (the chunk's column count).
 void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
+  if (SmallImage(s)) return Im2colSmallImage(s, image, cols, col);
   const int oh = s.oh(), ow = s.ow();
   if (s.stride == 1 && s.pad == 0) {  // every window inside the image: straight copies, no edge tests
     switch (ow) {                     // LeNet's widths (and a few more) with the row length built in
@@ -117,6 +208,7 @@ bool Col2imRowsInRegisters(const ConvShape&, const float*, int64_t, float*) { re
 
 // The adjoint of Im2colImage: adds every column entry back onto its input pixel.
 void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
+  if (SmallImage(s)) return Col2imSmallImage(s, col, cols, image);
   if (Col2imRowsInRegisters(s, col, cols, image)) return;
   const int oh = s.oh(), ow = s.ow();
   std::fill(image, image + static_cast<int64_t>(s.c) * s.h * s.w, 0.f);
@@ -313,13 +405,137 @@ void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* 
   dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
 
-// dyt (K x cols of images [first, last)) = dy of those images, K-major.
-void GatherGrad(const ConvShape& s, const ConvPlan& p, const float* dy, int first, int last, float* dyt) {
-  const int64_t cols = (last - first) * p.plane;
-  for (int n = first; n < last; ++n)
+// Columns [(from - first) * plane, (to - first) * plane) of dyt (K x cols, images [first, ...) of
+// the batch side by side) = dy of images [from, to), K-major.
+void GatherGrad(const ConvShape& s, int64_t plane, const float* dy, int first, int from, int to, int64_t cols,
+                float* dyt) {
+  for (int n = from; n < to; ++n)
     for (int k = 0; k < s.k; ++k)
-      std::memcpy(dyt + k * cols + (n - first) * p.plane, dy + (int64_t{n} * s.k + k) * p.plane,
-                  p.plane * sizeof(float));
+      std::memcpy(dyt + k * cols + (n - first) * plane, dy + (int64_t{n} * s.k + k) * plane, plane * sizeof(float));
+}
+
+// The adjoint of GatherGrad, adding the bias (and the ReLU) on the way: images [from, to) of y
+// (N x K x P) from their columns of out (K x cols, images [first, ...) side by side).
+void ScatterOutput(const ConvShape& s, int64_t plane, const float* out, int first, int from, int to, int64_t cols,
+                   const float* b, bool relu, float* y) {
+  for (int n = from; n < to; ++n)
+    for (int k = 0; k < s.k; ++k) {
+      const float* src = out + k * cols + (n - first) * plane;
+      float* dst = y + (int64_t{n} * s.k + k) * plane;
+      const float bias = b ? b[k] : 0.f;
+      if (relu) {
+        for (int64_t i = 0; i < plane; ++i) dst[i] = std::max(src[i] + bias, 0.f);
+      } else {
+        for (int64_t i = 0; i < plane; ++i) dst[i] = src[i] + bias;
+      }
+    }
+}
+
+// Wide convolutions of small images where oneDNN's kernels are its AVX2 ones (no AVX-512): one
+// GEMM over many images at once. A part of a few images gives sgemm a column matrix of a few
+// dozen columns and oneDNN's AVX2 direct kernels reach a fifth of a core's peak on filter
+// gradients of such shapes; side by side, the whole batch's columns keep sgemm near its peak.
+// Measured on an AMD EPYC (Zen 3, AVX2), one thread, forward + backward
+// (bench/layers_vs_pytorch.py): 3 x 3, 512 channels at 3 x 3, batch 16 (ResNet-18's last stage
+// at 64 px), 15.7 + 66.9 ms on oneDNN; on AVX-512 machines oneDNN's kernels won this (an earlier
+// trial on AlexNet-style's 3 x 3 layers), so they keep them.
+bool BatchGemmWins(const ConvShape& s) {
+  static const bool avx2_kernels =
+      (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core;
+  const int64_t rows = int64_t{s.c} * s.kh * s.kw;
+  return avx2_kernels && s.groups == 1 && s.precision == Precision::kFloat32 && int64_t{s.oh()} * s.ow() <= 16 &&
+         rows >= 1024 && s.k >= 128;
+}
+
+// The column matrix of at most this many floats (16 MB) holds as many images as fit.
+constexpr int64_t kBatchGemmFloats = int64_t{1} << 22;
+
+// Images taken together in chunks (as many as fit kBatchGemmFloats, the count fixed by the shape);
+// each chunk's GEMM is cut into kBatchParts fixed blocks of rows, one single-threaded sgemm each
+// on the pool, so every output is one sgemm call's, the same bits for any thread count.
+struct BatchGemmPlan {
+  int64_t rows, plane, image;
+  int per_chunk;
+  explicit BatchGemmPlan(const ConvShape& s)
+      : rows(int64_t{s.c} * s.kh * s.kw), plane(int64_t{s.oh()} * s.ow()), image(int64_t{s.c} * s.h * s.w) {
+    per_chunk = static_cast<int>(
+        std::clamp<int64_t>(kBatchGemmFloats / std::max<int64_t>(rows * plane, 1), 1, std::max(s.n, 1)));
+  }
+  // Scratch: the column matrix, then K x columns.
+  int64_t Workspace(const ConvShape& s) const { return (rows + s.k) * per_chunk * plane; }
+  // Runs body(first, last, cols, col, second) for each chunk of images, in order.
+  template <typename Body>
+  void ForChunks(const ConvShape& s, float* ws, Body body) const {
+    for (int first = 0; first < s.n; first += per_chunk) {
+      const int last = std::min(s.n, first + per_chunk);
+      const int64_t cols = (last - first) * plane;
+      body(first, last, cols, ws, ws + rows * cols);
+    }
+  }
+  // Runs body(from, to) over the images [first, last) on the pool (each image's own columns).
+  template <typename Body>
+  static void ForImages(int first, int last, Body body) {
+    Parallel(last - first, 1,
+             [&](int64_t i0, int64_t i1) { body(first + static_cast<int>(i0), first + static_cast<int>(i1)); });
+  }
+  // Runs body(begin, end) over kBatchParts fixed blocks of [0, count) on the pool.
+  template <typename Body>
+  static void ForBlocks(int64_t count, Body body) {
+    Parallel(kBatchParts, 1, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) body(count * g / kBatchParts, count * (g + 1) / kBatchParts);
+    });
+  }
+};
+
+void BatchGemmForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
+                      float* ws) {
+  const BatchGemmPlan p(s);
+  p.ForChunks(s, ws, [&](int first, int last, int64_t cols, float* col, float* out) {
+    p.ForImages(first, last, [&](int from, int to) {
+      for (int n = from; n < to; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
+    });
+    p.ForBlocks(s.k, [&](int64_t k0, int64_t k1) {
+      SerialGemm(false, false, k1 - k0, cols, p.rows, w + k0 * p.rows, p.rows, col, cols, 0.f, out + k0 * cols, cols);
+    });
+    p.ForImages(first, last,
+                [&](int from, int to) { ScatterOutput(s, p.plane, out, first, from, to, cols, b, relu, y); });
+  });
+}
+
+void BatchGemmBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws) {
+  const BatchGemmPlan p(s);
+  p.ForChunks(s, ws, [&](int first, int last, int64_t cols, float* col, float* dyt) {
+    p.ForImages(first, last, [&](int from, int to) { GatherGrad(s, p.plane, dy, first, from, to, cols, dyt); });
+    p.ForBlocks(p.rows, [&](int64_t r0, int64_t r1) {
+      SerialGemm(true, false, r1 - r0, cols, s.k, w + r0, p.rows, dyt, cols, 0.f, col + r0 * cols, cols);
+    });
+    p.ForImages(first, last, [&](int from, int to) {
+      for (int n = from; n < to; ++n) Col2imImage(s, col + (n - first) * p.plane, cols, dx + n * p.image);
+    });
+  });
+}
+
+// dw's columns (the filter taps) are cut into the blocks: each block's sgemm writes its own.
+void BatchGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
+  const BatchGemmPlan p(s);
+  p.ForChunks(s, ws, [&](int first, int last, int64_t cols, float* col, float* dyt) {
+    p.ForImages(first, last, [&](int from, int to) {
+      for (int n = from; n < to; ++n) Im2colImage(s, x + n * p.image, cols, col + (n - first) * p.plane);
+      GatherGrad(s, p.plane, dy, first, from, to, cols, dyt);
+    });
+    const float beta = first == 0 ? 0.f : 1.f;
+    p.ForBlocks(p.rows, [&](int64_t r0, int64_t r1) {
+      SerialGemm(false, true, s.k, r1 - r0, cols, dyt, cols, col + r0 * cols, cols, beta, dw + r0, p.rows);
+    });
+    if (!db) return;
+    Parallel(s.k, 1, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) {
+        float sum = 0.f;
+        for (int64_t i = 0; i < cols; ++i) sum += dyt[k * cols + i];
+        db[k] = first == 0 ? sum : db[k] + sum;
+      }
+    });
+  });
 }
 
 // Whether oneDNN's grouped and depthwise kernels take a grouped convolution whole.
@@ -338,7 +554,7 @@ bool ConvTakesBlocked(const ConvShape& s) {
   // out of the blocked layout than on the convolution). The loops and the layer's regrouping read
   // plain images.
   if (s.groups > 1) return GroupsOnDnnl(s) && Dnnl().Supported(one);
-  return DnnlWins(s) && Dnnl().Supported(one);
+  return !BatchGemmWins(s) && DnnlWins(s) && Dnnl().Supported(one);
 }
 
 namespace {
@@ -384,7 +600,7 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
   const ConvPlan p(s);
   return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
-                   DirectConvWorkspace(s)});
+                   DirectConvWorkspace(s), BatchGemmWins(s) ? BatchGemmPlan(s).Workspace(s) : 0});
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
@@ -396,6 +612,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
+  if (BatchGemmWins(s)) return BatchGemmForward(s, x, w, b, relu, y, ws);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
     const uint64_t call = Dnnl().NewCall();
@@ -408,18 +625,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   p.ForChunks(s.n, ws, [&](const ConvPlan::Chunk& c) {
     for (int n = c.first; n < c.last; ++n) Im2colImage(s, x + n * p.image, c.cols, c.col + (n - c.first) * p.plane);
     SerialGemm(false, false, s.k, c.cols, p.rows, w, p.rows, c.col, c.cols, 0.f, c.second, c.cols);
-    // K x (images x P) -> images x K x P, adding the bias on the way.
-    for (int n = c.first; n < c.last; ++n)
-      for (int k = 0; k < s.k; ++k) {
-        const float* src = c.second + k * c.cols + (n - c.first) * p.plane;
-        float* dst = y + (int64_t{n} * s.k + k) * p.plane;
-        const float bias = b ? b[k] : 0.f;
-        if (relu) {
-          for (int64_t i = 0; i < p.plane; ++i) dst[i] = std::max(src[i] + bias, 0.f);
-        } else {
-          for (int64_t i = 0; i < p.plane; ++i) dst[i] = src[i] + bias;
-        }
-      }
+    ScatterOutput(s, p.plane, c.second, c.first, c.first, c.last, c.cols, b, relu, y);
   });
 }
 
@@ -431,6 +637,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
                             Rounded(s.precision, s.w_count(), w, r.second), dx, ws);
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
+  if (BatchGemmWins(s)) return BatchGemmBackwardData(s, dy, w, dx, ws);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
     const uint64_t call = Dnnl().NewCall();
@@ -441,7 +648,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
   }
   const ConvPlan p(s);
   p.ForChunks(s.n, ws, [&](const ConvPlan::Chunk& c) {
-    GatherGrad(s, p, dy, c.first, c.last, c.second);
+    GatherGrad(s, p.plane, dy, c.first, c.first, c.last, c.cols, c.second);
     SerialGemm(true, false, p.rows, c.cols, s.k, w, p.rows, c.second, c.cols, 0.f, c.col, c.cols);
     for (int n = c.first; n < c.last; ++n) Col2imImage(s, c.col + (n - c.first) * p.plane, c.cols, dx + n * p.image);
   });
@@ -456,6 +663,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
+  if (BatchGemmWins(s)) return BatchGemmBackwardFilter(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
     const int64_t weights = s.w_count();
@@ -488,7 +696,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
     if (c.first_of_group) std::fill(gb, gb + s.k, 0.f);
     float* dyt = c.second;
     for (int n = c.first; n < c.last; ++n) Im2colImage(s, x + n * p.image, c.cols, c.col + (n - c.first) * p.plane);
-    GatherGrad(s, p, dy, c.first, c.last, dyt);
+    GatherGrad(s, p.plane, dy, c.first, c.first, c.last, c.cols, dyt);
     const float beta = c.first_of_group ? 0.f : 1.f;
     if (transposed)
       SerialGemm(false, true, p.rows, s.k, c.cols, c.col, c.cols, dyt, c.cols, beta, gw, s.k);
