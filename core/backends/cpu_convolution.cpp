@@ -261,8 +261,8 @@ bool Col2imRowsInRegisters(const ConvShape&, const float*, int64_t, float*) { re
 
 // The adjoint of Im2colImage: adds every column entry back onto its input pixel.
 void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
-  if (SmallImage(s)) return Col2imSmallImage(s, col, cols, image);
   if (Col2imRowsInRegisters(s, col, cols, image)) return;
+  if (SmallImage(s)) return Col2imSmallImage(s, col, cols, image);
   const int oh = s.oh(), ow = s.ow();
   std::fill(image, image + static_cast<int64_t>(s.c) * s.h * s.w, 0.f);
   if (s.stride == 1 && s.pad == 0) {  // as in Im2colImage: no edges to test
