@@ -57,125 +57,70 @@ struct SmallImageWindows {
   }
 };
 
-// Stride 1, OW known when compiled: a row's copy is OH runs of OW floats at fixed offsets.
-template <int OW>
-void Im2colSmallRows(const ConvShape& s, const SmallImageWindows& win, const float* padded, int c, int64_t cols,
-                     float* col) {
-  const int oh = s.oh(), pw = win.padded_w;
-  for (int i = 0; i < s.kh; ++i)
-    for (int j = 0; j < s.kw; ++j) {
-      float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
-      const float* in = padded + i * pw + j;
-      for (int y = 0; y < oh; ++y)
-        for (int x = 0; x < OW; ++x) out[y * OW + x] = in[y * pw + x];
-    }
-}
-
-void Im2colSmallImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
-  const SmallImageWindows win(s);
-  float padded[kSmallPaddedFloats];
-  std::fill(padded, padded + win.padded_floats, 0.f);
-  const int rows_of = s.stride == 1 ? s.ow() : 0;
-  for (int c = 0; c < s.c; ++c) {
-    win.Pad(s, image, c, padded);
-    switch (rows_of) {
-      case 2:
-        Im2colSmallRows<2>(s, win, padded, c, cols, col);
-        continue;
-      case 3:
-        Im2colSmallRows<3>(s, win, padded, c, cols, col);
-        continue;
-      case 4:
-        Im2colSmallRows<4>(s, win, padded, c, cols, col);
-        continue;
-      default:
-        break;
-    }
-    for (int i = 0; i < s.kh; ++i)
-      for (int j = 0; j < s.kw; ++j) {
-        float* out = col + ((c * s.kh + i) * s.kw + j) * cols;
-        const float* in = padded + i * win.padded_w + j;
-        for (int p = 0; p < win.plane; ++p) out[p] = in[win.offset[p]];
-      }
-  }
-}
-
-// Its adjoint: each channel's entries added into a zeroed padded plane, whose interior is the
-// channel's gradient.
-void Col2imSmallImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
-  const SmallImageWindows win(s);
-  float padded[kSmallPaddedFloats];
-  for (int c = 0; c < s.c; ++c) {
-    std::fill(padded, padded + win.padded_floats, 0.f);
-    for (int i = 0; i < s.kh; ++i)
-      for (int j = 0; j < s.kw; ++j) {
-        const float* in = col + ((c * s.kh + i) * s.kw + j) * cols;
-        float* out = padded + i * win.padded_w + j;
-        for (int p = 0; p < win.plane; ++p) out[win.offset[p]] += in[p];
-      }
-    for (int y = 0; y < s.h; ++y)
-      std::memcpy(image + (int64_t{c} * s.h + y) * s.w, padded + (y + s.pad) * win.padded_w + s.pad,
-                  s.w * sizeof(float));
-  }
-}
-
-// The same for a chunk of images side by side (BatchGemmPlan), channels [c0, c1), row by row:
-// each row is written (or read, in the adjoint) in one pass along it. Image by image, a row's few
-// floats lay a row's length apart, on the same few cache sets when that length is a power of two
-// (VGG's 256 channels at 4 x 4, batch 32: 512 columns, and col2im took 16 ms of a 45 ms backward).
+// Images [first, last) of x side by side in the column matrix (BatchGemmPlan; one image for
+// Im2colImage), channels [c0, c1), row by row: each row is written (or read, in the adjoint) in
+// one pass along it. Image by image, a row's few floats lay a row's length apart, on the same few
+// cache sets when that length is a power of two (VGG's 256 channels at 4 x 4, batch 32: 512
+// columns, and col2im took 16 ms of a 45 ms backward).
 constexpr int kSmallGroupFloats = 4096;  // the padded planes of this many floats' worth of images
+
+// The padded planes of a group of images, for one channel at a time.
+struct SmallImageGroup {
+  const SmallImageWindows win;
+  const int pf, size;
+  const int64_t image;
+  float padded[kSmallGroupFloats];
+  explicit SmallImageGroup(const ConvShape& s)
+      : win(s), pf(win.padded_floats), size(std::max(1, kSmallGroupFloats / pf)), image(int64_t{s.c} * s.h * s.w) {}
+};
 
 void Im2colSmallImages(const ConvShape& s, const float* x, int first, int last, int c0, int c1, int64_t cols,
                        float* col) {
-  const SmallImageWindows win(s);
-  const int pf = win.padded_floats, group = std::max(1, kSmallGroupFloats / pf);
-  const int64_t image = int64_t{s.c} * s.h * s.w;
-  float padded[kSmallGroupFloats];
-  std::fill(padded, padded + group * pf, 0.f);
+  SmallImageGroup g(s);
+  std::fill(g.padded, g.padded + g.size * g.pf, 0.f);  // the borders stay zero
   for (int c = c0; c < c1; ++c)
-    for (int n0 = first; n0 < last; n0 += group) {
-      const int n1 = std::min(last, n0 + group);
-      for (int n = n0; n < n1; ++n) win.Pad(s, x + n * image, c, padded + (n - n0) * pf);
+    for (int n0 = first; n0 < last; n0 += g.size) {
+      const int n1 = std::min(last, n0 + g.size);
+      for (int n = n0; n < n1; ++n) g.win.Pad(s, x + n * g.image, c, g.padded + (n - n0) * g.pf);
       for (int i = 0; i < s.kh; ++i)
         for (int j = 0; j < s.kw; ++j) {
-          float* out = col + ((c * s.kh + i) * s.kw + j) * cols + (n0 - first) * win.plane;
-          for (int n = n0; n < n1; ++n, out += win.plane) {
-            const float* in = padded + (n - n0) * pf + i * win.padded_w + j;
-            for (int q = 0; q < win.plane; ++q) out[q] = in[win.offset[q]];
+          float* out = col + ((c * s.kh + i) * s.kw + j) * cols + (n0 - first) * g.win.plane;
+          for (int n = n0; n < n1; ++n, out += g.win.plane) {
+            const float* in = g.padded + (n - n0) * g.pf + i * g.win.padded_w + j;
+            for (int q = 0; q < g.win.plane; ++q) out[q] = in[g.win.offset[q]];
           }
         }
     }
 }
 
+// The adjoint: each image's entries added into a zeroed padded plane, whose interior is its
+// gradient.
 void Col2imSmallImages(const ConvShape& s, const float* col, int first, int last, int c0, int c1, int64_t cols,
                        float* dx) {
-  const SmallImageWindows win(s);
-  const int pf = win.padded_floats, group = std::max(1, kSmallGroupFloats / pf);
-  const int64_t image = int64_t{s.c} * s.h * s.w;
-  float padded[kSmallGroupFloats];
+  SmallImageGroup g(s);
   for (int c = c0; c < c1; ++c)
-    for (int n0 = first; n0 < last; n0 += group) {
-      const int n1 = std::min(last, n0 + group);
-      std::fill(padded, padded + (n1 - n0) * pf, 0.f);
+    for (int n0 = first; n0 < last; n0 += g.size) {
+      const int n1 = std::min(last, n0 + g.size);
+      std::fill(g.padded, g.padded + (n1 - n0) * g.pf, 0.f);
       for (int i = 0; i < s.kh; ++i)
         for (int j = 0; j < s.kw; ++j) {
-          const float* in = col + ((c * s.kh + i) * s.kw + j) * cols + (n0 - first) * win.plane;
-          for (int n = n0; n < n1; ++n, in += win.plane) {
-            float* out = padded + (n - n0) * pf + i * win.padded_w + j;
-            for (int q = 0; q < win.plane; ++q) out[win.offset[q]] += in[q];
+          const float* in = col + ((c * s.kh + i) * s.kw + j) * cols + (n0 - first) * g.win.plane;
+          for (int n = n0; n < n1; ++n, in += g.win.plane) {
+            float* out = g.padded + (n - n0) * g.pf + i * g.win.padded_w + j;
+            for (int q = 0; q < g.win.plane; ++q) out[g.win.offset[q]] += in[q];
           }
         }
       for (int n = n0; n < n1; ++n)
         for (int y = 0; y < s.h; ++y)
-          std::memcpy(dx + n * image + (int64_t{c} * s.h + y) * s.w,
-                      padded + (n - n0) * pf + (y + s.pad) * win.padded_w + s.pad, s.w * sizeof(float));
+          std::memcpy(dx + n * g.image + (int64_t{c} * s.h + y) * s.w,
+                      g.padded + (n - n0) * g.pf + (y + s.pad) * g.win.padded_w + s.pad, s.w * sizeof(float));
     }
 }
 
 // One image's part of the column matrix: rows C*KH*KW, each holding OH*OW entries at stride
 // `cols` (the chunk's column count).
 void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
-  if (SmallImage(s)) return Im2colSmallImage(s, image, cols, col);
+  if (SmallImage(s)) return Im2colSmallImages(s, image, 0, 1, 0, s.c, cols, col);
   const int oh = s.oh(), ow = s.ow();
   if (s.stride == 1 && s.pad == 0) {  // every window inside the image: straight copies, no edge tests
     switch (ow) {                     // LeNet's widths (and a few more) with the row length built in
@@ -262,7 +207,7 @@ bool Col2imRowsInRegisters(const ConvShape&, const float*, int64_t, float*) { re
 // The adjoint of Im2colImage: adds every column entry back onto its input pixel.
 void Col2imImage(const ConvShape& s, const float* col, int64_t cols, float* image) {
   if (Col2imRowsInRegisters(s, col, cols, image)) return;
-  if (SmallImage(s)) return Col2imSmallImage(s, col, cols, image);
+  if (SmallImage(s)) return Col2imSmallImages(s, col, 0, 1, 0, s.c, cols, image);
   const int oh = s.oh(), ow = s.ow();
   std::fill(image, image + static_cast<int64_t>(s.c) * s.h * s.w, 0.f);
   if (s.stride == 1 && s.pad == 0) {  // as in Im2colImage: no edges to test
