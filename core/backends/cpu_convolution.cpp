@@ -437,8 +437,9 @@ void ScatterOutput(const ConvShape& s, int64_t plane, const float* out, int firs
 // gradients of such shapes; side by side, the whole batch's columns keep sgemm near its peak.
 // Measured on an AMD EPYC (Zen 3, AVX2), one thread, forward + backward
 // (bench/layers_vs_pytorch.py): 3 x 3, 512 channels at 3 x 3, batch 16 (ResNet-18's last stage
-// at 64 px), 15.7 + 66.9 ms on oneDNN; on AVX-512 machines oneDNN's kernels won this (an earlier
-// trial on AlexNet-style's 3 x 3 layers), so they keep them.
+// at 64 px), 15.7 + 66.9 ms on oneDNN, 11.9 + 29.6 ms here. Where oneDNN has its AVX-512 kernels
+// they keep such layers: a GEMM over the batch was slower than them on AlexNet-style's 3 x 3
+// layers in an earlier trial (of a plainer GEMM path than this; not re-measured).
 bool BatchGemmWins(const ConvShape& s) {
   static const bool avx2_kernels =
       (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core;
@@ -451,8 +452,9 @@ bool BatchGemmWins(const ConvShape& s) {
 constexpr int64_t kBatchGemmFloats = int64_t{1} << 22;
 
 // Images taken together in chunks (as many as fit kBatchGemmFloats, the count fixed by the shape);
-// each chunk's GEMM is cut into kBatchParts fixed blocks of rows, one single-threaded sgemm each
-// on the pool, so every output is one sgemm call's, the same bits for any thread count.
+// each chunk's GEMM is cut into at most kBatchParts blocks, their count fixed by the shape, one
+// single-threaded sgemm each on the pool, so every output is one sgemm call's, the same bits for
+// any thread count.
 struct BatchGemmPlan {
   int64_t rows, plane, image;
   int per_chunk;
