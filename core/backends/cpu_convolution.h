@@ -3,10 +3,9 @@
 // cache-sized chunks of images and oneDNN's sgemm; and where oneDNN's kernels are its AVX2 ones,
 // wide layers of small images as one GEMM over the batch. Every way the work is cut into a fixed
 // number of parts (by the shape, never the thread count), run on convoy's thread pool, with
-// partial gradients added in part order, so the results are the same bits for any thread count. Under bf16 (ConvShape.precision) oneDNN's
-// bf16 kernels run where it has them; fp16, and bf16 shapes without them, round the operands into
-// the workspace and run the fp32 kernels (core/backends/operand_rounding.h). Signatures as
-// Backend's.
+// partial gradients added in part order, so the results are the same bits for any thread count. Under bf16
+// (ConvShape.precision) oneDNN's bf16 kernels run where it has them; fp16, and bf16 shapes without them, round the
+// operands into the workspace and run the fp32 kernels (core/backends/operand_rounding.h). Signatures as Backend's.
 #pragma once
 
 #include <cstdint>
