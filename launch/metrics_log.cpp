@@ -63,7 +63,7 @@ std::string JsonNumber(double d) {
   return buf;
 }
 
-std::string JsonValue(const MetricValue& v) {
+std::string MetricJson(const MetricValue& v) {
   if (const double* d = std::get_if<double>(&v)) return JsonNumber(*d);
   if (const int64_t* n = std::get_if<int64_t>(&v)) return std::to_string(*n);
   if (const std::string* s = std::get_if<std::string>(&v)) return JsonString(*s);
@@ -83,7 +83,7 @@ void MetricsLog::Write(MetricFields fields) {
   fields.emplace_back("rank_count", int64_t{rank_count_});
   if (tensorboard_.is_open()) WriteScalars(fields, time);
   std::string line = "{";
-  for (const auto& [name, value] : fields) line += JsonString(name) + ": " + JsonValue(value) + ", ";
+  for (const auto& [name, value] : fields) line += JsonString(name) + ": " + MetricJson(value) + ", ";
   char stamp[32];
   std::snprintf(stamp, sizeof stamp, "\"time\": %.3f}\n", time);
   line += stamp;

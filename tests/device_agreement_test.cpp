@@ -14,7 +14,7 @@
 namespace convoy {
 namespace {
 
-constexpr const char* kNet = R"(name: "agree"
+constexpr const char* kAgreementNet = R"(name: "agree"
 layer { name: "data" type: "Data" top: "data" top: "label" data_param { channels: 1 height: 28 width: 28 } }
 layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
         convolution_param { num_output: 8 kernel_size: 5 weight_filler { type: XAVIER } } }
@@ -31,7 +31,7 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: 
 )";
 
 // A residual graph with BatchNorm, LeakyReLU, Eltwise, Concat and global pooling.
-constexpr const char* kResidualNet = R"(name: "agree_residual"
+constexpr const char* kAgreementResidualNet = R"(name: "agree_residual"
 layer { name: "data" type: "Data" top: "data" top: "label" data_param { channels: 1 height: 28 width: 28 } }
 layer { name: "conv0" type: "Convolution" bottom: "data" top: "x"
         convolution_param { num_output: 8 kernel_size: 3 stride: 2 pad: 1 bias_term: false weight_filler { type: MSRA } } }
@@ -48,7 +48,7 @@ layer { name: "fc" type: "InnerProduct" bottom: "p" top: "fc" inner_product_para
 layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }
 )";
 
-std::vector<float> TrainFiveSteps(Backend* backend, std::vector<float>* losses, const char* net_text = kNet,
+std::vector<float> TrainFiveSteps(Backend* backend, std::vector<float>* losses, const char* net_text = kAgreementNet,
                                   proto::SolverSpec::Type type = proto::SolverSpec::SGD) {
   proto::NetSpec spec;
   EXPECT_TRUE(ParseTextProto(net_text, "agree", &spec).ok());
@@ -90,14 +90,14 @@ void ExpectAgreement(const char* net_text, proto::SolverSpec::Type type) {
               cpu_losses.back(), gpu_losses.back());
 }
 
-TEST(DeviceAgreementTest, CpuAndCudaTrainTheSameWeights) { ExpectAgreement(kNet, proto::SolverSpec::SGD); }
+TEST(DeviceAgreementTest, CpuAndCudaTrainTheSameWeights) { ExpectAgreement(kAgreementNet, proto::SolverSpec::SGD); }
 
 // BatchNorm (running statistics included: they are parameters), the gradient branches of a
 // residual graph, and Nesterov's update, on both devices. (Adam is left to the op tests: it
 // divides by the gradient's own scale, so a gradient that is ~0 on both devices can still step
 // each way by the full learning rate.)
 TEST(DeviceAgreementTest, ResidualBatchNormNetWithNesterovAgrees) {
-  ExpectAgreement(kResidualNet, proto::SolverSpec::NESTEROV);
+  ExpectAgreement(kAgreementResidualNet, proto::SolverSpec::NESTEROV);
 }
 
 // TF32 (SolverSpec.precision) moves the GPU's results off the CPU's by about its rounding, ~1e-3
