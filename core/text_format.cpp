@@ -45,8 +45,9 @@ std::string FirstNonFinite(const google::protobuf::Message& message, const std::
   for (const FieldDescriptor* field : fields) {
     const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
     for (int i = 0; i < count; ++i) {
-      const std::string name =
-          prefix + field->name() + (field->is_repeated() ? "[" + std::to_string(i) + "]" : std::string());
+      std::string name = prefix + field->name();
+      // Appended, not "[" + ... + "]": GCC 12 warned (-Wrestrict) of an overlap in that temporary.
+      if (field->is_repeated()) name += '[' + std::to_string(i) + ']';
       double value = 0;
       switch (field->cpp_type()) {
         case FieldDescriptor::CPPTYPE_MESSAGE: {
