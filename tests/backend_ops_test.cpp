@@ -44,8 +44,19 @@ const ConvShape kConvShapes[] = {
     {1, 2, 3, 3, 3, 5, 5, 1, 2},     // kernel larger than the image
     // Wide layers on small images: one GEMM over the batch where oneDNN's kernels are its AVX2
     // ones (also run with DNNL_MAX_CPU_ISA=AVX2, tests/CMakeLists.txt); 130 filters split unevenly.
+    // Elsewhere (AVX-512) these two run as one GEMM per filter tap (cpu_tap_gemm_conv), as do
+    // the shapes below: taps that are one run of whole rows and taps run row by row, padding
+    // larger than the kernel's half, taps in the padding for every output pixel (their filter
+    // gradient is zero), a 1 x 1 input, no padding, and channel counts split into uneven parts.
     {3, 128, 3, 3, 128, 3, 3, 1, 1},
     {2, 120, 4, 3, 130, 3, 3, 1, 1},
+    {2, 64, 5, 7, 80, 3, 3, 1, 1},
+    {2, 70, 2, 2, 66, 3, 3, 1, 2},
+    {2, 64, 1, 1, 64, 5, 5, 1, 2},
+    {3, 64, 1, 1, 96, 3, 3, 1, 1},
+    {2, 64, 4, 4, 64, 3, 3, 1, 0},
+    {2, 130, 3, 3, 200, 5, 5, 1, 2},
+    {2, 128, 4, 4, 128, 3, 3, 2, 1},  // strided: one GEMM over the batch on every processor
 };
 
 // The three passes of every shape against the reference, at the backends' precision.

@@ -10,6 +10,7 @@
 #include "core/backends/cpu_direct_conv.h"
 #include "core/backends/cpu_grouped_conv.h"
 #include "core/backends/cpu_parallel.h"
+#include "core/backends/cpu_tap_gemm_conv.h"
 #include "core/backends/dnnl_convolution.h"
 #include "core/backends/operand_rounding.h"
 
@@ -431,21 +432,21 @@ void ScatterOutput(const ConvShape& s, int64_t plane, const float* out, int firs
   }
 }
 
-// Wide convolutions of small images where oneDNN's kernels are its AVX2 ones (no AVX-512): one
-// GEMM over many images at once. A part of a few images gives sgemm a column matrix of a few
-// dozen columns and oneDNN's AVX2 direct kernels reach a fifth of a core's peak on filter
-// gradients of such shapes; side by side, the whole batch's columns keep sgemm near its peak.
-// Measured on an AMD EPYC (Zen 3, AVX2), one thread, forward + backward
-// (bench/layers_vs_pytorch.py): 3 x 3, 512 channels at 3 x 3, batch 16 (ResNet-18's last stage
-// at 64 px), 15.7 + 66.9 ms on oneDNN, 11.9 + 29.6 ms here. Where oneDNN has its AVX-512 kernels
-// they keep such layers: a GEMM over the batch was slower than them on AlexNet-style's 3 x 3
-// layers in an earlier trial (of a plainer GEMM path than this; not re-measured).
+// Wide convolutions of small images that the GEMM per filter tap (cpu_tap_gemm_conv, stride 1)
+// does not take: one GEMM over many images at once, where oneDNN's kernels are its AVX2 ones (no
+// AVX-512), and for strided layers everywhere. A part of a few images gives oneDNN's direct
+// kernels too little work to reuse the weights they load; side by side, the whole batch's columns
+// keep sgemm near its peak. Measured one thread, forward + backward: on an AMD EPYC (Zen 3, AVX2),
+// 3 x 3, 512 channels at 3 x 3, batch 16 (ResNet-18's last stage at 64 px), 15.7 + 66.9 ms on
+// oneDNN, 11.9 + 29.6 ms here (bench/layers_vs_pytorch.py); with AVX-512, ResNet-18's 3 x 3 / 2,
+// 256 -> 512 at 64 px (batch 16), 3.9 + 13.7 ms on oneDNN's kernels, 2.6 + 6.0 ms here (`convoy
+// time`).
 bool BatchGemmWins(const ConvShape& s) {
   static const bool avx2_kernels =
       (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core;
   const int64_t rows = int64_t{s.c} * s.kh * s.kw;
-  return avx2_kernels && s.groups == 1 && s.precision == Precision::kFloat32 && int64_t{s.oh()} * s.ow() <= 16 &&
-         SmallImage(s) && rows >= 1024 && s.k >= 128;
+  return (avx2_kernels || s.stride > 1) && !TapGemmWins(s) && s.groups == 1 && s.precision == Precision::kFloat32 &&
+         int64_t{s.oh()} * s.ow() <= 16 && SmallImage(s) && rows >= 1024 && s.k >= 128;
 }
 
 // The column matrix of at most this many floats (16 MB) holds as many images as fit.
@@ -567,7 +568,7 @@ bool ConvTakesBlocked(const ConvShape& s) {
   // out of the blocked layout than on the convolution). The loops and the layer's regrouping read
   // plain images.
   if (s.groups > 1) return GroupsOnDnnl(s) && Dnnl().Supported(one);
-  return !BatchGemmWins(s) && DnnlWins(s) && Dnnl().Supported(one);
+  return !TapGemmWins(s) && !BatchGemmWins(s) && DnnlWins(s) && Dnnl().Supported(one);
 }
 
 namespace {
@@ -613,7 +614,8 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
   // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
   const ConvPlan p(s);
   return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
-                   DirectConvWorkspace(s), BatchGemmWins(s) ? BatchGemmPlan(s).Workspace(s) : 0});
+                   DirectConvWorkspace(s), BatchGemmWins(s) ? BatchGemmPlan(s).Workspace(s) : 0,
+                   TapGemmWins(s) ? TapGemmWorkspace(s) : 0});
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
@@ -625,6 +627,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
+  if (TapGemmWins(s)) return TapGemmForward(s, x, w, b, relu, y, ws);
   if (BatchGemmWins(s)) return BatchGemmForward(s, x, w, b, relu, y, ws);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
@@ -650,6 +653,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
                             Rounded(s.precision, s.w_count(), w, r.second), dx, ws);
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
+  if (TapGemmWins(s)) return TapGemmBackwardData(s, dy, w, dx, ws);
   if (BatchGemmWins(s)) return BatchGemmBackwardData(s, dy, w, dx, ws);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
@@ -676,6 +680,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
+  if (TapGemmWins(s)) return TapGemmBackwardFilter(s, x, dy, dw, db, ws);
   if (BatchGemmWins(s)) return BatchGemmBackwardFilter(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
