@@ -93,6 +93,12 @@ class Backend {
   virtual void CopyFromHost(const float* host, int64_t count, float* dst) = 0;
   virtual void CopyToHost(const float* src, int64_t count, float* host) = 0;
   virtual void Copy(const float* src, int64_t count, float* dst) = 0;
+  // `rows` runs of `count` floats, src_stride and dst_stride floats apart (Concat's slice of every
+  // image); the CPU backend splits them over its threads.
+  virtual void CopyRows(int64_t rows, int64_t count, const float* src, int64_t src_stride, float* dst,
+                        int64_t dst_stride) {
+    for (int64_t r = 0; r < rows; ++r) Copy(src + r * src_stride, count, dst + r * dst_stride);
+  }
   // ---- queue ordering and asynchronous copies (optional) ----
   // Waits until every op issued so far has finished (a no-op on synchronous backends).
   virtual void Synchronize() {}

@@ -67,6 +67,14 @@ class Cpu final : public HostMemoryBackend {
   std::string name() const override { return "cpu"; }
 
   void Fill(int64_t count, float value, float* y) override { std::fill(y, y + count, value); }
+  // DenseNet-style's Concat layers (32 images of up to 72 x 32 x 32 floats): 9 ms a step on one
+  // thread, and as much on two before the rows were split.
+  void CopyRows(int64_t rows, int64_t count, const float* src, int64_t src_stride, float* dst,
+                int64_t dst_stride) override {
+    Parallel(rows, std::max<int64_t>(1, kMinElementwise / std::max<int64_t>(count, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, count * sizeof(float));
+    });
+  }
   void Axpy(int64_t count, float alpha, const float* x, float* y) override {
     for (int64_t i = 0; i < count; ++i) y[i] += alpha * x[i];
   }

@@ -1,10 +1,10 @@
 #include "core/backends/cpu_tap_gemm_conv.h"
 
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cstring>
-#include <oneapi/dnnl/dnnl.h>
 #include <vector>
 
 #include "core/backends/cpu_parallel.h"
@@ -31,8 +31,8 @@ struct TapPlan {
   int64_t in_plane, out_plane;  // pixels of an input and an output image
   int64_t in_ld, out_ld;        // floats between channels in CHWN order
   int oh, ow, w;
-  std::vector<Tap> taps;        // all kh x kw, in filter order; the empty ones are skipped
-  int64_t gathered = 0;         // columns of the taps that are not one run, gathered side by side
+  std::vector<Tap> taps;  // all kh x kw, in filter order; the empty ones are skipped
+  int64_t gathered = 0;   // columns of the taps that are not one run, gathered side by side
 
   explicit TapPlan(const ConvShape& s)
       : n(s.n),
@@ -85,7 +85,8 @@ template <typename Body>
 void ForRowParts(int rows, Body body) {
   const int parts = PartsOf(rows);
   Parallel(parts, 1, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) body(static_cast<int>(rows * g / parts), static_cast<int>(rows * (g + 1) / parts));
+    for (int64_t g = g0; g < g1; ++g)
+      body(static_cast<int>(rows * g / parts), static_cast<int>(rows * (g + 1) / parts));
   });
 }
 
@@ -263,7 +264,8 @@ void TapGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy, 
     // Back into convoy's K x C x KH x KW, and the bias gradient of these filters.
     for (int64_t k = k0; k < k1; ++k) {
       for (int64_t c = 0; c < s.c; ++c)
-        for (int t = 0; t < p.taps_count; ++t) dw[(k * s.c + c) * p.taps_count + t] = buf.filters[t * matrix + k * s.c + c];
+        for (int t = 0; t < p.taps_count; ++t)
+          dw[(k * s.c + c) * p.taps_count + t] = buf.filters[t * matrix + k * s.c + c];
       if (db) {
         const float* row = buf.outputs + k * p.out_ld;
         float sum = 0.f;

@@ -19,8 +19,7 @@ namespace convoy::cpu {
 // Whether this engine runs the shape (see the rule in the .cpp).
 bool TapGemmWins(const ConvShape& s);
 int64_t TapGemmWorkspace(const ConvShape& s);
-void TapGemmForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y,
-                    float* ws);
+void TapGemmForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws);
 void TapGemmBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws);
 void TapGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws);
 

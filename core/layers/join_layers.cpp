@@ -86,8 +86,7 @@ void ConcatLayer::Forward(const StepContext& ctx, const std::vector<Blob*>& bott
   float* y = top[0]->data.mutable_data();
   int64_t at = 0;
   for (size_t i = 0; i < bottom.size(); at += inner_[i], ++i)
-    for (int64_t o = 0; o < outer_; ++o)
-      ctx.backend->Copy(bottom[i]->data.data() + o * inner_[i], inner_[i], y + o * top_inner_ + at);
+    ctx.backend->CopyRows(outer_, inner_[i], bottom[i]->data.data(), inner_[i], y + at, top_inner_);
 }
 
 void ConcatLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top, const std::vector<bool>& propagate,
@@ -96,8 +95,7 @@ void ConcatLayer::Backward(const StepContext& ctx, const std::vector<Blob*>& top
   int64_t at = 0;
   for (size_t i = 0; i < bottom.size(); at += inner_[i], ++i) {
     if (!propagate[i]) continue;
-    for (int64_t o = 0; o < outer_; ++o)
-      ctx.backend->Copy(dy + o * top_inner_ + at, inner_[i], bottom[i]->diff.mutable_data() + o * inner_[i]);
+    ctx.backend->CopyRows(outer_, inner_[i], dy + at, top_inner_, bottom[i]->diff.mutable_data(), inner_[i]);
   }
 }
 
