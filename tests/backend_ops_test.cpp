@@ -57,6 +57,13 @@ const ConvShape kConvShapes[] = {
     {2, 64, 4, 4, 64, 3, 3, 1, 0},
     {2, 130, 3, 3, 200, 5, 5, 1, 2},
     {2, 128, 4, 4, 128, 3, 3, 2, 1},  // strided: one GEMM over the batch on every processor
+    // Fewer than 16 outputs (DenseNet's growth layers): a GEMM per tap on padded images
+    // (cpu_shifted_gemm_conv), with odd sizes, no padding, padding of the kernel's size less one,
+    // and 9 images in 8 parts.
+    {2, 24, 9, 11, 12, 3, 3, 1, 1},
+    {3, 20, 12, 12, 5, 5, 5, 1, 0},
+    {2, 16, 10, 10, 15, 3, 3, 1, 2},
+    {9, 17, 8, 8, 12, 3, 3, 1, 1},
 };
 
 // The three passes of every shape against the reference, at the backends' precision.

@@ -42,6 +42,7 @@ TEST(CpuDeterminismTest, ConvolutionsGiveTheSameBitsOnOneTwoAndThreeThreads) {
       {16, 64, 8, 8, 128, 3, 3, 1, 1},   // 128 filters: two 64-channel slices; 2 parts
       {8, 128, 4, 4, 256, 3, 3, 1, 1},   // ResNet-18's deep layers, smaller: a GEMM per filter tap
       {8, 128, 4, 4, 256, 3, 3, 2, 1},   // strided: one GEMM over the batch
+      {9, 24, 16, 16, 12, 3, 3, 1, 1},   // 12 filters: a GEMM per tap on padded images, 8 parts
       {20, 32, 16, 16, 64, 1, 1, 1, 0},  // 1x1, 5 parts
   };
   for (Precision p : {Precision::kFloat32, Precision::kBfloat16}) {

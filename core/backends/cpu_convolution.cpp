@@ -10,6 +10,7 @@
 #include "core/backends/cpu_direct_conv.h"
 #include "core/backends/cpu_grouped_conv.h"
 #include "core/backends/cpu_parallel.h"
+#include "core/backends/cpu_shifted_gemm_conv.h"
 #include "core/backends/cpu_tap_gemm_conv.h"
 #include "core/backends/dnnl_convolution.h"
 #include "core/backends/operand_rounding.h"
@@ -611,11 +612,14 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
     const ConvShape f = AsFloat32(s);
     return ConvWorkspaceSize(f) + std::max(s.x_count(), s.y_count()) + std::max(s.w_count(), s.y_count());
   }
-  // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan).
+  // Either path's scratch: oneDNN's partial gradients, or im2col's (see ConvPlan), or the GEMM
+  // engines' (the one for plain images asked as if these were plain).
   const ConvPlan p(s);
+  ConvShape plain = s;
+  plain.x_blocked = plain.y_blocked = false;
   return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
                    DirectConvWorkspace(s), BatchGemmWins(s) ? BatchGemmPlan(s).Workspace(s) : 0,
-                   TapGemmWins(s) ? TapGemmWorkspace(s) : 0});
+                   TapGemmWins(s) ? TapGemmWorkspace(s) : 0, ShiftedGemmWins(plain) ? ShiftedGemmWorkspace(plain) : 0});
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
@@ -628,6 +632,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvForward(s, x, w, b, relu, y);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (TapGemmWins(s)) return TapGemmForward(s, x, w, b, relu, y, ws);
+  if (ShiftedGemmWins(s)) return ShiftedGemmForward(s, x, w, b, relu, y, ws);
   if (BatchGemmWins(s)) return BatchGemmForward(s, x, w, b, relu, y, ws);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
@@ -654,6 +659,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
   }
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (TapGemmWins(s)) return TapGemmBackwardData(s, dy, w, dx, ws);
+  if (ShiftedGemmWins(s)) return ShiftedGemmBackwardData(s, dy, w, dx, ws);
   if (BatchGemmWins(s)) return BatchGemmBackwardData(s, dy, w, dx, ws);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
