@@ -1,10 +1,10 @@
 #include "core/backends/cpu_shifted_gemm_conv.h"
 
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cstring>
-#include <oneapi/dnnl/dnnl.h>
 
 #include "core/backends/cpu_parallel.h"
 
@@ -47,7 +47,7 @@ ConvShape Flipped(const ConvShape& s) {
 
 // One thread's sgemm, row-major.
 void SerialSgemm(bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-          float beta, float* c, int64_t ldc) {
+                 float beta, float* c, int64_t ldc) {
   omp_set_num_threads(1);
   dnnl_sgemm('N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
@@ -84,8 +84,8 @@ void Convolve(const ConvShape& s, const float* x, const float* wt, const float* 
     PadImage(s, p, x + i * image, xp);
     for (int t = 0; t < taps; ++t) {
       const int64_t shift = int64_t{t / s.kw} * p.wp + t % s.kw;
-      SerialSgemm(false, s.k, p.out_cols, s.c, wt + int64_t{t} * s.k * s.c, s.c, xp + shift, p.plane, t ? 1.f : 0.f, cols,
-           p.out_cols);
+      SerialSgemm(false, s.k, p.out_cols, s.c, wt + int64_t{t} * s.k * s.c, s.c, xp + shift, p.plane, t ? 1.f : 0.f,
+                  cols, p.out_cols);
     }
     for (int64_t k = 0; k < s.k; ++k) {
       const float bias = b ? b[k] : 0.f;
@@ -117,15 +117,15 @@ struct PaddedWorkspace {
 // filters wider than 1 x 1 with padding at most their size less one (the input gradient's
 // convolution then pads by the rest), fewer than 16 output channels from 16 or more input
 // channels, outputs of 64 pixels or more; and plain images in and out (oneDNN keeps the layers
-// that Net gave channel-blocked images, say a side branch of a residual stage). Measured with `convoy time` on DenseNet-style's 3 x 3,
-// 60 -> 12 at 32 x 32, batch 32, one thread, against oneDNN (which reorders the plain images in
+// that Net gave channel-blocked images, say a side branch of a residual stage). Measured with `convoy time` on
+// DenseNet-style's 3 x 3, 60 -> 12 at 32 x 32, batch 32, one thread, against oneDNN (which reorders the plain images in
 // and out): forward 6.1 -> 4.4 ms, 24 -> 12: 3.2 -> 1.9 ms; the input gradient gained 5-10 %. The
 // filter gradient stays on oneDNN: a GEMM per tap here (K x C outputs over 1,088 columns an
 // image) took 12.1 -> 13.5 ms for both backward passes, where oneDNN's took 11.3.
 bool ShiftedGemmWins(const ConvShape& s) {
   return !s.x_blocked && !s.y_blocked && s.stride == 1 && s.groups == 1 && s.precision == Precision::kFloat32 &&
-         s.kh == s.kw && s.kh > 1 &&
-         s.pad <= s.kh - 1 && s.k < 16 && s.c >= 16 && s.n > 0 && int64_t{s.oh()} * s.ow() >= 64;
+         s.kh == s.kw && s.kh > 1 && s.pad <= s.kh - 1 && s.k < 16 && s.c >= 16 && s.n > 0 &&
+         int64_t{s.oh()} * s.ow() >= 64;
 }
 
 int64_t ShiftedGemmWorkspace(const ConvShape& s) { return PaddedWorkspace::Size(s); }
@@ -150,8 +150,7 @@ void ShiftedGemmBackwardData(const ConvShape& s, const float* dy, const float* w
   Parallel(s.c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t k = 0; k < s.k; ++k)
-        for (int t = 0; t < taps; ++t)
-          buf.filters[(t * s.c + c) * s.k + k] = w[(k * s.c + c) * taps + (taps - 1 - t)];
+        for (int t = 0; t < taps; ++t) buf.filters[(t * s.c + c) * s.k + k] = w[(k * s.c + c) * taps + (taps - 1 - t)];
   });
   Convolve(Flipped(s), dy, buf.filters, nullptr, false, dx, buf.slots);
 }

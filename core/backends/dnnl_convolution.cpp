@@ -125,10 +125,15 @@ bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
 // layers, where the transforms outweigh the saved multiplies, and on wider ones, where the
 // transformed weights outgrow the caches (bench/layers_vs_pytorch.py, 256 channels at 7 x 7:
 // 19.0 + 49.6 ms Winograd against 8.6 + 22.0 ms direct, forward + backward; whole steps at batch
-// 16: configs/vgg_small_photos 227 -> 181 ms, resnet18_photos 1,985 -> 1,544 ms).
+// 16: configs/vgg_small_photos 227 -> 181 ms, resnet18_photos 1,985 -> 1,544 ms). They compute
+// whole 4 x 4 tiles of output: where the tiles cover more than half again the output's area, the
+// direct kernels won (9 x 9 outputs, 12 x 12 of tiles: ResNet-18's 128-channel stage at 64 px,
+// batch 16, one thread, 8.0-8.8 -> 6.8-7.0 ms a layer forward + backward, `convoy time`), and at
+// 17 x 17 (1.38 times the area; its 64-channel stage) Winograd still did (6.8 against 6.1 ms).
 bool WinogradWins(const ConvShape& s) {
+  const int64_t tiled = int64_t{(s.oh() + 3) / 4 * 4} * ((s.ow() + 3) / 4 * 4);
   return s.precision == Precision::kFloat32 && s.groups == 1 && s.kh == 3 && s.kw == 3 && s.stride == 1 && s.c >= 32 &&
-         s.k >= 32 && s.c <= 128 && s.k <= 128;
+         s.k >= 32 && s.c <= 128 && s.k <= 128 && 2 * tiled <= 3 * int64_t{s.oh()} * s.ow();
 }
 
 }  // namespace
