@@ -1,11 +1,15 @@
 // The CPU backend's convolutions. Where oneDNN has JIT kernels and they win (3x3 and 1x1 filters;
 // filter gradients of few-channel inputs), its direct convolutions; elsewhere im2col on
-// cache-sized chunks of images and oneDNN's sgemm; and where oneDNN's kernels are its AVX2 ones,
-// wide layers of small images as one GEMM over the batch. Every way the work is cut into a fixed
-// number of parts (by the shape, never the thread count), run on convoy's thread pool, with
-// partial gradients added in part order, so the results are the same bits for any thread count. Under bf16
-// (ConvShape.precision) oneDNN's bf16 kernels run where it has them; fp16, and bf16 shapes without them, round the
-// operands into the workspace and run the fp32 kernels (core/backends/operand_rounding.h). Signatures as Backend's.
+// cache-sized chunks of images and oneDNN's sgemm; stride-1 layers of small images with many
+// channels as one GEMM per filter tap (cpu_tap_gemm_conv); stride-1 layers with fewer than 16
+// output channels on plain images likewise, on images with their padding written out
+// (cpu_shifted_gemm_conv); and wide layers of small images that those do not take as one GEMM
+// over the batch (strided ones; all of them where oneDNN's kernels are its AVX2 ones). Every way
+// the work is cut into a fixed number of parts (by the shape, never the thread count), run on
+// convoy's thread pool, with partial gradients added in part order, so the results are the same
+// bits for any thread count. Under bf16 (ConvShape.precision) oneDNN's bf16 kernels run where it
+// has them; fp16, and bf16 shapes without them, round the operands into the workspace and run the
+// fp32 kernels (core/backends/operand_rounding.h). Signatures as Backend's.
 #pragma once
 
 #include <cstdint>
