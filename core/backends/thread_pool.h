@@ -43,7 +43,7 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t n_ = 0;
   int blocks_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};  // written under mutex_; read without it while spinning
   std::atomic<int> pending_{0};
   bool stop_ = false;
 };
