@@ -75,8 +75,10 @@ class Cpu final : public HostMemoryBackend {
       for (int64_t r = r0; r < r1; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, count * sizeof(float));
     });
   }
+  // Adds the gradients of a blob read by several layers (DenseNet-style's, 2.5 % of its step on
+  // one thread before it was split over the threads like the other element-wise ops).
   void Axpy(int64_t count, float alpha, const float* x, float* y) override {
-    for (int64_t i = 0; i < count; ++i) y[i] += alpha * x[i];
+    ForElements(count, [&](int64_t i) { y[i] += alpha * x[i]; });
   }
   void Scale(int64_t count, float alpha, float* y) override {
     for (int64_t i = 0; i < count; ++i) y[i] *= alpha;
