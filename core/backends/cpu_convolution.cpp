@@ -398,13 +398,6 @@ bool UseDnnl(const ConvShape& s, ConvPass pass) {
   return wanted && DnnlSupportsParts(s);
 }
 
-// One thread's sgemm (the pool gives the parallelism), row-major with explicit leading dimensions.
-void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                int64_t ldb, float beta, float* c, int64_t ldc) {
-  omp_set_num_threads(1);
-  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
-}
-
 // Filters [k0, k1) of dyt (K x cols: images [first, last) side by side) from dy, K-major. Row by
 // row, each written in one pass (image by image, a few floats a row's length apart could fall on
 // the same cache sets, as in Im2colSmallImages).
@@ -746,6 +739,12 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
     SumParts(p.groups, weights, partial_w, dw);
   }
   if (db) SumParts(p.groups, s.k, partial_b, db);
+}
+
+void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                int64_t ldb, float beta, float* c, int64_t ldc) {
+  omp_set_num_threads(1);
+  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace convoy::cpu

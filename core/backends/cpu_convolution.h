@@ -27,5 +27,9 @@ bool ConvTakesGroups(const ConvShape& s);
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws);
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws);
 void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws);
+// One thread's sgemm (the pool gives the parallelism), row-major with explicit leading
+// dimensions: what every GEMM-based engine here calls.
+void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace convoy::cpu

@@ -1,11 +1,9 @@
 #include "core/backends/cpu_shifted_gemm_conv.h"
 
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
 #include <cstring>
 
+#include "core/backends/cpu_convolution.h"
 #include "core/backends/cpu_parallel.h"
 
 namespace convoy::cpu {
@@ -45,13 +43,6 @@ ConvShape Flipped(const ConvShape& s) {
   return f;
 }
 
-// One thread's sgemm, row-major.
-void SerialSgemm(bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                 float beta, float* c, int64_t ldc) {
-  omp_set_num_threads(1);
-  dnnl_sgemm('N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
-}
-
 // Image x (C x H x W) into the inside of its padded planes; the border stays as it was zeroed.
 void PadImage(const ConvShape& s, const Padded& p, const float* x, float* xp) {
   for (int64_t c = 0; c < s.c; ++c)
@@ -84,8 +75,8 @@ void Convolve(const ConvShape& s, const float* x, const float* wt, const float* 
     PadImage(s, p, x + i * image, xp);
     for (int t = 0; t < taps; ++t) {
       const int64_t shift = int64_t{t / s.kw} * p.wp + t % s.kw;
-      SerialSgemm(false, s.k, p.out_cols, s.c, wt + int64_t{t} * s.k * s.c, s.c, xp + shift, p.plane, t ? 1.f : 0.f,
-                  cols, p.out_cols);
+      SerialGemm(false, false, s.k, p.out_cols, s.c, wt + int64_t{t} * s.k * s.c, s.c, xp + shift, p.plane,
+                 t ? 1.f : 0.f, cols, p.out_cols);
     }
     for (int64_t k = 0; k < s.k; ++k) {
       const float bias = b ? b[k] : 0.f;

@@ -1,12 +1,10 @@
 #include "core/backends/cpu_tap_gemm_conv.h"
 
-#include <omp.h>
-#include <oneapi/dnnl/dnnl.h>
-
 #include <algorithm>
+#include <array>
 #include <cstring>
-#include <vector>
 
+#include "core/backends/cpu_convolution.h"
 #include "core/backends/cpu_parallel.h"
 
 namespace convoy::cpu {
@@ -24,6 +22,10 @@ struct Tap {
   bool empty() const { return oy0 >= oy1 || ox0 >= ox1; }
 };
 
+// Filters of at most this many taps (5 x 5) run here; their plan lives on the stack, so a pass
+// allocates nothing.
+constexpr int kMaxTaps = 25;
+
 // The taps of a shape, and the sizes every pass uses. In CHWN order a channel's plane of all
 // images is pixels x n floats: pixel p of image i at p * n + i.
 struct TapPlan {
@@ -31,8 +33,8 @@ struct TapPlan {
   int64_t in_plane, out_plane;  // pixels of an input and an output image
   int64_t in_ld, out_ld;        // floats between channels in CHWN order
   int oh, ow, w;
-  std::vector<Tap> taps;  // all kh x kw, in filter order; the empty ones are skipped
-  int64_t gathered = 0;   // columns of the taps that are not one run, gathered side by side
+  std::array<Tap, kMaxTaps> taps;  // the first kh x kw, in filter order; the empty ones are skipped
+  int64_t gathered = 0;            // columns of the taps that are not one run, gathered side by side
 
   explicit TapPlan(const ConvShape& s)
       : n(s.n),
@@ -43,8 +45,7 @@ struct TapPlan {
         out_ld(out_plane * s.n),
         oh(s.oh()),
         ow(s.ow()),
-        w(s.w),
-        taps(taps_count) {
+        w(s.w) {
     for (int ky = 0; ky < s.kh; ++ky)
       for (int kx = 0; kx < s.kw; ++kx) {
         Tap& t = taps[ky * s.kw + kx];
@@ -88,13 +89,6 @@ void ForRowParts(int rows, Body body) {
     for (int64_t g = g0; g < g1; ++g)
       body(static_cast<int>(rows * g / parts), static_cast<int>(rows * (g + 1) / parts));
   });
-}
-
-// One thread's sgemm, row-major.
-void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-          float beta, float* c, int64_t ldc) {
-  omp_set_num_threads(1);
-  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, beta, c, ldc);
 }
 
 // x (images x channels x plane) into CHWN order, on the pool by channels.
@@ -199,8 +193,9 @@ void Gather(const TapPlan& p, const Tap& t, const float* src, int64_t ld, bool i
 // on larger images and fewer channels: 256 at 7 x 7 (18.1 -> 19.2), 128 at 8 x 8 (5.3 -> 7.1),
 // 5 x 5, 64 -> 192 at 7 x 7 (15.9 -> 19.1).
 bool TapGemmWins(const ConvShape& s) {
-  return s.stride == 1 && s.groups == 1 && s.precision == Precision::kFloat32 && s.kh * s.kw > 1 && s.n > 0 &&
-         int64_t{s.oh()} * s.ow() <= 16 && s.oh() > 0 && s.ow() > 0 && s.c >= 128 && s.k >= 128;
+  return s.stride == 1 && s.groups == 1 && s.precision == Precision::kFloat32 && s.kh * s.kw > 1 &&
+         s.kh * s.kw <= kMaxTaps && s.n > 0 && int64_t{s.oh()} * s.ow() <= 16 && s.oh() > 0 && s.ow() > 0 &&
+         s.c >= 128 && s.k >= 128;
 }
 
 int64_t TapGemmWorkspace(const ConvShape& s) {
@@ -222,7 +217,8 @@ void TapGemmForward(const ConvShape& s, const float* x, const float* w, const fl
       if (p.taps[t].empty()) continue;
       const float* wt = buf.filters + t * matrix + int64_t{k0} * s.c;
       p.ForRuns(p.taps[t], [&](int64_t out_at, int64_t in_at, int64_t floats) {
-        Gemm(false, false, k1 - k0, floats, s.c, wt, s.c, buf.images + in_at, p.in_ld, 1.f, out + out_at, p.out_ld);
+        SerialGemm(false, false, k1 - k0, floats, s.c, wt, s.c, buf.images + in_at, p.in_ld, 1.f, out + out_at,
+                   p.out_ld);
       });
     }
     FromChwn(buf.outputs, s.n, s.k, p.out_plane, k0, k1, b, relu, y);
@@ -242,7 +238,8 @@ void TapGemmBackwardData(const ConvShape& s, const float* dy, const float* w, fl
       if (p.taps[t].empty()) continue;
       const float* wt = buf.filters + t * matrix + c0;  // transposed: rows c0..c1 of C x K
       p.ForRuns(p.taps[t], [&](int64_t out_at, int64_t in_at, int64_t floats) {
-        Gemm(true, false, c1 - c0, floats, s.k, wt, s.c, buf.outputs + out_at, p.out_ld, 1.f, in + in_at, p.in_ld);
+        SerialGemm(true, false, c1 - c0, floats, s.k, wt, s.c, buf.outputs + out_at, p.out_ld, 1.f, in + in_at,
+                   p.in_ld);
       });
     }
     FromChwn(buf.images, s.n, s.c, p.in_plane, c0, c1, nullptr, false, dx);
@@ -256,8 +253,8 @@ void TapGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy, 
   ToChwn(dy, s.n, s.k, p.out_plane, buf.outputs);
   // The input pixels of the taps that are not one run, gathered (shared by every part).
   Parallel(s.c, 8, [&](int64_t c0, int64_t c1) {
-    for (const Tap& t : p.taps)
-      if (!t.empty() && !t.one_run)
+    for (int i = 0; i < p.taps_count; ++i)
+      if (const Tap& t = p.taps[i]; !t.empty() && !t.one_run)
         Gather(p, t, buf.images, p.in_ld, true, static_cast<int>(c0), static_cast<int>(c1),
                buf.gathered_x + s.c * t.gathered_at);
   });
@@ -273,14 +270,14 @@ void TapGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy, 
       const int64_t cols = tap.pixels() * p.n;
       if (tap.one_run) {
         p.ForRuns(tap, [&](int64_t out_at, int64_t in_at, int64_t) {
-          Gemm(false, true, k1 - k0, s.c, cols, buf.outputs + k0 * p.out_ld + out_at, p.out_ld, buf.images + in_at,
-               p.in_ld, 0.f, dwt, s.c);
+          SerialGemm(false, true, k1 - k0, s.c, cols, buf.outputs + k0 * p.out_ld + out_at, p.out_ld,
+                     buf.images + in_at, p.in_ld, 0.f, dwt, s.c);
         });
       } else {
         float* dyg = buf.gathered_dy + s.k * tap.gathered_at;
         Gather(p, tap, buf.outputs, p.out_ld, false, k0, k1, dyg);
-        Gemm(false, true, k1 - k0, s.c, cols, dyg + k0 * cols, cols, buf.gathered_x + s.c * tap.gathered_at, cols, 0.f,
-             dwt, s.c);
+        SerialGemm(false, true, k1 - k0, s.c, cols, dyg + k0 * cols, cols, buf.gathered_x + s.c * tap.gathered_at, cols,
+                   0.f, dwt, s.c);
       }
     }
     // Back into convoy's K x C x KH x KW, and the bias gradient of these filters.
