@@ -20,7 +20,7 @@ namespace {
 std::vector<float> AllPasses(const ConvShape& s, int threads) {
   SetCpuThreads(threads);
   Backend* cpu = CpuBackend();
-  const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, wn = int64_t{s.k} * s.c * s.kh * s.kw;
+  const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, wn = int64_t{s.k} * (s.c / s.groups) * s.kh * s.kw;
   const int64_t yn = int64_t{s.n} * s.k * s.oh() * s.ow();
   Tensor x(cpu, {xn}), w(cpu, {wn}), b(cpu, {s.k}), dy(cpu, {yn}), y(cpu, {yn}), dx(cpu, {xn}), dw(cpu, {wn}),
       db(cpu, {s.k}), ws(cpu, {cpu->ConvWorkspaceSize(s) + 1});
@@ -44,6 +44,10 @@ TEST(CpuDeterminismTest, ConvolutionsGiveTheSameBitsOnOneTwoAndThreeThreads) {
       {8, 128, 4, 4, 256, 3, 3, 2, 1},   // strided: one GEMM over the batch
       {9, 24, 16, 16, 12, 3, 3, 1, 1},   // 12 filters: a GEMM per tap on padded images, 8 parts
       {20, 32, 16, 16, 64, 1, 1, 1, 0},  // 1x1, 5 parts
+      // Grouped, the filter gradient computed group by group: 8 groups of 4 channels; 2 groups,
+      // each summed over 4 parts of the batch.
+      {8, 32, 12, 12, 32, 3, 3, 1, 1, false, false, 8},
+      {9, 8, 11, 9, 8, 3, 3, 1, 2, false, false, 2},
   };
   for (Precision p : {Precision::kFloat32, Precision::kBfloat16}) {
     ASSERT_TRUE(CpuBackend()->set_precision(p).ok());

@@ -5,7 +5,9 @@
 
 #include "core/net.h"
 #include "core/random.h"
+#include "core/tensor.h"
 #include "core/text_format.h"
+#include "tests/op_harness.h"
 
 namespace convoy {
 namespace {
@@ -95,6 +97,81 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GroupedConvolutionTest,
                                             ::testing::Values(std::pair{4, 2}, std::pair{6, 3}, std::pair{6, 6},
                                                               std::pair{12, 6})),
                          ShapeName);
+
+// The three passes of a backend that takes the groups itself, on shapes that reach each of the
+// CPU's grouped engines, against the reference's dense pass with the filters zero outside their
+// group: the outputs and input gradients equal, and the filter gradient equals the dense one's
+// entries inside the groups.
+struct Passes {
+  std::vector<float> y, dx, dw, db;
+};
+
+Passes RunPasses(Backend* b, const ConvShape& s, const std::vector<float>& x, const std::vector<float>& w,
+                 const std::vector<float>& bias, const std::vector<float>& dy) {
+  auto on = [&](const std::vector<float>& v) {
+    Tensor t(b, {static_cast<int64_t>(v.size())});
+    t.FromHost(v);
+    return t;
+  };
+  Tensor tx = on(x), tw = on(w), tb = on(bias), tdy = on(dy);
+  Tensor y(b, {static_cast<int64_t>(dy.size())}), dx(b, {static_cast<int64_t>(x.size())});
+  Tensor dw(b, {static_cast<int64_t>(w.size())}), db(b, {s.k}), ws(b, {b->ConvWorkspaceSize(s) + 1});
+  b->ConvForward(s, tx.data(), tw.data(), tb.data(), false, y.mutable_data(), ws.mutable_data());
+  b->ConvBackwardData(s, tdy.data(), tw.data(), dx.mutable_data(), ws.mutable_data());
+  b->ConvBackwardFilter(s, tx.data(), tdy.data(), dw.mutable_data(), db.mutable_data(), ws.mutable_data());
+  b->Synchronize();
+  return {y.ToHost(), dx.ToHost(), dw.ToHost(), db.ToHost()};
+}
+
+TEST(GroupedConvolutionPasses, EachPassEqualsTheDenseOneOnTheGroupsChannels) {
+  struct Case {
+    ConvShape s;
+    const char* what;
+  };
+  auto grouped = [](ConvShape s, int groups) {
+    s.groups = groups;
+    return s;
+  };
+  const Case cases[] = {
+      // n, c, h, w, k, kh, kw, stride, pad
+      {grouped({5, 16, 12, 12, 16, 3, 3, 1, 1}, 4),
+       "groups of 4 channels (ResNeXt-style): oneDNN + own filter gradient"},
+      {grouped({3, 16, 17, 15, 32, 3, 3, 2, 1}, 4), "groups of 4, stride 2, odd sizes: im2col filter gradient"},
+      {grouped({9, 8, 11, 9, 8, 3, 3, 1, 2}, 2), "2 groups, padding past the kernel's half, 9 images in 4 parts"},
+      {grouped({4, 6, 10, 10, 12, 5, 5, 1, 0}, 3), "5 x 5, no padding"},
+      {grouped({3, 8, 9, 9, 8, 1, 1, 3, 0}, 4), "1 x 1, stride larger than the kernel"},
+      {grouped({4, 8, 1, 1, 8, 1, 1, 1, 0}, 2), "1 x 1 inputs"},
+      {grouped({2, 32, 2, 2, 32, 3, 3, 1, 1}, 32), "depthwise on 2 x 2 images: the loops"},
+      {grouped({3, 16, 14, 14, 16, 3, 3, 1, 1}, 16), "depthwise at 14 x 14"},
+  };
+  Backend* backend = CpuBackend();
+  for (const Case& c : cases) {
+    const ConvShape& s = c.s;
+    ASSERT_TRUE(backend->ConvTakesGroups(s)) << c.what;
+    const int cg = s.c / s.groups, kg = s.k / s.groups, taps = s.kh * s.kw;
+    const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, yn = int64_t{s.n} * s.k * s.oh() * s.ow();
+    const auto x = testing::RandomValues(xn, 1), dy = testing::RandomValues(yn, 4);
+    const auto w = testing::RandomValues(int64_t{s.k} * cg * taps, 2), bias = testing::RandomValues(s.k, 3);
+    std::vector<float> dense(int64_t{s.k} * s.c * taps, 0.f);
+    auto dense_at = [&](int k, int ci, int t) { return (int64_t{k} * s.c + (k / kg) * cg + ci) * taps + t; };
+    for (int k = 0; k < s.k; ++k)
+      for (int ci = 0; ci < cg; ++ci)
+        for (int t = 0; t < taps; ++t) dense[dense_at(k, ci, t)] = w[(int64_t{k} * cg + ci) * taps + t];
+    ConvShape plain = s;
+    plain.groups = 1;
+    const Passes want = RunPasses(ReferenceBackend(), plain, x, dense, bias, dy);
+    const Passes got = RunPasses(backend, s, x, w, bias, dy);
+    std::vector<float> want_dw(w.size());
+    for (int k = 0; k < s.k; ++k)
+      for (int ci = 0; ci < cg; ++ci)
+        for (int t = 0; t < taps; ++t) want_dw[(int64_t{k} * cg + ci) * taps + t] = want.dw[dense_at(k, ci, t)];
+    const std::string what = c.what;
+    testing::ExpectClose(want.y, got.y, 1e-5f, what + ": forward");
+    testing::ExpectClose(want.dx, got.dx, 1e-5f, what + ": input gradient");
+    testing::ExpectClose(want_dw, got.dw, 1e-5f, what + ": filter gradient");
+    testing::ExpectClose(want.db, got.db, 1e-5f, what + ": bias gradient");
+  }
+}
 
 TEST(GroupedConvolutionErrors, AGroupThatDoesNotDivideTheChannelsNamesTheLayerAndBoth) {
   proto::NetSpec spec;

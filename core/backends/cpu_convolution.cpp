@@ -119,6 +119,8 @@ void Col2imSmallImages(const ConvShape& s, const float* col, int first, int last
     }
 }
 
+}  // namespace
+
 // One image's part of the column matrix: rows C*KH*KW, each holding OH*OW entries at stride
 // `cols` (the chunk's column count).
 void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col) {
@@ -172,6 +174,8 @@ void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* co
         }
       }
 }
+
+namespace {
 
 #if defined(__x86_64__)
 // Col2imImage for stride 1, no padding and input rows of at most 16: each input row's sum is
@@ -355,13 +359,14 @@ struct DnnlParts {
 // (3.2 vs 4.3 ms forward, 7.9 vs 9.2 ms backward).
 bool DnnlWins(const ConvShape& s) { return s.kh * s.kw <= 9 || s.c >= 32; }
 
-// Whether oneDNN has kernels for every part of the batch.
-bool DnnlSupportsParts(const ConvShape& s) {
+// Whether oneDNN has kernels for every part of the batch: for all three passes, or (passes
+// kAllButFilters) at least for the forward and input-gradient ones.
+bool DnnlSupportsParts(const ConvShape& s, DnnlConvolution::Passes passes = DnnlConvolution::Passes::kAll) {
   const DnnlParts p(s);
   ConvShape small = s, large = s;  // the parts hold floor(n / parts) or that plus one images
   small.n = s.n / p.parts;
   large.n = (s.n + p.parts - 1) / p.parts;
-  return Dnnl().Supported(small) && Dnnl().Supported(large);
+  return Dnnl().Covered(small) >= passes && Dnnl().Covered(large) >= passes;
 }
 
 // bf16 where oneDNN has kernels for it (its AMX ones here): the only engine that computes bf16.
@@ -546,8 +551,19 @@ void BatchGemmBackwardFilter(const ConvShape& s, const float* x, const float* dy
   });
 }
 
-// Whether oneDNN's grouped and depthwise kernels take a grouped convolution whole.
-bool GroupsOnDnnl(const ConvShape& s) { return s.n > 0 && DnnlSupportsParts(s); }
+// Whether oneDNN's grouped and depthwise kernels take a grouped convolution whole: at least its
+// forward and input-gradient passes. oneDNN 2.6 has JIT kernels for those on groups of 4 channels
+// (ResNeXt-style) and on depthwise layers of a few pixels, but none for their filter gradient:
+// there cpu_grouped_conv computes it, groups in parallel (GroupFiltersOnDnnl). Before, the layer
+// ran such shapes one convolution per group, or the loops below ran them: `convoy time`, 1 / 2
+// threads, ResNeXt's 3 x 3, 32 groups of 4 at 28 x 28, batch 8 (bench/layers_vs_pytorch.py's
+// shape): forward 2.6 / 3.7 -> 2.7 / 1.4 ms, backward 12.9 / 11.3 -> 7.0 / 3.7 ms; MobileNet-style's
+// last depthwise layer (512 channels at 2 x 2, batch 32): forward 1.0 / 0.7 -> 0.15 / 0.11 ms,
+// backward 2.0-2.6 / 1.2-1.4 -> 0.8-1.2 / 0.5-0.6 ms.
+bool GroupsOnDnnl(const ConvShape& s) {
+  return s.n > 0 && DnnlSupportsParts(s, DnnlConvolution::Passes::kAllButFilters);
+}
+bool GroupFiltersOnDnnl(const ConvShape& s) { return s.n > 0 && DnnlSupportsParts(s); }
 
 }  // namespace
 
@@ -561,21 +577,23 @@ bool ConvTakesBlocked(const ConvShape& s) {
   // depthwise kernels want them (MobileNet's 3 x 3 / 2 at 112 spent more on the reorders into and
   // out of the blocked layout than on the convolution). The loops and the layer's regrouping read
   // plain images.
-  if (s.groups > 1) return GroupsOnDnnl(s) && Dnnl().Supported(one);
+  if (s.groups > 1) return GroupFiltersOnDnnl(s) && Dnnl().Supported(one);
   return !TapGemmWins(s) && !BatchGemmWins(s) && DnnlWins(s) && Dnnl().Supported(one);
 }
 
 namespace {
 
-// cpu_grouped_conv's plain loops beat a convolution call per group only on small outputs
-// (MobileNet's last depthwise layer at 2 x 2: 17 -> 2 ms); on 28 x 28 images in groups of 4
-// channels (ResNeXt) they took 27 ms where the layer's regrouping takes 3 (bench/layers_vs_pytorch.py).
+// Where oneDNN has no kernels for a grouped shape, cpu_grouped_conv's plain loops beat a
+// convolution call per group only on small outputs (MobileNet's last depthwise layer at 2 x 2,
+// before oneDNN took it: 17 -> 2 ms); on 28 x 28 images in groups of 4 channels they took 27 ms
+// where the layer's regrouping took 3 (bench/layers_vs_pytorch.py).
 bool GroupsOnLoops(const ConvShape& s) { return int64_t{s.oh()} * s.ow() <= 64; }
 
 }  // namespace
 
-// oneDNN's grouped and depthwise kernels where it has them for the shape, else the loops where
-// they win; elsewhere the layer runs the groups one by one.
+// oneDNN's grouped and depthwise kernels where it has them for the shape (with our filter
+// gradient where it has none for that pass), else the loops where they win; elsewhere the layer
+// runs the groups one by one.
 bool ConvTakesGroups(const ConvShape& s) {
   if (Emulated(s)) return ConvTakesGroups(AsFloat32(s));
   return s.groups == 1 || GroupsOnDnnl(s) || GroupsOnLoops(s);
@@ -612,7 +630,8 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
   plain.x_blocked = plain.y_blocked = false;
   return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
                    DirectConvWorkspace(s), BatchGemmWins(s) ? BatchGemmPlan(s).Workspace(s) : 0,
-                   TapGemmWins(s) ? TapGemmWorkspace(s) : 0, ShiftedGemmWins(plain) ? ShiftedGemmWorkspace(plain) : 0});
+                   TapGemmWins(s) ? TapGemmWorkspace(s) : 0, ShiftedGemmWins(plain) ? ShiftedGemmWorkspace(plain) : 0,
+                   s.groups > 1 ? GroupedConvFilterWorkspace(s) : 0});
 }
 
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws) {
@@ -677,7 +696,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
     return ConvBackwardFilter(f, Rounded(s.precision, s.x_count(), x, r.first),
                               Rounded(s.precision, s.y_count(), dy, r.second), dw, db, ws);
   }
-  if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
+  if (s.groups > 1 && !GroupFiltersOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (TapGemmWins(s)) return TapGemmBackwardFilter(s, x, dy, dw, db, ws);
   if (BatchGemmWins(s)) return BatchGemmBackwardFilter(s, x, dy, dw, db, ws);

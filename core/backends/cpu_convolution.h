@@ -22,11 +22,14 @@ int64_t ConvWorkspaceSize(const ConvShape& s);
 // Whether oneDNN runs this shape, so its images may be channel-blocked (x_blocked, y_blocked).
 bool ConvTakesBlocked(const ConvShape& s);
 // Whether these convolutions take the shape's groups: oneDNN's grouped and depthwise kernels
-// where it has them for the shape, else cpu_grouped_conv's loops where the output is small.
+// where it has them for the shape (cpu_grouped_conv's filter gradient where it has none for that
+// pass), else cpu_grouped_conv's loops where the output is small.
 bool ConvTakesGroups(const ConvShape& s);
 void ConvForward(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y, float* ws);
 void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float* dx, float* ws);
 void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws);
+// One image's im2col (rows C*KH*KW of OH*OW entries each, `cols` floats apart), on one thread.
+void Im2colImage(const ConvShape& s, const float* image, int64_t cols, float* col);
 // One thread's sgemm (the pool gives the parallelism), row-major with explicit leading
 // dimensions: what every GEMM-based engine here calls.
 void SerialGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,

@@ -108,14 +108,18 @@ bool IsJit(const char* impl, const Dims& d) {
   return std::strncmp(impl, "jit", 3) == 0 || (d.read == Type::bf16 && std::strncmp(impl, "brg", 3) == 0);
 }
 
-// Whether all three passes have JIT kernels for this algorithm.
-bool HasJitKernels(const dnnl::engine& e, const Dims& d) {
+// Which passes have JIT kernels for this algorithm: all three, the forward and input-gradient
+// passes alone (oneDNN 2.6 has grouped kernels for those on groups of 4 channels, and only its
+// GEMM-based one for their filter gradient, 5x slower than im2col per part), or not those.
+DnnlConvolution::Passes JitPasses(const dnnl::engine& e, const Dims& d) {
   try {
     const auto fwd = ForwardDesc(e, d, true, false);
-    return IsJit(fwd.impl_info_str(), d) && IsJit(BackwardDataDesc(e, d, fwd).impl_info_str(), d) &&
-           IsJit(BackwardWeightsDesc(e, d, true, fwd).impl_info_str(), d);
+    if (!IsJit(fwd.impl_info_str(), d) || !IsJit(BackwardDataDesc(e, d, fwd).impl_info_str(), d))
+      return DnnlConvolution::Passes::kNone;
+    return IsJit(BackwardWeightsDesc(e, d, true, fwd).impl_info_str(), d) ? DnnlConvolution::Passes::kAll
+                                                                          : DnnlConvolution::Passes::kAllButFilters;
   } catch (const dnnl::error&) {
-    return false;
+    return DnnlConvolution::Passes::kNone;
   }
 }
 
@@ -162,9 +166,11 @@ struct DnnlConvolution::Pass {
 DnnlConvolution::DnnlConvolution() : engine_(std::make_unique<Engine>()) {}
 DnnlConvolution::~DnnlConvolution() = default;
 
-bool DnnlConvolution::Supported(const ConvShape& s) {
+bool DnnlConvolution::Supported(const ConvShape& s) { return Covered(s) == Passes::kAll; }
+
+DnnlConvolution::Passes DnnlConvolution::Covered(const ConvShape& s) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return Algorithm(s).has_value();
+  return Choose(s).passes;
 }
 
 // kind -1 (no pass, no slot): the shape's algorithm, whatever its layouts.
@@ -189,18 +195,22 @@ DnnlConvolution::Key DnnlConvolution::KeyOf(const ConvShape& s, int kind, int sl
           static_cast<int>(s.precision)};
 }
 
-std::optional<dnnl::algorithm> DnnlConvolution::Algorithm(const ConvShape& s) {
+DnnlConvolution::Choice DnnlConvolution::Choose(const ConvShape& s) {
   const Key key = KeyOf(s, -1, -1, false, false);
-  auto it = algorithm_.find(key);
-  if (it != algorithm_.end()) return it->second;
-  std::optional<dnnl::algorithm> algo;
+  auto it = choices_.find(key);
+  if (it != choices_.end()) return it->second;
   const auto& e = engine_->engine;
-  if (WinogradWins(s) && HasJitKernels(e, Dims(s, dnnl::algorithm::convolution_winograd)))
-    algo = dnnl::algorithm::convolution_winograd;
-  else if (HasJitKernels(e, Dims(s, dnnl::algorithm::convolution_direct)))
-    algo = dnnl::algorithm::convolution_direct;
-  algorithm_[key] = algo;
-  return algo;
+  Choice choice{dnnl::algorithm::convolution_direct, Passes::kNone};
+  if (WinogradWins(s)) {
+    choice = {dnnl::algorithm::convolution_winograd, JitPasses(e, Dims(s, dnnl::algorithm::convolution_winograd))};
+    if (choice.passes != Passes::kAll) choice = {dnnl::algorithm::convolution_direct, Passes::kNone};
+  }
+  if (choice.passes == Passes::kNone) choice.passes = JitPasses(e, Dims(s, choice.algo));
+  // Only grouped layers are taken without the filter gradient: their other engine is the layer
+  // running one convolution per group, which costs more than the CPU's own grouped filter gradient.
+  if (choice.passes == Passes::kAllButFilters && s.groups == 1) choice.passes = Passes::kNone;
+  choices_[key] = choice;
+  return choice;
 }
 
 DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int slot, bool bias, bool relu) {
@@ -212,7 +222,7 @@ DnnlConvolution::Pass& DnnlConvolution::Get(int kind, const ConvShape& s, int sl
   pass = std::make_unique<Pass>();
   Pass& p = *pass;
   p.stream = dnnl::stream(e);
-  const Dims d(s, Algorithm(s).value());
+  const Dims d(s, Choose(s).algo);
   const auto fwd = ForwardDesc(e, d, bias, relu);
   memory::desc layout[3], scratch;
   int args[3], bias_arg = DNNL_ARG_BIAS;

@@ -16,7 +16,6 @@
 #include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
-#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -30,9 +29,13 @@ class DnnlConvolution {
   DnnlConvolution();
   ~DnnlConvolution();
 
-  // Whether oneDNN has a JIT kernel for convolutions of this (part) shape here; when not, the
-  // caller uses its own im2col + GEMM path.
+  // Whether oneDNN has JIT kernels for all three passes of convolutions of this (part) shape
+  // here; when not, the caller uses its own im2col + GEMM path.
   bool Supported(const ConvShape& part);
+  // Which passes it has them for; kAllButFilters only for grouped shapes (the caller computes
+  // their filter gradient itself).
+  enum class Passes { kNone, kAllButFilters, kAll };
+  Passes Covered(const ConvShape& part);
 
   // The three passes on one part, as Backend's ConvForward / ConvBackwardData /
   // ConvBackwardFilter; `slot` (< kSlots) names the part's private buffers. The parts of one
@@ -59,8 +62,12 @@ class DnnlConvolution {
   struct Pass;
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, bool, bool, bool, bool, int, int>;
   static Key KeyOf(const ConvShape& s, int kind, int slot, bool bias, bool relu);
-  // Winograd or direct, by shape (see WinogradWins); none where oneDNN has no JIT kernels.
-  std::optional<dnnl::algorithm> Algorithm(const ConvShape& part);
+  // Winograd or direct, by shape (see WinogradWins), and the passes it has JIT kernels for.
+  struct Choice {
+    dnnl::algorithm algo;
+    Passes passes;
+  };
+  Choice Choose(const ConvShape& part);
   Pass& Get(int kind, const ConvShape& part, int slot, bool bias, bool relu);
   // One pass over the part; the pass's written tensor (dst, src or weights) is the non-const one
   // in the public call, and bias is the bias (forward) or its gradient (backward weights).
@@ -75,7 +82,7 @@ class DnnlConvolution {
   std::unique_ptr<Engine> engine_;
   std::mutex mutex_;
   std::map<Key, std::unique_ptr<Pass>> passes_;
-  std::map<Key, std::optional<dnnl::algorithm>> algorithm_;  // per shape, none without JIT kernels
+  std::map<Key, Choice> choices_;  // per shape
   std::vector<std::unique_ptr<SharedFilters>> shared_;
   std::atomic<uint64_t> calls_{0};
 };

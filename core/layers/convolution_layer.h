@@ -5,7 +5,7 @@
 // Grouped (convolution_param.group G > 1; depthwise when G = C): the channels split into G
 // groups, output group g seeing only input group g, so w is K x C/G x KH x KW (PyTorch's and
 // ONNX's layout). A backend whose ConvTakesGroups says yes runs it whole (the CPU backend, with
-// oneDNN's grouped and depthwise kernels). On the others the layer regroups the images so that
+// oneDNN's grouped and depthwise kernels and its own loops). On the others the layer regroups the images so that
 // each group's channels of all N images lie together (N x G x C/G x HW becomes G x N x C/G x HW,
 // in its workspace), runs G convolutions of C/G -> K/G channels, and regroups the result: correct
 // on every backend, at the cost of copies and of G small calls.
