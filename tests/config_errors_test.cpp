@@ -1,6 +1,8 @@
 // What a user gets wrong in nets and solvers is reported with the file, line, field or layer.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "core/net.h"
 #include "core/text_format.h"
 #include "tests/data_fixtures.h"
@@ -49,6 +51,19 @@ TEST(ConfigErrorsTest, KernelLargerThanInputIsAShapeError) {
   ASSERT_FALSE(net.ok());
   EXPECT_NE(net.status().message().find("'conv1'"), std::string::npos) << net.status().message();
   EXPECT_NE(net.status().message().find("4x1x28x28"), std::string::npos) << net.status().message();
+}
+
+TEST(ConfigErrorsTest, StrideZeroNamesTheLayerAndField) {
+  for (const auto& [from, to, what] : {std::tuple{"kernel_size: 5", "kernel_size: 5 stride: 0",
+                                                  "layer 'conv1' (Convolution): convolution_param.stride"},
+                                       std::tuple{"kernel_size: 2 stride: 2", "kernel_size: 2 stride: 0",
+                                                  "layer 'pool1' (Pooling): pooling_param.stride"}}) {
+    auto net = BuildFromText(testing::Replace(testing::SmallNetText(), from, to));
+    ASSERT_FALSE(net.ok()) << to;
+    EXPECT_EQ(net.status().ExitCode(), 2);
+    EXPECT_NE(net.status().message().find(std::string(what) + " must be set and positive, found 0"), std::string::npos)
+        << net.status().message();
+  }
 }
 
 TEST(ConfigErrorsTest, WrongNumberOfBottoms) {
