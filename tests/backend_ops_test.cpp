@@ -40,6 +40,7 @@ const ConvShape kConvShapes[] = {
     {2, 2, 11, 10, 3, 3, 3, 2, 1},   // stride 2 with padding
     {1, 4, 5, 5, 2, 1, 1, 1, 0},     // 1x1
     {5, 72, 6, 6, 36, 1, 1, 1, 0},   // 1x1 over many channels and images: a GEMM on plain images
+    {3, 20, 16, 17, 9, 1, 1, 1, 0},  // 1x1 on images of >= 256 pixels: a GEMM per image as it lies
     {2, 3, 6, 7, 4, 3, 2, 3, 2},     // non-square kernel, stride 3, pad 2
     {1, 2, 3, 3, 3, 5, 5, 1, 2},     // kernel larger than the image
     // Wide layers on small images: one GEMM over the batch where oneDNN's kernels are its AVX2

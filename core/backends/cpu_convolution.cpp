@@ -10,6 +10,7 @@
 #include "core/backends/cpu_direct_conv.h"
 #include "core/backends/cpu_grouped_conv.h"
 #include "core/backends/cpu_parallel.h"
+#include "core/backends/cpu_pointwise_conv.h"
 #include "core/backends/cpu_shifted_gemm_conv.h"
 #include "core/backends/cpu_tap_gemm_conv.h"
 #include "core/backends/dnnl_convolution.h"
@@ -631,6 +632,7 @@ int64_t ConvWorkspaceSize(const ConvShape& s) {
   return std::max({DnnlConvolution::kSlots * (s.k * p.rows + s.k), kConvGroups * (p.slot + s.k * p.rows + s.k),
                    DirectConvWorkspace(s), BatchGemmWins(s) ? BatchGemmPlan(s).Workspace(s) : 0,
                    TapGemmWins(s) ? TapGemmWorkspace(s) : 0, ShiftedGemmWins(plain) ? ShiftedGemmWorkspace(plain) : 0,
+                   PointwiseWins(plain) ? PointwiseWorkspace(plain) : 0,
                    s.groups > 1 ? GroupedConvFilterWorkspace(s) : 0});
 }
 
@@ -645,6 +647,7 @@ void ConvForward(const ConvShape& s, const float* x, const float* w, const float
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvForwardDirect(s, x, w, b, relu, y);
   if (TapGemmWins(s)) return TapGemmForward(s, x, w, b, relu, y, ws);
   if (ShiftedGemmWins(s)) return ShiftedGemmForward(s, x, w, b, relu, y, ws);
+  if (PointwiseWins(s)) return PointwiseForward(s, x, w, b, relu, y);
   if (BatchGemmWins(s)) return BatchGemmForward(s, x, w, b, relu, y, ws);
   if (UseDnnl(s, ConvPass::kForward)) {
     const DnnlParts p(s);
@@ -672,6 +675,7 @@ void ConvBackwardData(const ConvShape& s, const float* dy, const float* w, float
   if (s.groups > 1 && !GroupsOnDnnl(s)) return GroupedConvBackwardData(s, dy, w, dx);
   if (TapGemmWins(s)) return TapGemmBackwardData(s, dy, w, dx, ws);
   if (ShiftedGemmWins(s)) return ShiftedGemmBackwardData(s, dy, w, dx, ws);
+  if (PointwiseWins(s)) return PointwiseBackwardData(s, dy, w, dx);
   if (BatchGemmWins(s)) return BatchGemmBackwardData(s, dy, w, dx, ws);
   if (UseDnnl(s, ConvPass::kBackwardData)) {
     const DnnlParts p(s);
@@ -699,6 +703,7 @@ void ConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, flo
   if (s.groups > 1 && !GroupFiltersOnDnnl(s)) return GroupedConvBackwardFilter(s, x, dy, dw, db, ws);
   if (s.precision == Precision::kFloat32 && DirectConvFits(s)) return ConvBackwardFilterDirect(s, x, dy, dw, db, ws);
   if (TapGemmWins(s)) return TapGemmBackwardFilter(s, x, dy, dw, db, ws);
+  if (PointwiseWins(s)) return PointwiseBackwardFilter(s, x, dy, dw, db, ws);
   if (BatchGemmWins(s)) return BatchGemmBackwardFilter(s, x, dy, dw, db, ws);
   if (UseDnnl(s, ConvPass::kBackwardWeights)) {
     const DnnlParts parts(s);
