@@ -164,6 +164,7 @@ TEST_P(BackendOpsTest, LowPrecisionConvolution) {
 const PoolShape kPoolShapes[] = {
     // n, c, h, w, kernel, stride, pad
     {2, 3, 24, 24, 2, 2, 0},  // LeNet
+    {3, 2, 6, 10, 2, 2, 0},   // 2x2 / 2 on a non-square image (the CPU's whole-window loops)
     {1, 2, 7, 9, 3, 2, 0},    // odd sizes: windows hang over the edge
     {2, 1, 5, 5, 3, 1, 1},    // padding
     {1, 2, 6, 5, 3, 3, 2},    // large padding and stride

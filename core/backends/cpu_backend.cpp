@@ -178,8 +178,28 @@ class Cpu final : public HostMemoryBackend {
         out[static_cast<int64_t>(argmax[o])] += dy[o];
     });
   }
+  // 2x2 / 2 without padding on even sizes (DenseNet's transitions): every window whole, so its
+  // divisor is 4, and x / 4 and x * 0.25 are the same float. The sums run in the generic loop's
+  // order, so the bits are the generic path's; the per-output window and divisor arithmetic go
+  // (DenseNet-style's transition pool, 36 channels at 32 x 32, batch 32: 2.1-2.2 + 3.1 -> 0.5-0.6 +
+  // 0.7-0.9 ms forward + backward at one thread, `convoy time`).
+  static bool WholeTwoByTwo(const PoolShape& s) {
+    return s.kernel == 2 && s.stride == 2 && s.pad == 0 && s.h % 2 == 0 && s.w % 2 == 0;
+  }
   void AvgPoolForward(const PoolShape& s, const float* x, float* y) override {
     const int oh = s.oh(), ow = s.ow();
+    if (WholeTwoByTwo(s)) {
+      ForPlanes(s, [&](int64_t plane) {
+        for (int oy = 0; oy < oh; ++oy) {
+          const float* top = x + plane * s.h * s.w + 2 * oy * s.w;
+          const float* bottom = top + s.w;
+          float* out = y + (plane * oh + oy) * ow;
+          for (int ox = 0; ox < ow; ++ox)
+            out[ox] = (((top[2 * ox] + top[2 * ox + 1]) + bottom[2 * ox]) + bottom[2 * ox + 1]) * 0.25f;
+        }
+      });
+      return;
+    }
     ForPlanes(s, [&](int64_t plane) {
       const float* in = x + plane * s.h * s.w;
       for (int oy = 0; oy < oh; ++oy) {
@@ -196,6 +216,20 @@ class Cpu final : public HostMemoryBackend {
   }
   void AvgPoolBackward(const PoolShape& s, const float* dy, float* dx) override {
     const int oh = s.oh(), ow = s.ow();
+    if (WholeTwoByTwo(s)) {
+      ForPlanes(s, [&](int64_t plane) {
+        for (int oy = 0; oy < oh; ++oy) {
+          const float* g = dy + (plane * oh + oy) * ow;
+          float* top = dx + plane * s.h * s.w + 2 * oy * s.w;
+          float* bottom = top + s.w;
+          for (int ox = 0; ox < ow; ++ox) {
+            const float share = g[ox] * 0.25f;
+            top[2 * ox] = top[2 * ox + 1] = bottom[2 * ox] = bottom[2 * ox + 1] = share;
+          }
+        }
+      });
+      return;
+    }
     ForPlanes(s, [&](int64_t plane) {
       float* out = dx + plane * s.h * s.w;
       std::fill(out, out + s.h * s.w, 0.f);
