@@ -84,28 +84,26 @@ namespace {
 // sums one part of one group's gradient (the parts are then added in order), `chunk` images at a
 // time; the items are dealt out in `slots` fixed runs, each with its own scratch. The split, and
 // so the bits, depend on the shape alone.
-constexpr int64_t kDotPiece = 512;                       // floats of a row PaddedFilterGrad takes at a time
 constexpr int64_t kGroupChunkFloats = int64_t{1} << 16;  // a chunk's scratch at most (unless one image is more)
 
 struct FilterGradPlan {
   int parts, slots, chunk;
-  int64_t items, rows;
+  int64_t items;
   // Stride 1 (see PaddedFilterGrad): each image's plane with a zero border `pad` wide, padded_w
-  // floats a row, `padded` a plane. Else (StridedFilterGrad) an image's im2col, `plane` columns.
-  int64_t padded_w, padded, plane;
+  // floats a row, `padded` a plane. Else (StridedFilterGrad) an image's im2col, z.filter rows of
+  // z.out_plane columns.
+  int64_t padded_w, padded;
   int64_t per_image, slot;  // scratch floats an image takes; a slot's: `chunk` images', then dw^T
-  explicit FilterGradPlan(const ConvShape& s)
+  FilterGradPlan(const ConvShape& s, const Sizes& z)
       : parts(std::max(1, std::min(s.n, kBatchParts / std::min(s.groups, kBatchParts)))),
         slots(static_cast<int>(std::min<int64_t>(int64_t{s.groups} * parts, kBatchParts))),
         items(int64_t{s.groups} * parts),
-        rows(int64_t{s.c / s.groups} * s.kh * s.kw),
         padded_w(s.w + 2 * s.pad),
         padded((s.h + 2 * s.pad) * padded_w),
-        plane(int64_t{s.oh()} * s.ow()),
-        per_image(s.stride == 1 ? int64_t{s.c / s.groups + s.k / s.groups} * padded : (rows + s.k / s.groups) * plane) {
+        per_image(s.stride == 1 ? int64_t{z.cg + z.kg} * padded : (z.filter + z.kg) * z.out_plane) {
     chunk = static_cast<int>(std::clamp<int64_t>(kGroupChunkFloats / per_image, 1, std::max(1, s.n)));
     // Stride 1 reads up to a tap's shift past the chunk's last plane: zeros that end each channel's block.
-    slot = chunk * per_image + int64_t{s.c / s.groups + s.k / s.groups} * Slack(s) + rows * (s.k / s.groups);
+    slot = chunk * per_image + int64_t{z.cg + z.kg} * Slack(s) + z.filter * z.kg;
   }
   int64_t Slack(const ConvShape& s) const { return s.stride == 1 ? (s.kh - 1) * padded_w + s.kw : 0; }
   // The slots, then (with more than one part) each part's whole dw and db.
@@ -163,6 +161,8 @@ void Dots(int64_t m, int64_t n, int64_t len, const float* a, int64_t lda, const 
 // thread: 6.5 ms as an im2col + sgemm per image, 4.8 as an im2col + these dot products, 3-4 as
 // this; chunks of images rather than one image at a time took MobileNet's 512 groups at 2 x 2
 // from 4.0 to 1.0 ms.
+constexpr int64_t kDotPiece = 512;  // floats of a row PaddedFilterGrad takes at a time
+
 void PaddedFilterGrad(const ConvShape& s, const Sizes& z, const FilterGradPlan& plan, int g, int64_t first,
                       int64_t last, const float* x, const float* dy, float* scratch, float* dwt) {
   const int64_t images = last - first, block = images * plan.padded + plan.Slack(s);
@@ -196,38 +196,38 @@ void PaddedFilterGrad(const ConvShape& s, const Sizes& z, const FilterGradPlan& 
 
 // The same at other strides, through the chunk's im2col: dw^T += col x dy^T, dot products of
 // rows (sgemm on these few-filter products, 36 x 4 x 784 for ResNeXt's groups, took 4x longer).
-void StridedFilterGrad(const ConvShape& s, const Sizes& z, const FilterGradPlan& plan, int g, int64_t first,
-                       int64_t last, const float* x, const float* dy, float* scratch, float* dwt) {
+void StridedFilterGrad(const ConvShape& s, const Sizes& z, int g, int64_t first, int64_t last, const float* x,
+                       const float* dy, float* scratch, float* dwt) {
   ConvShape group = s;
   group.n = 1, group.c = z.cg, group.k = z.kg, group.groups = 1;
-  const int64_t cols = (last - first) * plan.plane;
+  const int64_t cols = (last - first) * z.out_plane;
   float* col = scratch;
-  float* dyg = col + plan.rows * cols;  // K/g rows of the chunk's dy
+  float* dyg = col + z.filter * cols;  // K/g rows of the chunk's dy
   for (int64_t n = first; n < last; ++n) {
-    const int64_t at = (n - first) * plan.plane;
+    const int64_t at = (n - first) * z.out_plane;
     Im2colImage(group, x + (n * s.c + int64_t{g} * z.cg) * z.in_plane, cols, col + at);
     for (int k = 0; k < z.kg; ++k)
       std::memcpy(dyg + k * cols + at, dy + (n * s.k + int64_t{g} * z.kg + k) * z.out_plane,
-                  plan.plane * sizeof(float));
+                  z.out_plane * sizeof(float));
   }
-  Dots(plan.rows, z.kg, cols, col, cols, dyg, cols, dwt, z.kg);
+  Dots(z.filter, z.kg, cols, col, cols, dyg, cols, dwt, z.kg);
 }
 
 // Group g's filter and bias gradients over images [first, last) into pw (K/g x C/g x KH x KW) and
 // pb (K/g; null: not wanted), through dw^T (C/g*KH*KW x K/g), a chunk of images at a time.
 void GroupFilterGrad(const ConvShape& s, const Sizes& z, const FilterGradPlan& plan, int g, int64_t first, int64_t last,
                      const float* x, const float* dy, float* slot, float* pw, float* pb) {
-  float* dwt = slot + plan.slot - plan.rows * z.kg;
-  std::fill(dwt, dwt + plan.rows * z.kg, 0.f);
+  float* dwt = slot + plan.slot - z.filter * z.kg;
+  std::fill(dwt, dwt + z.filter * z.kg, 0.f);
   for (int64_t n = first; n < last; n += plan.chunk) {
     const int64_t end = std::min<int64_t>(last, n + plan.chunk);
     if (s.stride == 1)
       PaddedFilterGrad(s, z, plan, g, n, end, x, dy, slot, dwt);
     else
-      StridedFilterGrad(s, z, plan, g, n, end, x, dy, slot, dwt);
+      StridedFilterGrad(s, z, g, n, end, x, dy, slot, dwt);
   }
   for (int k = 0; k < z.kg; ++k)
-    for (int64_t r = 0; r < plan.rows; ++r) pw[k * plan.rows + r] = dwt[r * z.kg + k];
+    for (int64_t r = 0; r < z.filter; ++r) pw[k * z.filter + r] = dwt[r * z.kg + k];
   if (!pb) return;
   for (int k = 0; k < z.kg; ++k) {
     float sum = 0.f;
@@ -241,11 +241,11 @@ void GroupFilterGrad(const ConvShape& s, const Sizes& z, const FilterGradPlan& p
 
 }  // namespace
 
-int64_t GroupedConvFilterWorkspace(const ConvShape& s) { return FilterGradPlan(s).Workspace(s); }
+int64_t GroupedConvFilterWorkspace(const ConvShape& s) { return FilterGradPlan(s, Sizes(s)).Workspace(s); }
 
 void GroupedConvBackwardFilter(const ConvShape& s, const float* x, const float* dy, float* dw, float* db, float* ws) {
   const Sizes z(s);
-  const FilterGradPlan plan(s);
+  const FilterGradPlan plan(s, z);
   float* partial_w = ws + plan.slots * plan.slot;  // parts x (K x C/g x KH x KW), then parts x K
   float* partial_b = partial_w + plan.parts * s.w_count();
   Parallel(plan.slots, 1, [&](int64_t j0, int64_t j1) {
